@@ -1,0 +1,1 @@
+"""Card-terminal drivers. A separate package: it never imports ``posplus_tui``."""

@@ -1,0 +1,3 @@
+from posplus_tui.cli import main
+
+raise SystemExit(main())

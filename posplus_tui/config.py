@@ -1,0 +1,146 @@
+"""Settings: a TOML file in the platform's config folder, overridden by ``POSPLUS_*`` variables.
+
+Secrets (client secret, app key, reconciliation password) are never settings: they live in the OS
+keyring through :mod:`posplus_tui.secrets`. A secret-looking key in the file is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from posplus_tui import paths
+
+ENVIRONMENTS = ("production", "integration", "sandbox")
+SECRET_KEYS = frozenset(
+    {"client_secret", "app_key", "reconciliation_password", "password", "secret", "pin"}
+)
+_ENV_PREFIX = "POSPLUS_"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the key, the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs that is not a secret."""
+
+    environment: str = "production"
+    tenant_id: str = ""
+    client_id: str = ""
+    reconciliation_username: str = ""
+    payment_type_name: str = "POS+"
+    terminal_url: str = ""
+    database_url: str = field(default_factory=paths.default_database_url)
+    station_name: str = "Counter 1"
+    #: Only for ``environment = "sandbox"``: the sandbox's base URL (served by ``posplus sandbox``).
+    sandbox_url: str = ""
+
+    def missing_for_run(self) -> list[str]:
+        """Keys that must be set before ``posplus run`` can talk to ServiceTitan and a terminal."""
+        needed = ["tenant_id", "client_id", "reconciliation_username", "terminal_url"]
+        if self.environment == "sandbox":
+            needed.append("sandbox_url")
+        return [k for k in needed if not getattr(self, k)]
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+KEYS = tuple(f.name for f in fields(Settings))
+
+_CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
+    "environment": (
+        re.compile(r"^(production|integration|sandbox)$"),
+        "production, integration or sandbox",
+    ),
+    "tenant_id": (re.compile(r"^\d{1,19}$"), "the tenant id: digits only, e.g. 1234567890"),
+    "client_id": (
+        re.compile(r"^[A-Za-z0-9._\-]{1,200}$"),
+        "the client id from the ServiceTitan app, e.g. cid.abc123",
+    ),
+    "station_name": (
+        re.compile(r"^.{1,40}$"),
+        "a short name such as “Counter 1” (1–40 characters)",
+    ),
+    "database_url": (
+        re.compile(r"^(sqlite|postgresql)(\+\w+)?://"),
+        "sqlite:///PATH or postgresql://USER@HOST/DB",
+    ),
+    "sandbox_url": (re.compile(r"^https?://"), "http://127.0.0.1:8765"),
+}
+
+
+def _validate(values: dict[str, Any], source: str) -> Settings:
+    unknown = sorted(set(values) - set(KEYS))
+    for key in unknown:
+        if key in SECRET_KEYS:
+            raise ConfigError(
+                f"{source}: “{key}” is a secret and must not be in the settings file. "
+                f"Remove it and store it with the Setup screen (it goes to the OS keyring)."
+            )
+        raise ConfigError(f"{source}: unknown key “{key}”. Known keys: {', '.join(KEYS)}.")
+    clean: dict[str, str] = {}
+    for key, value in values.items():
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ConfigError(f"{source}: “{key}” must be text, got {type(value).__name__}.")
+        text = str(value).strip()
+        check = _CHECKS.get(key)
+        if text and check and not check[0].match(text):
+            raise ConfigError(f"{source}: “{key}” = {text!r} is not valid; expected {check[1]}.")
+        clean[key] = text
+    settings = Settings(**clean)
+    if settings.environment not in ENVIRONMENTS:
+        raise ConfigError(f"{source}: “environment” must be one of {', '.join(ENVIRONMENTS)}.")
+    return settings
+
+
+def load(path: Path | None = None, *, environ: dict[str, str] | None = None) -> Settings:
+    """Read the file (if it exists), then apply ``POSPLUS_<KEY>`` overrides, then validate."""
+    env = os.environ if environ is None else environ
+    file = Path(path) if path else paths.default_config_file()
+    values: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"{file}: not valid TOML ({exc}). Fix the file or delete it."
+            ) from exc
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot be read ({exc.strerror}).") from exc
+        section = data.get("posplus", data)
+        if not isinstance(section, dict):
+            raise ConfigError(f"{file}: expected a [posplus] table.")
+        values.update(section)
+    settings = _validate(values, str(file))
+    overrides = {
+        key: env[_ENV_PREFIX + key.upper()] for key in KEYS if _ENV_PREFIX + key.upper() in env
+    }
+    if overrides:
+        merged = settings.to_dict() | overrides
+        settings = _validate(merged, f"{file} + POSPLUS_* environment")
+    return settings
+
+
+def save(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings file atomically (never a secret: :class:`Settings` holds none)."""
+    file = Path(path) if path else paths.default_config_file()
+    _validate(settings.to_dict(), str(file))
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps({"posplus": settings.to_dict()}), encoding="utf-8")
+    tmp.replace(file)
+    return file
+
+
+def updated(settings: Settings, **changes: str) -> Settings:
+    """A copy with ``changes`` applied and validated, for the Setup screen."""
+    return _validate(replace(settings, **changes).to_dict(), "setup")

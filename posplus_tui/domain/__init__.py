@@ -1,0 +1,1 @@
+"""Pure domain rules: money, ids, states. No I/O lives here."""

@@ -1,0 +1,1 @@
+"""The Textual app. Calls services; never touches drivers, SQL or HTTP."""
