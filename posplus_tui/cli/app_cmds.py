@@ -1,10 +1,13 @@
-"""``posplus demo`` and ``posplus run``: the full-screen app."""
+"""``posplus demo`` and ``posplus run``: the full-screen app over services built here once."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import tempfile
+from pathlib import Path
 
-from posplus_tui.cli.common import CliError, load_settings
+from posplus_tui.cli.common import CliError, config_file, load_settings
 from posplus_tui.logs import setup_logging
 
 
@@ -12,32 +15,54 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser(
         "demo", help="run the whole app locally: SQLite, ServiceTitan sandbox, terminal simulator"
     )
+    demo.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="keep the demo ledger in DIR (default: a fresh temporary folder, deleted on exit)",
+    )
+    demo.add_argument(
+        "--card-wait-ms",
+        type=int,
+        default=1500,
+        metavar="MS",
+        help="how long the simulated customer takes to present a card (default 1500)",
+    )
     demo.set_defaults(func=_demo)
     run = sub.add_parser("run", help="run the app against the configured ServiceTitan and terminal")
     run.set_defaults(func=_run)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from posplus_tui.services.container import build_demo
     from posplus_tui.ui.app import PosPlusApp
 
     setup_logging()
-    PosPlusApp(station="Counter 1", environment="demo").run()
+    if args.card_wait_ms < 0:
+        raise CliError("--card-wait-ms must be 0 or more (milliseconds).", exit_code=2)
+    with tempfile.TemporaryDirectory(prefix="posplus-demo-") as tmp:
+        folder = Path(args.data_dir) if args.data_dir else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        services = build_demo(folder, card_wait_ms=args.card_wait_ms)
+        PosPlusApp(services).run()
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     missing = settings.missing_for_run()
-    if missing:
+    if missing and not sys.stdout.isatty():
+        # No screen to show Setup on: say what is missing in one line instead.
         raise CliError(
             "the configuration is incomplete (missing: "
             + ", ".join(missing)
-            + "). Run 'posplus demo' to try the app, or fill in the settings file shown by "
-            "'posplus config path'.",
+            + "). Run 'posplus run' in a terminal to open Setup, 'posplus demo' to try the app, "
+            "or fill in the settings file shown by 'posplus config path'.",
             exit_code=2,
         )
+    from posplus_tui.services.container import build_run
     from posplus_tui.ui.app import PosPlusApp
 
     setup_logging()
-    PosPlusApp(station=settings.station_name, environment=settings.environment).run()
+    services = build_run(settings, config_path=config_file(args))
+    PosPlusApp(services).run()
     return 0

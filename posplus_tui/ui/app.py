@@ -1,28 +1,187 @@
-"""The app class: builds nothing itself, hands services to screens, owns global keys."""
+"""The app class: holds the services it is given, the signed-in operator and the global keys."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
-from posplus_tui.ui.screens.home import HomeScreen
+from posplus_tui.services.container import Services, StatusSnapshot
+from posplus_tui.ui.commands import ScreenActions
+from posplus_tui.ui.errors import explain
+from posplus_tui.ui.modals import ErrorDialog
+from posplus_tui.ui.widgets import StatusBar
+
+#: How often the status bar asks the services how things are (seconds).
+STATUS_EVERY = 5.0
 
 
 class PosPlusApp(App[None]):
-    """The counter app."""
+    """The counter app. Built by ``posplus demo`` / ``posplus run`` with ready services."""
 
     CSS_PATH = "app.tcss"
     TITLE = "POS+ for ServiceTitan"
+    COMMANDS = App.COMMANDS | {ScreenActions}
+    ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
-        Binding("q", "quit", "Quit", priority=False),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("f1", "help", "Help", priority=True),
+        Binding("f5", "go_lookup", "Lookup"),
+        Binding("f6", "go_reconcile", "Reconcile"),
+        Binding("f7", "go_terminal", "Terminal"),
+        Binding("f8", "go_setup", "Setup"),
+        Binding("ctrl+o", "sign_out", "Sign out"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, station: str, environment: str) -> None:
+    def __init__(self, services: Services, *, status_every: float = STATUS_EVERY) -> None:
         super().__init__()
-        self.station = station
-        self.environment = environment
+        self.services = services
+        self.operator: Any = None
+        self.status_snapshot = StatusSnapshot()
+        self.status_every = status_every
+
+    # -- start and stop --------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.station} · {self.environment.upper()}"
-        self.push_screen(HomeScreen(self.station, self.environment))
+        self.title = f"POS+ · {self.services.station}"
+        self.run_worker(self.services.start(), name="start", exit_on_error=False)
+        self.refresh_status()
+        if self.status_every:
+            self.set_interval(self.status_every, self.refresh_status)
+        from posplus_tui.ui.screens.setup import SetupScreen
+        from posplus_tui.ui.screens.signin import SignInScreen
+
+        if self.services.missing_setup():
+            self.push_screen(SetupScreen(first_run=True))
+        else:
+            self.push_screen(SignInScreen())
+
+    async def on_unmount(self) -> None:
+        await self.services.aclose()
+
+    # -- the operator ------------------------------------------------------------------------------
+
+    @property
+    def operator_label(self) -> str:
+        op = self.operator
+        if op is None:
+            return "nobody signed in"
+        name = getattr(op, "display_name", None) or getattr(op, "username", str(op))
+        role = getattr(op, "role", "")
+        role = getattr(role, "value", role)
+        return f"{name} ({role})" if role else str(name)
+
+    @property
+    def operator_role(self) -> str:
+        role = getattr(self.operator, "role", "")
+        return str(getattr(role, "value", role) or "")
+
+    def signed_in(self, operator: Any) -> None:
+        """Called by the sign-in screen: show the operator's home screen."""
+        self.operator = operator
+        self.update_status_bars()
+        self.switch_screen(self.home_screen())
+
+    def home_screen(self) -> Screen[Any]:
+        if self.operator_role == "technician":
+            from posplus_tui.ui.screens.terminal import TerminalScreen
+
+            return TerminalScreen()
+        from posplus_tui.ui.screens.lookup import LookupScreen
+
+        return LookupScreen()
+
+    # -- status bar --------------------------------------------------------------------------------
+
+    def refresh_status(self) -> None:
+        self.run_worker(
+            self._poll_status(), name="status", group="status", exclusive=True, exit_on_error=False
+        )
+
+    async def _poll_status(self) -> None:
+        try:
+            self.status_snapshot = await self.services.status()
+        except Exception:  # the bar shows what it knows; a failing probe is not a crash
+            self.status_snapshot = StatusSnapshot("unknown", "unknown", None)
+        self.update_status_bars()
+
+    def update_status_bars(self) -> None:
+        for bar in self.screen.query(StatusBar):
+            bar.show(self.status_snapshot, self.operator_label)
+
+    def on_screen_resume(self) -> None:
+        self.update_status_bars()
+
+    # -- errors ------------------------------------------------------------------------------------
+
+    def report_error(self, error: BaseException) -> None:
+        """Show an unexpected failure in words, with the next step; the app keeps running."""
+        problem = explain(error)
+        self.log.error(f"worker failed: {type(error).__name__}")
+        self.push_screen(ErrorDialog(problem.title, problem.fix))
+
+    # -- global actions ------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from posplus_tui.ui.screens import all_screens
+        from posplus_tui.ui.screens.help import HelpScreen, help_text
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(help_text(type(self), all_screens())))
+
+    def _need_operator(self) -> bool:
+        if self.operator is None:
+            self.notify("Sign in first.", severity="warning")
+            return False
+        return True
+
+    def open_area(self, screen: Screen[Any]) -> None:
+        """Open a top-level area on top of the home screen (Esc comes back home)."""
+        if not self._need_operator():
+            return
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if type(self.screen) is type(screen):
+            return
+        self.push_screen(screen)
+
+    def action_go_lookup(self) -> None:
+        if not self._need_operator():
+            return
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_go_reconcile(self) -> None:
+        from posplus_tui.ui.screens.reconcile import ReconcileScreen
+
+        self.open_area(ReconcileScreen())
+
+    def action_go_terminal(self) -> None:
+        from posplus_tui.ui.screens.terminal import TerminalScreen
+
+        self.open_area(TerminalScreen())
+
+    def action_go_setup(self) -> None:
+        from posplus_tui.ui.screens.setup import SetupScreen
+
+        if self.operator is not None and self.operator_role != "supervisor":
+            self.notify(
+                "Setup needs a supervisor: sign out and sign in as one.", severity="warning"
+            )
+            return
+        if self.operator is None and not self.services.missing_setup():
+            self.notify("Sign in as a supervisor to change the setup.", severity="warning")
+            return
+        self.open_area(SetupScreen()) if self.operator else self.push_screen(SetupScreen())
+
+    def action_sign_out(self) -> None:
+        from posplus_tui.ui.screens.signin import SignInScreen
+
+        self.operator = None
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(SignInScreen())

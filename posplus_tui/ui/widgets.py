@@ -1,8 +1,14 @@
-"""Small widgets shared by every screen."""
+"""Small widgets shared by every screen: the banner, the status bar, money entry, problem panels."""
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Input, Static
+
+from posplus_tui.domain.money import Money, MoneyError
+from posplus_tui.services.container import StatusSnapshot
 
 
 class EnvironmentBanner(Static):
@@ -10,7 +16,6 @@ class EnvironmentBanner(Static):
 
     DEFAULT_CSS = """
     EnvironmentBanner {
-        dock: top;
         height: 1;
         width: 100%;
         content-align: center middle;
@@ -23,6 +28,166 @@ class EnvironmentBanner(Static):
 
     def __init__(self, environment: str) -> None:
         label = environment.upper()
-        text = f"{label} — practice money only, nothing is charged" if label == "DEMO" else label
-        super().__init__(text, id="environment-banner")
-        self.set_class(environment.lower() == "production", "-hidden")
+        if label == "DEMO":
+            text = "DEMO — practice money only, nothing is charged"
+        elif label == "PRODUCTION":
+            text = ""
+        else:
+            text = f"{label} — test tenant, not the live books"
+        super().__init__(text, id="environment-banner", markup=False)
+        self.set_class(label == "PRODUCTION", "-hidden")
+
+
+class StatusBar(Static):
+    """One line on every screen: who is signed in, the terminal, ServiceTitan, the outbox."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        width: 100%;
+        background: $panel;
+        color: $text;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__("", id="status-bar", markup=False)
+
+    def on_mount(self) -> None:
+        snapshot = getattr(self.app, "status_snapshot", None)
+        operator = getattr(self.app, "operator_label", "nobody")
+        if snapshot is not None:
+            self.show(snapshot, operator)
+
+    def show(self, snapshot: StatusSnapshot, operator: str) -> None:
+        outbox = (
+            "Outbox: —"
+            if snapshot.outbox_depth is None
+            else f"Outbox: {snapshot.outbox_depth} waiting"
+        )
+        attention = (
+            f" · {snapshot.needs_attention} need attention" if snapshot.needs_attention else ""
+        )
+        self.update(
+            f"{operator} │ Terminal: {snapshot.terminal} │ "
+            f"ServiceTitan: {snapshot.servicetitan} │ {outbox}{attention}"
+        )
+
+
+class MoneyValidator(Validator):
+    """Checks an amount as it is typed; the failure text says what is wrong and what to type."""
+
+    def __init__(self, maximum: Money | None = None, what: str = "the balance") -> None:
+        super().__init__()
+        self.maximum = maximum
+        self.what = what
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            amount = Money.parse(value, allow_zero=False)
+        except MoneyError as exc:
+            return self.failure(str(exc))
+        if self.maximum is not None and amount > self.maximum:
+            return self.failure(
+                f"{amount.format()} is more than {self.what} ({self.maximum.format()}). "
+                f"Enter {self.maximum.format()} or less."
+            )
+        return self.success()
+
+
+class MoneyInput(Input):
+    """An amount field: only digits and one decimal point with two places can be typed."""
+
+    def __init__(
+        self,
+        value: str = "",
+        *,
+        maximum: Money | None = None,
+        what: str = "the balance",
+        id: str | None = None,
+    ) -> None:
+        super().__init__(
+            value=value,
+            placeholder="0.00",
+            restrict=r"[\d,]*\.?\d{0,3}",
+            validators=[MoneyValidator(maximum, what)],
+            validate_on={"changed", "submitted", "blur"},
+            id=id,
+        )
+
+    def amount(self) -> Money | None:
+        """The amount typed, or ``None`` while it is not valid."""
+        result = self.validate(self.value)
+        if result is not None and not result.is_valid:
+            return None
+        try:
+            return Money.parse(self.value, allow_zero=False)
+        except MoneyError:
+            return None
+
+
+class FieldMessage(Static):
+    """The line under a field that says what is wrong with it (empty when it is fine)."""
+
+    DEFAULT_CSS = """
+    FieldMessage { height: auto; color: $text-error; padding: 0 0 0 1; }
+    FieldMessage.-ok { color: $text-success; }
+    FieldMessage.-hint { color: $text-muted; }
+    FieldMessage.-empty { display: none; }
+    """
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False, classes="-empty")
+
+    def update(self, content: object = "", *, layout: bool = True) -> None:  # type: ignore[override]
+        self.set_class(not content, "-empty")
+        super().update(content, layout=layout)  # type: ignore[arg-type]
+
+    def error(self, text: str) -> None:
+        self.remove_class("-ok", "-hint")
+        self.update(f"✗ {text}" if text else "")
+
+    def ok(self, text: str) -> None:
+        self.remove_class("-hint")
+        self.add_class("-ok")
+        self.update(f"✓ {text}")
+
+    def hint(self, text: str) -> None:
+        self.remove_class("-ok")
+        self.add_class("-hint")
+        self.update(text)
+
+    def clear(self) -> None:
+        self.remove_class("-ok", "-hint")
+        self.update("")
+
+
+class ProblemPanel(Vertical):
+    """A problem shown in place: what happened, and what to do next. Hidden when empty."""
+
+    DEFAULT_CSS = """
+    ProblemPanel {
+        height: auto;
+        border: round $error;
+        padding: 0 1;
+        display: none;
+    }
+    ProblemPanel.-shown { display: block; }
+    ProblemPanel.-warning { border: round $warning; }
+    ProblemPanel .problem-title { text-style: bold; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="problem-title", markup=False)
+        yield Static("", classes="problem-fix", markup=False)
+
+    def show(self, title: str, fix: str = "", *, warning: bool = False) -> None:
+        prefix = "Warning: " if warning else "Problem: "
+        self.query_one(".problem-title", Static).update(prefix + title)
+        self.query_one(".problem-fix", Static).update(f"Next step: {fix}" if fix else "")
+        self.set_class(warning, "-warning")
+        self.add_class("-shown")
+
+    def clear(self) -> None:
+        self.remove_class("-shown")

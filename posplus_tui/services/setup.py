@@ -1,0 +1,315 @@
+"""Setup use cases: the checks that replace the 54-step manual setup.
+
+Test the connection (a token plus the payment types), choose the single payment type (warning about
+look-alikes that break reconciliation), check ServiceTitan usernames case-exactly against the
+tenant's employees and technicians, test the terminal URL, and save: settings to the TOML file,
+secrets to the keyring, never one in the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from posplus_tui import config
+from posplus_tui.redaction import redact
+from posplus_tui.secrets import SecretStore, SecretStoreError
+
+#: Secrets the Setup screen edits (values only ever go to the keyring).
+SETUP_SECRETS = ("client_secret", "app_key", "reconciliation_password")
+
+
+class SetupProblem(Exception):
+    """A setup step failed: ``title`` says what, ``fix`` what to do."""
+
+    def __init__(self, title: str, fix: str) -> None:
+        super().__init__(title)
+        self.title = title
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class ConnectionForm:
+    """What the installer typed. An empty secret means "keep the one already stored"."""
+
+    environment: str
+    tenant_id: str
+    client_id: str
+    client_secret: str = ""
+    app_key: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentTypeOption:
+    id: int
+    name: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """The result of Test connection, in words."""
+
+    ok: bool
+    title: str
+    fix: str = ""
+    payment_types: tuple[PaymentTypeOption, ...] = ()
+
+
+@dataclass(frozen=True)
+class UsernameCheck:
+    """``exact`` (found as typed), ``case`` (found with other capitals), ``missing`` or
+    ``unchecked`` (no connection yet)."""
+
+    status: str
+    message: str
+    suggestion: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "exact"
+
+
+@dataclass(frozen=True)
+class TerminalCheck:
+    ok: bool
+    title: str
+    fix: str = ""
+
+
+# -- pure rules ---------------------------------------------------------------------------------
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.casefold().replace("+", "plus"))
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (short strings only)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def looks_alike(a: str, b: str) -> bool:
+    """Two payment-type names a person could confuse: same letters ignoring case and punctuation,
+    one inside the other, or a typo apart."""
+    na, nb = _norm(a), _norm(b)
+    if not na or not nb:
+        return False
+    if na == nb or na in nb or nb in na:
+        return True
+    return min(len(na), len(nb)) >= 4 and _distance(na, nb) <= 2
+
+
+def look_alikes(options: Iterable[PaymentTypeOption], chosen: str) -> list[str]:
+    """Names of the other payment types that look like ``chosen``."""
+    return [o.name for o in options if o.name != chosen and looks_alike(o.name, chosen)]
+
+
+def check_username_against(username: str, known: Iterable[str]) -> UsernameCheck:
+    """Case-exact match of a ServiceTitan username; a match differing only in case is reported
+    as the likely mistake, because ServiceTitan treats it as a different user."""
+    typed = username.strip()
+    if not typed:
+        return UsernameCheck("missing", "Type the ServiceTitan username.")
+    names = [k for k in known if k]
+    if typed in names:
+        return UsernameCheck("exact", f"“{typed}” is a ServiceTitan user of this tenant.")
+    near = [k for k in names if k.casefold() == typed.casefold()]
+    if near:
+        return UsernameCheck(
+            "case",
+            f"“{typed}” is not a user, but “{near[0]}” is: capital letters matter in "
+            f"ServiceTitan. Probably you meant “{near[0]}”.",
+            suggestion=near[0],
+        )
+    return UsernameCheck(
+        "missing",
+        f"No employee or technician of this tenant has the username “{typed}”. "
+        "Check the spelling in ServiceTitan (Settings → People).",
+    )
+
+
+# -- the service --------------------------------------------------------------------------------
+
+ClientFactory = Callable[[ConnectionForm], Any]
+TerminalTester = Callable[[str], Any]
+
+
+@dataclass
+class SetupService:
+    """Setup's use cases over config, the keyring, a ServiceTitan client factory and a terminal
+    tester, all injected by :mod:`posplus_tui.services.container`."""
+
+    settings: config.Settings
+    secrets: SecretStore
+    client_factory: ClientFactory | None = None
+    terminal_tester: TerminalTester | None = None
+    config_path: Path | None = None
+    #: Usernames fetched by the last successful connection test (employees + technicians).
+    known_usernames: tuple[str, ...] = ()
+    payment_types: tuple[PaymentTypeOption, ...] = ()
+    _last_form: ConnectionForm | None = field(default=None, repr=False)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def secret_is_set(self, name: str) -> bool:
+        """Whether a secret is stored (the value itself is never returned to the screen)."""
+        try:
+            return bool(self.secrets.get(name))
+        except SecretStoreError:
+            return False
+
+    def _filled(self, form: ConnectionForm) -> ConnectionForm:
+        """The form with stored secrets in place of the ones left empty."""
+        secret = form.client_secret or self._stored("client_secret", form.tenant_id)
+        app_key = form.app_key or self._stored("app_key", form.tenant_id)
+        return ConnectionForm(form.environment, form.tenant_id, form.client_id, secret, app_key)
+
+    def _stored(self, name: str, tenant: str) -> str:
+        store = self._store_for(tenant)
+        try:
+            return store.get(name) or ""
+        except SecretStoreError:
+            return ""
+
+    def _store_for(self, tenant: str) -> SecretStore:
+        return SecretStore(
+            backend=self.secrets._backend,
+            environ=self.secrets._environ,
+            tenant=tenant or "default",
+        )
+
+    # -- checks ----------------------------------------------------------------------------------
+
+    async def test_connection(self, form: ConnectionForm) -> ConnectionCheck:
+        """Get a token and read the payment types (and, for the username checks, the tenant's
+        employees and technicians)."""
+        missing = [
+            label
+            for label, value in (("tenant id", form.tenant_id), ("client id", form.client_id))
+            if not value.strip()
+        ]
+        filled = self._filled(form)
+        if not filled.client_secret:
+            missing.append("client secret")
+        if not filled.app_key:
+            missing.append("app key")
+        if missing:
+            return ConnectionCheck(
+                False,
+                "Fill in the " + ", ".join(missing) + " first.",
+                "They are on the app's page at developer.servicetitan.io (client id, client "
+                "secret, app key) and in ServiceTitan under Settings → Integrations → API "
+                "Application Access (tenant id).",
+            )
+        if self.client_factory is None:
+            return ConnectionCheck(False, "This build cannot reach ServiceTitan.", "Call support.")
+        try:
+            async with self.client_factory(filled) as client:
+                raw_types = await client.list_payment_types()
+                employees = await client.list_employees()
+                technicians = await client.list_technicians()
+        except Exception as exc:
+            title = getattr(exc, "title", None) or str(exc) or type(exc).__name__
+            fix = getattr(exc, "fix", None) or (
+                "Check the network, then the values above, and try again."
+            )
+            return ConnectionCheck(False, redact(str(title)), redact(str(fix)))
+        self.payment_types = tuple(
+            PaymentTypeOption(int(t.id), str(t.name), bool(getattr(t, "active", True)))
+            for t in raw_types
+        )
+        self.known_usernames = tuple(
+            str(getattr(p, "login_name", None) or getattr(p, "username", "") or "")
+            for p in [*employees, *technicians]
+        )
+        self._last_form = filled
+        return ConnectionCheck(
+            True,
+            f"Connected: token received, {len(self.payment_types)} payment types, "
+            f"{len(self.known_usernames)} users found.",
+            payment_types=self.payment_types,
+        )
+
+    def check_username(self, username: str) -> UsernameCheck:
+        """Check a username against the users read by the last successful connection test."""
+        if not self.known_usernames:
+            return UsernameCheck(
+                "unchecked",
+                "Not checked yet: press Test connection first, then the username is checked "
+                "against the tenant's employees and technicians.",
+            )
+        return check_username_against(username, self.known_usernames)
+
+    async def test_terminal(self, url: str) -> TerminalCheck:
+        """Open the terminal at ``url`` and ask it who it is."""
+        if not url.strip():
+            return TerminalCheck(
+                False,
+                "Type the terminal's address first.",
+                "For a USB/serial cable: poslink+serial:///dev/ttyUSB0?baud=9600 (COM3 on "
+                "Windows); on the network: poslink+tcp://10.0.0.5:10009; to practise: sim://",
+            )
+        if self.terminal_tester is None:
+            return TerminalCheck(False, "This build has no terminal drivers.", "Call support.")
+        try:
+            info = await self.terminal_tester(url.strip())
+        except Exception as exc:
+            title = getattr(exc, "title", None) or str(exc) or type(exc).__name__
+            return TerminalCheck(
+                False,
+                f"The terminal did not answer: {redact(str(title))}",
+                "Check the cable or network address and that the terminal is switched on and "
+                "on its home screen, then test again.",
+            )
+        model = getattr(info, "model", "terminal")
+        serial = getattr(info, "serial_number", "")
+        return TerminalCheck(True, f"The terminal answered: {model} {serial}".strip())
+
+    # -- saving ----------------------------------------------------------------------------------
+
+    async def save(self, values: dict[str, str], secrets: dict[str, str]) -> config.Settings:
+        """Validate and write the settings file, then store the non-empty secrets in the keyring.
+
+        Raises :class:`SetupProblem` naming the field and the fix.
+        """
+        try:
+            new = config.updated(self.settings, **values)
+        except config.ConfigError as exc:
+            raise SetupProblem(
+                str(exc).removeprefix("setup: "), "Correct the field and save again."
+            ) from exc
+        store = self._store_for(new.tenant_id)
+
+        def write() -> None:
+            config.save(new, self.config_path)
+            for name, value in secrets.items():
+                if name not in SETUP_SECRETS:
+                    raise SetupProblem(f"“{name}” is not a setup secret.", "Call support.")
+                if value:
+                    store.set(name, value)
+
+        try:
+            await asyncio.to_thread(write)
+        except SecretStoreError as exc:
+            raise SetupProblem(
+                "The settings were saved but the secrets could not be stored.", str(exc)
+            ) from exc
+        except OSError as exc:
+            raise SetupProblem(
+                f"The settings file could not be written ({exc.strerror}).",
+                "Check that the config folder is writable (posplus config path shows it).",
+            ) from exc
+        self.settings = new
+        self.secrets = store
+        return new

@@ -1,0 +1,162 @@
+"""Dialogs. Each returns a typed result through ``dismiss``; none of them decides anything itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from posplus_tui.ui.widgets import FieldMessage
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the supervisor typed: the service checks it, the dialog does not."""
+
+    username: str
+    pin: str
+
+
+class SupervisorApproval(ModalScreen[Credentials | None]):
+    """Ask a supervisor for their username and PIN; returns them, or ``None`` when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, reason: str, error: str = "") -> None:
+        super().__init__()
+        self.reason = reason
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="supervisor-dialog"):
+            yield Label("Supervisor approval needed", classes="dialog-title")
+            yield Static(self.reason, markup=False, classes="dialog-text")
+            yield Label("Supervisor username")
+            yield Input(id="sup-username", placeholder="username")
+            yield Label("PIN")
+            yield Input(id="sup-pin", password=True, restrict=r"\d*", max_length=8)
+            yield FieldMessage(id="sup-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Approve", variant="primary", id="sup-ok")
+                yield Button("Cancel (Esc)", id="sup-cancel")
+
+    def on_mount(self) -> None:
+        if self.error:
+            self.query_one("#sup-error", FieldMessage).error(self.error)
+
+    @on(Input.Submitted, "#sup-username")
+    def _next(self) -> None:
+        self.query_one("#sup-pin", Input).focus()
+
+    @on(Input.Submitted, "#sup-pin")
+    @on(Button.Pressed, "#sup-ok")
+    def _approve(self) -> None:
+        username = self.query_one("#sup-username", Input).value.strip()
+        pin = self.query_one("#sup-pin", Input).value
+        if not username or not pin:
+            self.query_one("#sup-error", FieldMessage).error(
+                "Type the supervisor's username and PIN, or press Esc to cancel."
+            )
+            return
+        self.dismiss(Credentials(username, pin))
+
+    @on(Button.Pressed, "#sup-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class Confirm(ModalScreen[bool]):
+    """A yes/no question that repeats what will happen; Enter = yes, Esc = no."""
+
+    BINDINGS = [Binding("escape", "no", "No"), Binding("y", "yes", "Yes", show=False)]
+
+    def __init__(self, title: str, text: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.title_text = title
+        self.text = text
+        self.yes = yes
+        self.no = no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="confirm-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.text, markup=False, classes="dialog-text", id="confirm-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.yes, variant="primary", id="confirm-yes")
+                yield Button(f"{self.no} (Esc)", id="confirm-no")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-yes", Button).focus()
+
+    @on(Button.Pressed, "#confirm-yes")
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#confirm-no")
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """Ask for one line of text (a reason, a note); returns it or ``None``."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, text: str, placeholder: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.text = text
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="prompt-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.text, markup=False, classes="dialog-text")
+            yield Input(id="prompt-input", placeholder=self.placeholder)
+            yield FieldMessage(id="prompt-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("OK", variant="primary", id="prompt-ok")
+                yield Button("Cancel (Esc)", id="prompt-cancel")
+
+    @on(Input.Submitted, "#prompt-input")
+    @on(Button.Pressed, "#prompt-ok")
+    def _ok(self) -> None:
+        value = self.query_one("#prompt-input", Input).value.strip()
+        if not value:
+            self.query_one("#prompt-error", FieldMessage).error(
+                "Type a few words, or press Esc to cancel."
+            )
+            return
+        self.dismiss(value)
+
+    @on(Button.Pressed, "#prompt-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ErrorDialog(ModalScreen[None]):
+    """A problem that stops the current task: what happened and the next step."""
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("enter", "close", "Close")]
+
+    def __init__(self, title: str, fix: str) -> None:
+        super().__init__()
+        self.problem_title = title
+        self.fix = fix
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog -error", id="error-dialog"):
+            yield Label("Problem", classes="dialog-title")
+            yield Static(self.problem_title, markup=False, classes="dialog-text")
+            yield Static(f"Next step: {self.fix}", markup=False, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close", variant="primary", id="error-close")
+
+    @on(Button.Pressed, "#error-close")
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,58 @@
+"""What every screen shares: the title line, the banner, the status bar, the footer, and the one
+place a failed worker is reported."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+from textual.worker import Worker, WorkerState
+
+from posplus_tui.ui.widgets import EnvironmentBanner, StatusBar
+
+if TYPE_CHECKING:
+    from posplus_tui.services.container import Services
+    from posplus_tui.ui.app import PosPlusApp
+
+T = TypeVar("T")
+
+
+class PosScreen(Screen[T]):
+    """A task screen. Subclasses yield their content from :meth:`body`."""
+
+    #: Name used in the command palette and the help screen.
+    AREA = ""
+    #: One sentence for the help screen: what this screen is for.
+    PURPOSE = ""
+
+    @property
+    def pos_app(self) -> PosPlusApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def services(self) -> Services:
+        return self.pos_app.services
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="≡")
+        yield EnvironmentBanner(self.services.environment)
+        yield from self.body()
+        yield StatusBar()
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The single handler for workers that failed unexpectedly (expected errors are shown in
+        place by the screen itself)."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.pos_app.report_error(event.worker.error)
+
+    def run_service(self, work: Any, *, name: str, exclusive: bool = True) -> Worker[Any]:
+        """Run a service coroutine in a worker that never takes the app down with it."""
+        return self.run_worker(
+            work, name=name, group=name, exclusive=exclusive, exit_on_error=False
+        )

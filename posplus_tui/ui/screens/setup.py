@@ -1,0 +1,311 @@
+"""Setup: everything the 54-step manual setup asked for, on one screen, each step checked."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Select, Static
+
+from posplus_tui.services.setup import (
+    ConnectionCheck,
+    ConnectionForm,
+    SetupProblem,
+    SetupService,
+    look_alikes,
+)
+from posplus_tui.ui.screens.base import PosScreen
+from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
+
+ENVIRONMENTS = [
+    ("Production (the live books)", "production"),
+    ("Integration (ServiceTitan's test tenant)", "integration"),
+    ("Sandbox (local practice API)", "sandbox"),
+]
+
+SECRET_LABELS = {
+    "client_secret": "Client secret",
+    "app_key": "App key",
+    "reconciliation_password": "Reconciliation user's password",
+}
+
+
+def row(label: str, widget: Widget) -> Horizontal:
+    """One form line: a fixed-width label and its field."""
+    return Horizontal(Label(label, classes="field-label"), widget, classes="field-row")
+
+
+class SetupScreen(PosScreen[None]):
+    """Connection, payment type, reconciliation user, terminal and operators."""
+
+    AREA = "Setup"
+    PURPOSE = (
+        "Connect this counter to ServiceTitan and the card terminal. Each step has a test "
+        "button; secrets are stored in the computer's keyring and never shown again. "
+        "Operators are added here with a role, a PIN and their ServiceTitan username."
+    )
+    BINDINGS = [
+        Binding("ctrl+t", "test_connection", "Test connection"),
+        Binding("ctrl+e", "test_terminal", "Test terminal"),
+        Binding("ctrl+s", "save", "Save"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, first_run: bool = False) -> None:
+        super().__init__()
+        self.first_run = first_run
+
+    @property
+    def setup(self) -> SetupService:
+        return self.services.setup
+
+    def body(self) -> ComposeResult:
+        s = self.setup.settings
+        with VerticalScroll(id="setup-body"):
+            if self.first_run:
+                yield Static(
+                    "Welcome. Fill in the connection to ServiceTitan and the terminal, test each "
+                    "one, then save (ctrl+s).",
+                    id="setup-welcome",
+                    markup=False,
+                )
+            yield ProblemPanel(id="setup-problem")
+            yield Label("1. ServiceTitan connection", classes="section-title")
+            yield row(
+                "Environment",
+                Select(
+                    ENVIRONMENTS,
+                    value=s.environment,
+                    allow_blank=False,
+                    id="environment",
+                    compact=True,
+                ),
+            )
+            yield row(
+                "Tenant id",
+                Input(
+                    s.tenant_id,
+                    id="tenant_id",
+                    restrict=r"\d*",
+                    placeholder="digits, e.g. 1234567890",
+                    compact=True,
+                ),
+            )
+            yield row(
+                "Client id",
+                Input(s.client_id, id="client_id", placeholder="cid.abc123", compact=True),
+            )
+            for name in ("client_secret", "app_key"):
+                yield row(
+                    SECRET_LABELS[name],
+                    Input(
+                        "",
+                        id=name,
+                        password=True,
+                        placeholder=self._secret_placeholder(name),
+                        compact=True,
+                    ),
+                )
+            with Horizontal(classes="button-row"):
+                yield Button(
+                    "Test connection (ctrl+t)",
+                    id="test-connection",
+                    variant="primary",
+                    compact=True,
+                )
+            yield FieldMessage(id="connection-result")
+            yield Label("2. Payment type (only one for this app)", classes="section-title")
+            yield row(
+                "Payment type",
+                Select[str](
+                    [(s.payment_type_name, s.payment_type_name)] if s.payment_type_name else [],
+                    value=s.payment_type_name if s.payment_type_name else Select.NULL,
+                    id="payment_type",
+                    prompt="Test the connection to list the payment types",
+                    compact=True,
+                ),
+            )
+            yield FieldMessage(id="payment-type-warning")
+            yield Label("3. Reconciliation user", classes="section-title")
+            yield row(
+                "Username (exact case)",
+                Input(
+                    s.reconciliation_username,
+                    id="reconciliation_username",
+                    placeholder="the ServiceTitan username, capitals as in ServiceTitan",
+                    compact=True,
+                ),
+            )
+            yield FieldMessage(id="recon-user-result")
+            yield row(
+                "Password",
+                Input(
+                    "",
+                    id="reconciliation_password",
+                    password=True,
+                    placeholder=self._secret_placeholder("reconciliation_password"),
+                    compact=True,
+                ),
+            )
+            yield Label("4. Card terminal", classes="section-title")
+            yield row(
+                "Terminal address",
+                Input(
+                    s.terminal_url,
+                    id="terminal_url",
+                    placeholder="poslink+serial:///dev/ttyUSB0?baud=9600",
+                    compact=True,
+                ),
+            )
+            with Horizontal(classes="button-row"):
+                yield Button("Test terminal (ctrl+e)", id="test-terminal", compact=True)
+            yield FieldMessage(id="terminal-result")
+            yield row("Station name", Input(s.station_name, id="station_name", compact=True))
+            with Horizontal(classes="button-row"):
+                yield Button("Save (ctrl+s)", id="save", variant="success", compact=True)
+            yield FieldMessage(id="save-result")
+
+    def _secret_placeholder(self, name: str) -> str:
+        if self.setup.secret_is_set(name):
+            return "•••• stored in the keyring — leave empty to keep it"
+        return "not set yet"
+
+    # -- reading the form ------------------------------------------------------------------------
+
+    def _value(self, field_id: str) -> str:
+        return self.query_one(f"#{field_id}", Input).value.strip()
+
+    def _form(self) -> ConnectionForm:
+        env = self.query_one("#environment", Select).value
+        return ConnectionForm(
+            environment=str(env),
+            tenant_id=self._value("tenant_id"),
+            client_id=self._value("client_id"),
+            client_secret=self.query_one("#client_secret", Input).value,
+            app_key=self.query_one("#app_key", Input).value,
+        )
+
+    # -- connection ------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#test-connection")
+    def action_test_connection(self) -> None:
+        self.query_one("#connection-result", FieldMessage).hint("Connecting to ServiceTitan…")
+        self.run_service(self._test_connection(self._form()), name="setup-connection")
+
+    async def _test_connection(self, form: ConnectionForm) -> None:
+        result = await self.setup.test_connection(form)
+        self._show_connection(result)
+
+    def _show_connection(self, result: ConnectionCheck) -> None:
+        box = self.query_one("#connection-result", FieldMessage)
+        if not result.ok:
+            box.error(f"{result.title} Next step: {result.fix}")
+            return
+        box.ok(result.title)
+        select = self.query_one("#payment_type", Select)
+        names = [t.name for t in result.payment_types if t.active]
+        current = self.setup.settings.payment_type_name
+        select.set_options([(n, n) for n in names])
+        if current in names:
+            select.value = current
+        else:
+            self.query_one("#payment-type-warning", FieldMessage).error(
+                f"No payment type called “{current}” exists. Create one in ServiceTitan "
+                "(Settings → Invoicing → Payment Types → Add, Export as Payment) or pick one here."
+            )
+        self._check_username()
+
+    @on(Select.Changed, "#payment_type")
+    def _payment_type_changed(self, event: Select.Changed) -> None:
+        box = self.query_one("#payment-type-warning", FieldMessage)
+        if event.value is Select.NULL:
+            box.clear()
+            return
+        chosen = str(event.value)
+        similar = look_alikes(self.setup.payment_types, chosen)
+        if similar:
+            box.error(
+                f"Other payment types look like “{chosen}”: "
+                + ", ".join(f"“{n}”" for n in similar)
+                + ". Reconciliation needs exactly one: make sure staff never pick those for "
+                "card payments, or deactivate them in ServiceTitan."
+            )
+        else:
+            box.ok(f"“{chosen}” will be used for every payment this app posts.")
+
+    # -- reconciliation user ------------------------------------------------------------------
+
+    @on(Input.Changed, "#reconciliation_username")
+    def _check_username(self) -> None:
+        check = self.setup.check_username(self._value("reconciliation_username"))
+        box = self.query_one("#recon-user-result", FieldMessage)
+        if check.ok:
+            box.ok(check.message)
+        elif check.status == "unchecked":
+            box.hint(check.message)
+        else:
+            box.error(check.message)
+
+    # -- terminal --------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#test-terminal")
+    def action_test_terminal(self) -> None:
+        self.query_one("#terminal-result", FieldMessage).hint("Asking the terminal…")
+        self.run_service(self._test_terminal(self._value("terminal_url")), name="setup-terminal")
+
+    async def _test_terminal(self, url: str) -> None:
+        result = await self.setup.test_terminal(url)
+        box = self.query_one("#terminal-result", FieldMessage)
+        if result.ok:
+            box.ok(result.title)
+        else:
+            box.error(f"{result.title} Next step: {result.fix}" if result.fix else result.title)
+
+    # -- saving ------------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        form = self._form()
+        payment_type = self.query_one("#payment_type", Select).value
+        values = {
+            "environment": form.environment,
+            "tenant_id": form.tenant_id,
+            "client_id": form.client_id,
+            "reconciliation_username": self._value("reconciliation_username"),
+            "terminal_url": self._value("terminal_url"),
+            "station_name": self._value("station_name") or "Counter 1",
+        }
+        if payment_type is not Select.NULL:
+            values["payment_type_name"] = str(payment_type)
+        secrets = {
+            "client_secret": form.client_secret,
+            "app_key": form.app_key,
+            "reconciliation_password": self.query_one("#reconciliation_password", Input).value,
+        }
+        self.run_service(self._save(values, secrets), name="setup-save")
+
+    async def _save(self, values: dict[str, str], secrets: dict[str, str]) -> None:
+        problem = self.query_one("#setup-problem", ProblemPanel)
+        result = self.query_one("#save-result", FieldMessage)
+        try:
+            settings = await self.setup.save(values, secrets)
+        except SetupProblem as exc:
+            problem.show(exc.title, exc.fix)
+            result.error(exc.title)
+            return
+        problem.clear()
+        for name in ("client_secret", "app_key", "reconciliation_password"):
+            field = self.query_one(f"#{name}", Input)
+            field.value = ""
+            field.placeholder = self._secret_placeholder(name)
+        missing = settings.missing_for_run()
+        if missing:
+            result.error("Saved. Still missing: " + ", ".join(missing) + ".")
+        else:
+            result.ok("Saved. Restart posplus run to use the new settings.")
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()

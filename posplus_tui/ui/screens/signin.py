@@ -1,0 +1,81 @@
+"""Sign in: operator and PIN. Shows the station and, outside production, a loud banner."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, Vertical
+from textual.widgets import Button, Input, Label, Static
+
+from posplus_tui.ui.errors import explain
+from posplus_tui.ui.screens.base import PosScreen
+from posplus_tui.ui.widgets import FieldMessage
+
+
+class SignInScreen(PosScreen[None]):
+    """Who is at the counter. Payments are recorded under the operator signed in here."""
+
+    AREA = "Sign in"
+    PURPOSE = (
+        "Type your operator name and PIN. After several wrong PINs the operator is locked for a "
+        "while; a supervisor can unlock it in Setup."
+    )
+    BINDINGS = [Binding("enter", "sign_in", "Sign in", show=False)]
+
+    def body(self) -> ComposeResult:
+        with Center(id="signin-center"), Vertical(id="signin-box"):
+            yield Static(
+                f"{self.services.station} · {self.services.environment.upper()}",
+                id="signin-station",
+                markup=False,
+            )
+            yield Label("Operator")
+            yield Input(id="signin-username", placeholder="your operator name")
+            yield Label("PIN")
+            yield Input(id="signin-pin", password=True, restrict=r"\d*", max_length=8)
+            yield FieldMessage(id="signin-error")
+            yield Button("Sign in", id="signin-button", variant="primary")
+            demo = self.services.demo_operators
+            if demo:
+                people = ", ".join(f"{user} / PIN {pin}" for user, _, _, pin in demo)
+                yield Static(f"Demo operators: {people}", id="signin-demo", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#signin-username", Input).focus()
+
+    @on(Input.Submitted, "#signin-username")
+    def _to_pin(self) -> None:
+        self.query_one("#signin-pin", Input).focus()
+
+    @on(Input.Submitted, "#signin-pin")
+    @on(Button.Pressed, "#signin-button")
+    def action_sign_in(self) -> None:
+        username = self.query_one("#signin-username", Input).value.strip()
+        pin = self.query_one("#signin-pin", Input).value
+        message = self.query_one("#signin-error", FieldMessage)
+        if not username:
+            message.error("Type your operator name.")
+            self.query_one("#signin-username", Input).focus()
+            return
+        if not pin:
+            message.error("Type your PIN.")
+            self.query_one("#signin-pin", Input).focus()
+            return
+        message.hint("Checking…")
+        self.run_service(self._sign_in(username, pin), name="sign-in")
+
+    async def _sign_in(self, username: str, pin: str) -> None:
+        message = self.query_one("#signin-error", FieldMessage)
+        pin_field = self.query_one("#signin-pin", Input)
+        try:
+            operator = await self.services.operators.sign_in(username, pin)
+        except Exception as exc:
+            problem = explain(exc)
+            message.error(f"{problem.title} {problem.fix}".strip())
+            pin_field.value = ""
+            pin_field.focus()
+            return
+        pin_field.value = ""
+        message.clear()
+        self.pos_app.signed_in(operator)
