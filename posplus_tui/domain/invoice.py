@@ -1,0 +1,34 @@
+"""The invoice facts a payment needs, handed to the payment engine by whoever looked the invoice up.
+
+The engine never talks to ServiceTitan itself: the caller (lookup/reconcile, wired by the UI) gives
+it these, and they are recorded on the transaction exactly as seen at the time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from posplus_tui.domain.money import Money
+
+__all__ = ["InvoiceFacts"]
+
+
+@dataclass(frozen=True)
+class InvoiceFacts:
+    invoice_id: str
+    number: str
+    customer_id: str
+    balance: Money
+    job_number: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("invoice_id", "number", "customer_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                object.__setattr__(self, name, str(value))
+        if not isinstance(self.balance, Money):
+            raise TypeError("InvoiceFacts.balance must be Money")
+        if self.job_number is None:
+            object.__setattr__(self, "job_number", "")
+        elif not isinstance(self.job_number, str):
+            object.__setattr__(self, "job_number", str(self.job_number))

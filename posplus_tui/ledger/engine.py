@@ -1,0 +1,156 @@
+"""Opening the ledger: one SQLAlchemy engine, migrated to head, for SQLite or PostgreSQL.
+
+SQLite gets WAL (readers never block the writer), foreign keys on, a busy timeout (several
+processes, e.g. the app and ``posplus recover``, may share the file) and full fsync on commit, since
+a committed intent or approval must survive a power cut. PostgreSQL uses psycopg 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_MS = 10_000
+#: Any constant: the key of the PostgreSQL advisory lock taken while migrating.
+_MIGRATION_LOCK = 7_305_501
+
+
+class LedgerError(Exception):
+    """The ledger cannot be opened or migrated; the message says which URL and what to do."""
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` → ``postgresql+psycopg://`` (psycopg 3 is the driver we ship)."""
+    url = url.strip()
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if not (url.startswith("sqlite") or url.startswith("postgresql+psycopg://")):
+        raise LedgerError(
+            f"Unsupported database URL {make_url(url).render_as_string(hide_password=True)!r}: "
+            "use sqlite:///PATH or postgresql://USER@HOST/DB."
+        )
+    return url
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        cfg.set_main_option(
+            "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
+        )
+    return cfg
+
+
+def script_heads() -> tuple[str, ...]:
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def upgrade(engine: Engine) -> list[str]:
+    """Run every migration not yet applied; returns the revisions applied (empty when current)."""
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two stations starting at once must not both create the tables.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        before = MigrationContext.configure(conn).get_current_heads()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        after = MigrationContext.configure(conn).get_current_heads()
+    if set(before) == set(after):
+        return []
+    script = ScriptDirectory.from_config(cfg)
+    applied = [
+        rev.revision
+        for rev in script.iterate_revisions(
+            after[0] if after else "head", before[0] if before else None
+        )
+    ]
+    return list(reversed(applied))
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return heads[0] if heads else None
+
+
+@dataclass
+class Ledger:
+    """The open ledger: an engine migrated to head. Services open sessions with :meth:`session`."""
+
+    engine: Engine
+    url: str
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose changes are committed on success and rolled back on error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def display_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+def open_ledger(url: str, *, migrate: bool = True) -> Ledger:
+    """Open the ledger at ``url`` and bring its schema to the newest revision."""
+    engine = make_engine(url)
+    try:
+        if migrate:
+            upgrade(engine)
+    except Exception as exc:
+        engine.dispose()
+        shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
+        raise LedgerError(
+            f"Cannot open the ledger at {shown}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}. "
+            "Check the database URL and that the database server is running."
+        ) from exc
+    return Ledger(engine=engine, url=normalize_url(url))

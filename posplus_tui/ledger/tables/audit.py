@@ -1,0 +1,33 @@
+"""The audit log: append-only, each event carrying the hash of the one before it.
+
+``audit_head`` is a single row holding the last sequence number and hash. Appending updates it
+first, which takes a row lock on PostgreSQL (and the write lock on SQLite), so concurrent stations
+append one after another and the chain never forks.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True)
+    at: str = Field(max_length=32)  # ISO 8601 UTC; text so the hash is the same on every database
+    actor: str = Field(default="", max_length=80)
+    station: str = Field(default="", max_length=40)
+    action: str = Field(max_length=40, index=True)
+    subject: str = Field(default="", max_length=80)
+    details: str = Field(default="{}")  # canonical JSON
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(default=0)
+    hash: str = Field(max_length=64)
