@@ -1,0 +1,103 @@
+"""The audit trail as a service: record an event, verify the chain, read recent events.
+
+Money actions are audited inside the same database transaction as the change (by the payment and
+operator services); this service is for everything else (settings changes, technician actions) and
+for ``posplus audit verify``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from posplus_tui.ledger import Ledger
+from posplus_tui.ledger import audit as chain
+from posplus_tui.ledger.tables import AuditEvent
+from posplus_tui.redaction import redact
+
+__all__ = ["AuditEntry", "AuditService", "VerifyReport"]
+
+VerifyReport = chain.VerifyReport
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: str
+    actor: str
+    station: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+
+
+def _redacted(details: dict[str, Any] | None) -> dict[str, Any]:
+    """Details never carry secrets or card-like digits, whoever calls."""
+    return {k: redact(v) if isinstance(v, str) else v for k, v in (details or {}).items()}
+
+
+class AuditService:
+    def __init__(self, ledger: Ledger, *, station: str = "") -> None:
+        self._ledger = ledger
+        self._station = station
+
+    def record_sync(
+        self,
+        action: str,
+        *,
+        actor: str = "",
+        subject: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        with self._ledger.session() as session:
+            event = chain.append(
+                session,
+                action,
+                actor=actor,
+                station=self._station,
+                subject=subject,
+                details=_redacted(details),
+            )
+            return event.seq
+
+    async def record(
+        self,
+        action: str,
+        *,
+        actor: str = "",
+        subject: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        """Append one event (e.g. ``setting_changed`` with the key, never a secret value)."""
+        return await asyncio.to_thread(
+            self.record_sync, action, actor=actor, subject=subject, details=details
+        )
+
+    async def setting_changed(self, key: str, *, actor: str, secret: bool = False) -> int:
+        details = {"key": key, "value": "(secret, stored in the keyring)" if secret else "changed"}
+        return await self.record("setting_changed", actor=actor, subject=key, details=details)
+
+    def verify_sync(self) -> chain.VerifyReport:
+        return chain.verify(self._ledger.engine)
+
+    async def verify(self) -> chain.VerifyReport:
+        return await asyncio.to_thread(self.verify_sync)
+
+    def recent_sync(self, limit: int = 100) -> list[AuditEntry]:
+        with self._ledger.session() as session:
+            rows = session.execute(
+                select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+            ).scalars()
+            return [
+                AuditEntry(
+                    r.seq, r.at, r.actor, r.station, r.action, r.subject, json.loads(r.details)
+                )
+                for r in rows
+            ]
+
+    async def recent(self, limit: int = 100) -> list[AuditEntry]:
+        return await asyncio.to_thread(self.recent_sync, limit)

@@ -1,0 +1,72 @@
+"""Service fixtures: a real ledger (SQLite file, or PostgreSQL), fast PIN hashing, a movable clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from posplus_tui.ledger import Ledger, open_ledger
+from posplus_tui.services.operators import OperatorInfo, OperatorService
+
+#: scrypt cost for tests: real algorithm, tiny work factor.
+FAST_PIN_COST = 2**4
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    led = open_ledger(ledger_url)
+    yield led
+    led.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def operators(ledger: Ledger, clock: Clock) -> OperatorService:
+    return OperatorService(ledger, station="Counter 1", pin_cost=FAST_PIN_COST, clock=clock)
+
+
+@dataclass
+class Staff:
+    admin: OperatorInfo
+    supervisor: OperatorInfo
+    clerk: OperatorInfo
+    tech: OperatorInfo
+
+
+@pytest.fixture
+def staff(operators: OperatorService) -> Staff:
+    admin = operators.add_sync("Alice Admin", "admin", "1111")
+    return Staff(
+        admin=admin,
+        supervisor=operators.add_sync("Sam Super", "supervisor", "2222", by=admin),
+        clerk=operators.add_sync(
+            "Carl Clerk", "clerk", "3333", st_username=" Carl.C@Shop ", by=admin
+        ),
+        tech=operators.add_sync("Tina Tech", "technician", "4444", by=admin),
+    )
