@@ -19,6 +19,9 @@ from drivers.base import (
     TransactionResult,
     Unknown,
 )
+from drivers.errors import TerminalConnectionError, TerminalUrlError
+from drivers.registry import open_terminal, parse_url
+from drivers.trace import FrameTrace
 
 __all__ = [
     "AchAccount",
@@ -27,12 +30,17 @@ __all__ = [
     "Cancelled",
     "Declined",
     "EntryMethod",
+    "FrameTrace",
     "NotFound",
     "StatusResult",
     "Terminal",
+    "TerminalConnectionError",
     "TerminalError",
     "TerminalInfo",
     "TerminalState",
+    "TerminalUrlError",
     "TransactionResult",
     "Unknown",
+    "open_terminal",
+    "parse_url",
 ]

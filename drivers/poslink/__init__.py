@@ -1,0 +1,1 @@
+"""PAX POSLink: codec, messages, session, terminal."""
