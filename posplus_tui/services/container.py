@@ -52,8 +52,8 @@ class FixedClock:
 class StatusSnapshot:
     """What the status bar shows, in words."""
 
-    terminal: str = "not checked yet"
-    servicetitan: str = "not checked yet"
+    terminal: str = "checking…"
+    servicetitan: str = "checking…"
     outbox_depth: int | None = None
     needs_attention: int = 0
 
@@ -76,6 +76,7 @@ class Services:
     lookup: Any = None
     reconcile: Any = None
     sync: Any = None
+    ledger: Any = None
     #: Demo operators (username, display name, role, PIN) — only in demo mode, for the sign-in hint.
     demo_operators: tuple[tuple[str, str, str, str], ...] = ()
     _closers: list[Any] = field(default_factory=list)
@@ -138,7 +139,6 @@ def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) ->
             kwargs["transport"] = transport
         if form.environment == "sandbox" and sandbox_url:
             kwargs["base_url"] = sandbox_url
-            kwargs["auth_url"] = sandbox_url
         return ServiceTitanClient(
             form.environment,
             form.tenant_id,
@@ -151,8 +151,36 @@ def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) ->
     return make
 
 
+#: The demo's operators: (name, role, PIN). README.md lists them.
+DEMO_OPERATORS: tuple[tuple[str, str, str], ...] = (
+    ("clerk", "clerk", "1111"),
+    ("supervisor", "supervisor", "2222"),
+    ("technician", "technician", "3333"),
+    ("admin", "admin", "4444"),
+)
+
+
+def _open_operators(services: Services, pin_cost: int | None) -> None:
+    """The ledger and the operator service (needed even before ServiceTitan is set up)."""
+    from posplus_tui.ledger import open_ledger
+    from posplus_tui.services.operators import OperatorService
+
+    ledger = open_ledger(services.settings.database_url)
+    services.ledger = ledger
+    services._closers.append(ledger.dispose)
+    kwargs: dict[str, Any] = {"station": services.station, "clock": services.clock.now}
+    if pin_cost is not None:
+        kwargs["pin_cost"] = pin_cost
+    services.operators = OperatorService(ledger, **kwargs)
+
+
 def build_run(
-    settings: Settings, *, config_path: Any = None, secrets: SecretStore | None = None
+    settings: Settings,
+    *,
+    config_path: Any = None,
+    secrets: SecretStore | None = None,
+    clock: Clock | None = None,
+    pin_cost: int | None = None,
 ) -> Services:
     """Services for ``posplus run``: the configured tenant, terminal and ledger."""
     from posplus_tui.services.setup import SetupService
@@ -165,10 +193,20 @@ def build_run(
         terminal_tester=open_and_identify_terminal,
         config_path=config_path,
     )
-    return Services(mode="run", settings=settings, secrets=secrets, setup=setup)
+    services = Services(
+        mode="run", settings=settings, secrets=secrets, clock=clock or SystemClock(), setup=setup
+    )
+    _open_operators(services, pin_cost)
+    return services
 
 
-def build_demo(folder: Any, *, card_wait_ms: int = 1500, clock: Clock | None = None) -> Services:
+def build_demo(
+    folder: Any,
+    *,
+    card_wait_ms: int = 1500,
+    clock: Clock | None = None,
+    pin_cost: int | None = None,
+) -> Services:
     """Services for ``posplus demo``: SQLite in ``folder``, the sandbox in-process, ``sim://``."""
     from posplus_tui.secrets import MemoryKeyring
     from posplus_tui.services.setup import SetupService
@@ -182,6 +220,16 @@ def build_demo(folder: Any, *, card_wait_ms: int = 1500, clock: Clock | None = N
     )
     secrets = SecretStore(backend=MemoryKeyring(), environ={})
     setup = SetupService(settings, secrets, terminal_tester=open_and_identify_terminal)
-    return Services(
-        mode=DEMO, settings=settings, secrets=secrets, clock=clock or SystemClock(), setup=setup
+    services = Services(
+        mode=DEMO,
+        settings=settings,
+        secrets=secrets,
+        clock=clock or SystemClock(),
+        setup=setup,
+        demo_operators=tuple((n, n, r, p) for n, r, p in DEMO_OPERATORS),
     )
+    _open_operators(services, pin_cost)
+    if services.operators.count_sync() == 0:
+        for name, role, pin in DEMO_OPERATORS:
+            services.operators.add_sync(name, role, pin)
+    return services

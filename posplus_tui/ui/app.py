@@ -8,6 +8,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
+from posplus_tui.domain.roles import Action, role_allows
 from posplus_tui.services.container import Services, StatusSnapshot
 from posplus_tui.ui.commands import ScreenActions
 from posplus_tui.ui.errors import explain
@@ -68,7 +69,7 @@ class PosPlusApp(App[None]):
         op = self.operator
         if op is None:
             return "nobody signed in"
-        name = getattr(op, "display_name", None) or getattr(op, "username", str(op))
+        name = getattr(op, "name", None) or str(op)
         role = getattr(op, "role", "")
         role = getattr(role, "value", role)
         return f"{name} ({role})" if role else str(name)
@@ -168,15 +169,24 @@ class PosPlusApp(App[None]):
     def action_go_setup(self) -> None:
         from posplus_tui.ui.screens.setup import SetupScreen
 
-        if self.operator is not None and self.operator_role != "supervisor":
+        if self.operator is None:
+            if not self.services.missing_setup():
+                self.notify("Sign in as an admin or technician to change the setup.")
+                return
+            self.push_screen(SetupScreen())
+            return
+        if not self.may(Action.CHANGE_SETTINGS):
             self.notify(
-                "Setup needs a supervisor: sign out and sign in as one.", severity="warning"
+                f"{self.operator_label} cannot change the setup: an admin or a technician can.",
+                severity="warning",
             )
             return
-        if self.operator is None and not self.services.missing_setup():
-            self.notify("Sign in as a supervisor to change the setup.", severity="warning")
-            return
-        self.open_area(SetupScreen()) if self.operator else self.push_screen(SetupScreen())
+        self.open_area(SetupScreen())
+
+    def may(self, action: Action) -> bool:
+        """Whether the signed-in operator's role allows ``action`` (the service checks again)."""
+        role = getattr(self.operator, "role", None)
+        return role is not None and role_allows(role, action)
 
     def action_sign_out(self) -> None:
         from posplus_tui.ui.screens.signin import SignInScreen

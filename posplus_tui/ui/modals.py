@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual import on
@@ -9,8 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
+from posplus_tui.services.setup import UsernameCheck
 from posplus_tui.ui.widgets import FieldMessage
 
 
@@ -159,4 +161,105 @@ class ErrorDialog(ModalScreen[None]):
 
     @on(Button.Pressed, "#error-close")
     def action_close(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class OperatorDraft:
+    """What was typed in the operator form; an empty PIN on edit means "keep the PIN"."""
+
+    name: str
+    role: str
+    pin: str
+    st_username: str
+
+
+class OperatorForm(ModalScreen[OperatorDraft | None]):
+    """Add or edit an operator. The ServiceTitan username is checked as it is typed."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        roles: list[str],
+        check_username: Callable[[str], UsernameCheck],
+        existing: OperatorDraft | None = None,
+    ) -> None:
+        super().__init__()
+        self.roles = roles
+        self.check_username = check_username
+        self.existing = existing
+
+    def compose(self) -> ComposeResult:
+        e = self.existing
+        with Vertical(classes="dialog", id="operator-dialog"):
+            yield Label("Edit operator" if e else "Add operator", classes="dialog-title")
+            yield Label("Name (what they type to sign in)")
+            yield Input(e.name if e else "", id="op-name", compact=True)
+            yield Label("Role")
+            yield Select(
+                [(r, r) for r in self.roles],
+                value=e.role if e else self.roles[0],
+                allow_blank=False,
+                id="op-role",
+                compact=True,
+            )
+            yield Label("PIN (4 to 8 digits)" + (" — leave empty to keep it" if e else ""))
+            yield Input("", id="op-pin", password=True, restrict=r"\d*", max_length=8, compact=True)
+            yield Label("ServiceTitan username (capital letters matter)")
+            yield Input(e.st_username if e else "", id="op-st-username", compact=True)
+            yield FieldMessage(id="op-st-check")
+            yield FieldMessage(id="op-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Use suggestion", id="op-suggest", compact=True)
+                yield Button("Save", variant="primary", id="op-save", compact=True)
+                yield Button("Cancel (Esc)", id="op-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#op-suggest", Button).display = False
+        self._check()
+
+    @on(Input.Changed, "#op-st-username")
+    def _check(self) -> None:
+        value = self.query_one("#op-st-username", Input).value
+        check = self.check_username(value) if value else None
+        box = self.query_one("#op-st-check", FieldMessage)
+        self.query_one("#op-suggest", Button).display = bool(check and check.suggestion)
+        if check is None:
+            box.hint("Optional: the ServiceTitan username, to match payments to people.")
+        elif check.ok:
+            box.ok(check.message)
+        elif check.status == "unchecked":
+            box.hint(check.message)
+        else:
+            box.error(check.message)
+
+    @on(Button.Pressed, "#op-suggest")
+    def _use_suggestion(self) -> None:
+        field = self.query_one("#op-st-username", Input)
+        check = self.check_username(field.value)
+        if check.suggestion:
+            field.value = check.suggestion
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#op-save")
+    def _save(self) -> None:
+        name = self.query_one("#op-name", Input).value.strip()
+        pin = self.query_one("#op-pin", Input).value
+        error = self.query_one("#op-error", FieldMessage)
+        if not name:
+            error.error("Type the operator's name.")
+            return
+        if pin and not 4 <= len(pin) <= 8:
+            error.error("A PIN is 4 to 8 digits.")
+            return
+        if not pin and self.existing is None:
+            error.error("Choose a PIN of 4 to 8 digits for the new operator.")
+            return
+        role = str(self.query_one("#op-role", Select).value)
+        st = self.query_one("#op-st-username", Input).value
+        self.dismiss(OperatorDraft(name, role, pin, st))
+
+    @on(Button.Pressed, "#op-cancel")
+    def action_cancel(self) -> None:
         self.dismiss(None)

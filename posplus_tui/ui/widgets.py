@@ -61,17 +61,13 @@ class StatusBar(Static):
             self.show(snapshot, operator)
 
     def show(self, snapshot: StatusSnapshot, operator: str) -> None:
-        outbox = (
-            "Outbox: —"
-            if snapshot.outbox_depth is None
-            else f"Outbox: {snapshot.outbox_depth} waiting"
-        )
+        outbox = "Outbox —" if snapshot.outbox_depth is None else f"Outbox {snapshot.outbox_depth}"
         attention = (
             f" · {snapshot.needs_attention} need attention" if snapshot.needs_attention else ""
         )
         self.update(
-            f"{operator} │ Terminal: {snapshot.terminal} │ "
-            f"ServiceTitan: {snapshot.servicetitan} │ {outbox}{attention}"
+            f"{operator} │ Terminal {snapshot.terminal} │ "
+            f"ServiceTitan {snapshot.servicetitan} │ {outbox}{attention}"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -14,9 +15,11 @@ from posplus_tui.ui.app import PosPlusApp
 
 
 def screen_text(app: PosPlusApp) -> str:
-    """What a person would read on the screen right now, as plain text."""
+    """What a person would read on the screen right now, as one line of words: borders dropped
+    and wrapped lines joined, so a sentence split by wrapping still reads as a sentence."""
     strips = app.screen._compositor.render_strips()
-    return "\n".join(strip.text for strip in strips)
+    raw = "\n".join(strip.text for strip in strips)
+    return " ".join(re.sub(r"[│╭╮╰╯─▊▎▔▁┃━┏┓┗┛]", " ", raw).split())
 
 
 @pytest.fixture
@@ -40,3 +43,35 @@ def setup_only_app() -> Callable[..., PosPlusApp]:
         return PosPlusApp(services, status_every=0)
 
     return make
+
+
+#: scrypt cost for tests: the real cost takes tens of ms per PIN.
+TEST_PIN_COST = 16
+
+
+@pytest.fixture
+def demo_app(tmp_path) -> Callable[..., PosPlusApp]:
+    """The demo app (sandbox, simulator, SQLite in tmp_path) with a clock that never moves."""
+    from posplus_tui.services.container import build_demo
+
+    def make(card_wait_ms: int = 0) -> PosPlusApp:
+        services = build_demo(
+            tmp_path, card_wait_ms=card_wait_ms, clock=FixedClock(), pin_cost=TEST_PIN_COST
+        )
+        return PosPlusApp(services, status_every=0)
+
+    return make
+
+
+async def settle(pilot) -> None:
+    """Wait until every worker has finished and the screen has caught up."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def sign_in(pilot, name: str, pin: str) -> None:
+    await pilot.click("#signin-username")
+    await pilot.press(*name, "enter", *pin, "enter")
+    await settle(pilot)

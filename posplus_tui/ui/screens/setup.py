@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
+from posplus_tui.domain.roles import Role
 from posplus_tui.services.setup import (
     ConnectionCheck,
     ConnectionForm,
@@ -16,6 +19,8 @@ from posplus_tui.services.setup import (
     SetupService,
     look_alikes,
 )
+from posplus_tui.ui.errors import explain
+from posplus_tui.ui.modals import OperatorDraft, OperatorForm
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
 
@@ -50,6 +55,8 @@ class SetupScreen(PosScreen[None]):
         Binding("ctrl+t", "test_connection", "Test connection"),
         Binding("ctrl+e", "test_terminal", "Test terminal"),
         Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+n", "add_operator", "Add operator"),
+        Binding("ctrl+d", "toggle_operator", "Disable/enable operator"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -166,6 +173,22 @@ class SetupScreen(PosScreen[None]):
             with Horizontal(classes="button-row"):
                 yield Button("Save (ctrl+s)", id="save", variant="success", compact=True)
             yield FieldMessage(id="save-result")
+            yield Label("5. Operators", classes="section-title")
+            table: DataTable[str] = DataTable(id="operators", cursor_type="row", zebra_stripes=True)
+            table.add_columns("Name", "Role", "ServiceTitan username", "State")
+            yield table
+            with Horizontal(classes="button-row"):
+                yield Button("Add operator (ctrl+n)", id="op-add", compact=True)
+                yield Button("Edit (Enter)", id="op-edit", compact=True)
+                yield Button("Disable / enable (ctrl+d)", id="op-toggle", compact=True)
+            yield FieldMessage(id="operators-result")
+
+    def on_mount(self) -> None:
+        self.operators: list[Any] = []
+        self.reload_operators()
+        s = self.setup.settings
+        if s.tenant_id and s.client_id and self.setup.secret_is_set("client_secret"):
+            self.action_test_connection()  # so usernames are checked straight away
 
     def _secret_placeholder(self, name: str) -> str:
         if self.setup.secret_is_set(name):
@@ -309,3 +332,103 @@ class SetupScreen(PosScreen[None]):
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:
             self.app.pop_screen()
+
+    # -- operators -----------------------------------------------------------------------------
+
+    def reload_operators(self) -> None:
+        if self.services.operators is not None:
+            self.run_service(self._load_operators(), name="setup-operators")
+
+    async def _load_operators(self) -> None:
+        self.operators = await self.services.operators.list()
+        table = self.query_one("#operators", DataTable)
+        table.clear()
+        for op in self.operators:
+            state = "disabled" if op.disabled else ("locked" if op.locked_until else "active")
+            table.add_row(op.name, op.role.value, op.st_username or "—", state, key=str(op.id))
+
+    def _selected_operator(self) -> Any | None:
+        table = self.query_one("#operators", DataTable)
+        if not self.operators or table.cursor_row < 0 or table.cursor_row >= len(self.operators):
+            return None
+        return self.operators[table.cursor_row]
+
+    def _username_check(self, value: str) -> Any:
+        return self.setup.check_username(value)
+
+    @on(Button.Pressed, "#op-add")
+    def action_add_operator(self) -> None:
+        roles = [r.value for r in Role]
+        self.app.push_screen(OperatorForm(roles, self._username_check), self._added)
+
+    def _added(self, draft: OperatorDraft | None) -> None:
+        if draft is not None:
+            self.run_service(self._save_operator(None, draft), name="setup-operator-save")
+
+    @on(DataTable.RowSelected, "#operators")
+    @on(Button.Pressed, "#op-edit")
+    def action_edit_operator(self) -> None:
+        op = self._selected_operator()
+        if op is None:
+            self.query_one("#operators-result", FieldMessage).error("Pick an operator first.")
+            return
+        draft = OperatorDraft(op.name, op.role.value, "", op.st_username)
+        self.app.push_screen(
+            OperatorForm([r.value for r in Role], self._username_check, draft),
+            lambda result: (
+                result is not None
+                and self.run_service(self._save_operator(op.id, result), name="setup-operator-save")
+            ),
+        )
+
+    async def _save_operator(self, operator_id: int | None, draft: OperatorDraft) -> None:
+        box = self.query_one("#operators-result", FieldMessage)
+        by = self.pos_app.operator
+        try:
+            if operator_id is None:
+                saved = await self.services.operators.add(
+                    draft.name, draft.role, draft.pin, st_username=draft.st_username, by=by
+                )
+                verb = "added"
+            else:
+                changes: dict[str, Any] = {
+                    "name": draft.name,
+                    "role": draft.role,
+                    "st_username": draft.st_username,
+                    "by": by,
+                }
+                if draft.pin:
+                    changes["pin"] = draft.pin
+                saved = await self.services.operators.update(operator_id, **changes)
+                verb = "saved"
+        except Exception as exc:
+            problem = explain(exc)
+            box.error(f"{problem.title} {problem.fix}")
+            return
+        check = self.setup.check_username(saved.st_username) if saved.st_username else None
+        note = f" Note: {check.message}" if check is not None and not check.ok else ""
+        box.ok(f"{saved.name} ({saved.role.value}) {verb}.{note}")
+        await self._load_operators()
+
+    @on(Button.Pressed, "#op-toggle")
+    def action_toggle_operator(self) -> None:
+        op = self._selected_operator()
+        if op is None:
+            self.query_one("#operators-result", FieldMessage).error("Pick an operator first.")
+            return
+        self.run_service(self._toggle(op), name="setup-operator-toggle")
+
+    async def _toggle(self, op: Any) -> None:
+        box = self.query_one("#operators-result", FieldMessage)
+        by = self.pos_app.operator
+        try:
+            if op.disabled:
+                saved = await self.services.operators.enable(op.id, by=by)
+            else:
+                saved = await self.services.operators.disable(op.id, by=by)
+        except Exception as exc:
+            problem = explain(exc)
+            box.error(f"{problem.title} {problem.fix}")
+            return
+        box.ok(f"{saved.name} is now {'disabled' if saved.disabled else 'active'}.")
+        await self._load_operators()

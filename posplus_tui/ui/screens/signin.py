@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Center, Vertical
+from textual.containers import Center, Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
 from posplus_tui.ui.errors import explain
@@ -30,12 +30,16 @@ class SignInScreen(PosScreen[None]):
                 id="signin-station",
                 markup=False,
             )
-            yield Label("Operator")
-            yield Input(id="signin-username", placeholder="your operator name")
-            yield Label("PIN")
-            yield Input(id="signin-pin", password=True, restrict=r"\d*", max_length=8)
+            with Horizontal(classes="field-row"):
+                yield Label("Operator", classes="signin-label")
+                yield Input(id="signin-username", placeholder="your name", compact=True)
+            with Horizontal(classes="field-row"):
+                yield Label("PIN", classes="signin-label")
+                yield Input(
+                    id="signin-pin", password=True, restrict=r"\d*", max_length=8, compact=True
+                )
             yield FieldMessage(id="signin-error")
-            yield Button("Sign in", id="signin-button", variant="primary")
+            yield Button("Sign in", id="signin-button", variant="primary", compact=True)
             demo = self.services.demo_operators
             if demo:
                 people = ", ".join(f"{user} / PIN {pin}" for user, _, _, pin in demo)

@@ -1,0 +1,32 @@
+"""Sign in: wrong PINs count down, then a lockout message a clerk can act on."""
+
+from __future__ import annotations
+
+from tests.ui.conftest import screen_text, settle, sign_in
+
+
+async def test_wrong_pins_lock_the_operator_out(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "DEMO" in screen_text(app)
+        await sign_in(pilot, "clerk", "9999")
+        assert "4 attempts left" in screen_text(app)
+        for _ in range(4):
+            await pilot.press(*"9999", "enter")
+            await settle(pilot)
+        text = screen_text(app)
+        assert "locked" in text and "Wait 5 minutes" in text
+        # Even the right PIN is refused while locked.
+        await pilot.press(*"1111", "enter")
+        await settle(pilot)
+        assert "locked" in screen_text(app)
+        assert app.operator is None
+
+
+async def test_empty_fields_say_what_to_type(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.click("#signin-button")
+        await pilot.pause()
+        assert "Type your operator name." in screen_text(app)
