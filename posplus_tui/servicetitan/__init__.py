@@ -1,0 +1,63 @@
+"""ServiceTitan: the async API client, its typed models and errors (the sandbox is in ``.sandbox``)."""
+
+from posplus_tui.servicetitan.client import DEFAULT_RATE_PER_SECOND, ServiceTitanClient
+from posplus_tui.servicetitan.environments import ENVIRONMENTS, Environment
+from posplus_tui.servicetitan.errors import (
+    AuthError,
+    NotFoundError,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+    ServerUnavailable,
+    ServiceTitanError,
+    ValidationError,
+)
+from posplus_tui.servicetitan.models import (
+    Address,
+    AppliedTo,
+    Contact,
+    Customer,
+    Employee,
+    ExportPage,
+    Invoice,
+    InvoiceItem,
+    Job,
+    JobRef,
+    Location,
+    NamedRef,
+    Payment,
+    PaymentSplit,
+    PaymentType,
+    Technician,
+)
+
+__all__ = [
+    "DEFAULT_RATE_PER_SECOND",
+    "ENVIRONMENTS",
+    "Address",
+    "AppliedTo",
+    "AuthError",
+    "Contact",
+    "Customer",
+    "Employee",
+    "Environment",
+    "ExportPage",
+    "Invoice",
+    "InvoiceItem",
+    "Job",
+    "JobRef",
+    "Location",
+    "NamedRef",
+    "NotFoundError",
+    "OutcomeUnknown",
+    "Payment",
+    "PaymentSplit",
+    "PaymentType",
+    "PermissionDenied",
+    "RateLimited",
+    "ServerUnavailable",
+    "ServiceTitanClient",
+    "ServiceTitanError",
+    "Technician",
+    "ValidationError",
+]

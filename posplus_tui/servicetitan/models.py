@@ -1,0 +1,464 @@
+"""Typed ServiceTitan records. Amounts are domain ``Money``; ids are ints; times aware UTC.
+
+Each ``from_api`` reads the wire shape of the v2 tenant API (money arrives as strings, payment
+``typeId`` as a string in list rows and an int in create/update replies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from posplus_tui.domain.money import Money
+
+__all__ = [
+    "Address",
+    "AppliedTo",
+    "Contact",
+    "Customer",
+    "Employee",
+    "ExportPage",
+    "Invoice",
+    "InvoiceItem",
+    "Job",
+    "JobRef",
+    "Location",
+    "NamedRef",
+    "Payment",
+    "PaymentSplit",
+    "PaymentType",
+    "Technician",
+]
+
+T = TypeVar("T")
+_ZERO = Money(0)
+
+
+def _money(value: Any) -> Money:
+    if value is None or value == "":
+        return _ZERO
+    if isinstance(value, str) and "." not in value and "e" not in value.lower():
+        try:
+            return Money(int(value) * 100)
+        except ValueError:
+            pass
+    return Money.from_decimal(value if isinstance(value, str | Decimal | int) else str(value))
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedRef:
+    id: int
+    name: str | None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any] | None) -> NamedRef | None:
+        return None if not d else cls(int(d["id"]), d.get("name"))
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    street: str | None = None
+    unit: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    country: str | None = None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any] | None) -> Address | None:
+        if not d:
+            return None
+        return cls(
+            d.get("street"), d.get("unit"), d.get("city"), d.get("state"), d.get("zip"),
+            d.get("country"),
+        )  # fmt: skip
+
+    def one_line(self) -> str:
+        """``12 Oak St, Apt 3, Springfield, IL 62701`` for a list row."""
+        street = ", ".join(p for p in (self.street, self.unit) if p)
+        tail = " ".join(p for p in (self.state, self.zip) if p)
+        return ", ".join(p for p in (street, self.city, tail) if p)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    id: int
+    number: str | None
+    type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceItem:
+    id: int
+    description: str | None
+    quantity: Decimal
+    price: Money
+    total: Money
+    type: str
+    sku_id: int | None
+    sku_name: str | None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> InvoiceItem:
+        return cls(
+            int(d["id"]),
+            d.get("description"),
+            Decimal(d.get("quantity") or "0"),
+            _money(d.get("price")),
+            _money(d.get("total")),
+            d.get("type") or "Service",
+            _int(d.get("skuId")),
+            d.get("skuName"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """An invoice. ``number`` is what people see (``referenceNumber``); ``id`` is what the API
+    takes in ``ids`` and payment splits. They are different."""
+
+    id: int
+    number: str | None
+    invoice_date: datetime | None
+    due_date: datetime | None
+    sub_total: Money
+    sales_tax: Money
+    total: Money
+    balance: Money
+    customer: NamedRef | None
+    customer_address: Address | None
+    location_address: Address | None
+    business_unit: NamedRef | None
+    job: JobRef | None
+    adjustment_to_id: int | None
+    project_id: int | None
+    summary: str | None
+    sync_status: str | None
+    modified_on: datetime | None
+    items: tuple[InvoiceItem, ...] = ()
+    active: bool = True
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> Invoice:
+        job = d.get("job")
+        cust = d.get("customer")
+        bu = d.get("businessUnit")
+        items = d.get("items")
+        return cls(
+            id=int(d["id"]),
+            number=d.get("referenceNumber"),
+            invoice_date=_when(d.get("invoiceDate")),
+            due_date=_when(d.get("dueDate")),
+            sub_total=_money(d.get("subTotal")),
+            sales_tax=_money(d.get("salesTax")),
+            total=_money(d.get("total")),
+            balance=_money(d.get("balance")),
+            customer=NamedRef(int(cust["id"]), cust.get("name")) if cust else None,
+            customer_address=Address.from_api(d.get("customerAddress")),
+            location_address=Address.from_api(d.get("locationAddress")),
+            business_unit=NamedRef(int(bu["id"]), bu.get("name")) if bu else None,
+            job=JobRef(int(job["id"]), job.get("number"), job.get("type")) if job else None,
+            adjustment_to_id=_int(d.get("adjustmentToId")),
+            project_id=_int(d.get("projectId")),
+            summary=d.get("summary"),
+            sync_status=d.get("syncStatus"),
+            modified_on=_when(d.get("modifiedOn")),
+            items=tuple(InvoiceItem.from_api(i) for i in items) if items else (),
+            active=d.get("active", True) is not False,
+        )
+
+    @property
+    def job_number(self) -> str | None:
+        return self.job.number if self.job else None
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.customer.id if self.customer else None
+
+    @property
+    def customer_name(self) -> str | None:
+        return self.customer.name if self.customer else None
+
+    @property
+    def amount_paid(self) -> Money:
+        return self.total - self.balance
+
+    @property
+    def is_adjustment(self) -> bool:
+        return self.adjustment_to_id is not None
+
+    @property
+    def is_paid(self) -> bool:
+        return self.balance.cents == 0 and self.total.cents != 0
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    type: str
+    value: str
+    memo: str | None = None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> Contact:
+        return cls(int(d["id"]), d.get("type") or "", d.get("value") or "", d.get("memo"))
+
+    @property
+    def is_phone(self) -> bool:
+        return self.type in ("Phone", "MobilePhone")
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: int
+    name: str
+    type: str | None
+    active: bool
+    address: Address | None
+    balance: Money
+    do_not_service: bool
+    modified_on: datetime | None
+    merged_to_id: int | None = None
+    contacts: tuple[Contact, ...] = ()
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any], contacts: tuple[Contact, ...] = ()) -> Customer:
+        return cls(
+            id=int(d["id"]),
+            name=d.get("name") or "",
+            type=d.get("type"),
+            active=bool(d.get("active", True)),
+            address=Address.from_api(d.get("address")),
+            balance=_money(d.get("balance")),
+            do_not_service=bool(d.get("doNotService", False)),
+            modified_on=_when(d.get("modifiedOn")),
+            merged_to_id=_int(d.get("mergedToId")),
+            contacts=contacts,
+        )
+
+    @property
+    def phones(self) -> tuple[str, ...]:
+        return tuple(c.value for c in self.contacts if c.is_phone)
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        return tuple(c.value for c in self.contacts if c.type == "Email")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    id: int
+    customer_id: int
+    name: str
+    active: bool
+    address: Address | None
+    modified_on: datetime | None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> Location:
+        return cls(
+            int(d["id"]),
+            int(d["customerId"]),
+            d.get("name") or "",
+            bool(d.get("active", True)),
+            Address.from_api(d.get("address")),
+            _when(d.get("modifiedOn")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    number: str
+    customer_id: int
+    location_id: int
+    status: str
+    completed_on: datetime | None
+    summary: str | None
+    business_unit_id: int | None
+    job_type_id: int | None
+    modified_on: datetime | None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> Job:
+        return cls(
+            int(d["id"]),
+            str(d.get("jobNumber") or ""),
+            int(d["customerId"]),
+            int(d["locationId"]),
+            d.get("jobStatus") or "",
+            _when(d.get("completedOn")),
+            d.get("summary"),
+            _int(d.get("businessUnitId")),
+            _int(d.get("jobTypeId")),
+            _when(d.get("modifiedOn")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSplit:
+    """One part of a payment applied to one invoice (by invoice **id**). Negative = refund."""
+
+    invoice_id: int
+    amount: Money
+
+    def to_api(self) -> dict[str, Any]:
+        return {"invoiceId": self.invoice_id, "amount": self.amount.to_decimal()}
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedTo:
+    invoice_id: int
+    amount: Money
+    applied_on: datetime | None
+    applied_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A payment as listed (``DetailedPaymentResponse``) or as created/updated
+    (``PaymentResponse``); fields one shape lacks are None."""
+
+    id: int
+    type_id: int | None
+    type_name: str | None
+    active: bool | None
+    memo: str | None
+    paid_on: datetime | None
+    auth_code: str | None
+    check_number: str | None
+    export_id: str | None
+    status: str | None
+    transaction_status: str | None
+    total: Money
+    unapplied_amount: Money
+    customer: NamedRef | None
+    reference_number: str | None
+    splits: tuple[PaymentSplit, ...]
+    applied_to: tuple[AppliedTo, ...] = ()
+    refunded_payment_id: int | None = None
+    modified_on: datetime | None = None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> Payment:
+        applied = tuple(
+            AppliedTo(
+                int(a["appliedTo"]),
+                _money(a.get("appliedAmount")),
+                _when(a.get("appliedOn")),
+                a.get("appliedBy"),
+            )
+            for a in (d.get("appliedTo") or ())
+        )
+        if d.get("splits") is not None:
+            splits = tuple(
+                PaymentSplit(int(s["invoiceId"]), _money(s.get("amount")))
+                for s in d["splits"]
+                if s.get("invoiceId") is not None
+            )
+        else:
+            splits = tuple(PaymentSplit(a.invoice_id, a.amount) for a in applied)
+        total = d.get("total")
+        return cls(
+            id=int(d["id"]),
+            type_id=_int(d.get("typeId")),
+            type_name=d.get("type"),
+            active=d.get("active"),
+            memo=d.get("memo"),
+            paid_on=_when(d.get("paidOn") or d.get("date")),
+            auth_code=d.get("authCode"),
+            check_number=d.get("checkNumber"),
+            export_id=d.get("exportId"),
+            status=d.get("status"),
+            transaction_status=d.get("transactionStatus"),
+            total=_money(total) if total is not None else Money.total([s.amount for s in splits]),
+            unapplied_amount=_money(d.get("unappliedAmount")),
+            customer=NamedRef.from_api(d.get("customer")),
+            reference_number=d.get("referenceNumber"),
+            splits=splits,
+            applied_to=applied,
+            refunded_payment_id=_int(d.get("refundedPaymentId")),
+            modified_on=_when(d.get("modifiedOn")),
+        )
+
+    def mentions(self, marker: str) -> bool:
+        """Whether our idempotency marker is in memo, auth code or export id."""
+        return any(marker in (v or "") for v in (self.memo, self.auth_code, self.export_id))
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentType:
+    id: int
+    name: str
+    modified_on: datetime | None
+    active: bool = True
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any], *, active: bool = True) -> PaymentType:
+        return cls(int(d["id"]), d.get("name") or "", _when(d.get("modifiedOn")), active)
+
+
+@dataclass(frozen=True, slots=True)
+class Employee:
+    id: int
+    name: str
+    login_name: str | None
+    role: str | None
+    email: str | None
+    active: bool
+    business_unit_id: int | None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> Employee:
+        return cls(
+            int(d["id"]),
+            d.get("name") or "",
+            d.get("loginName"),
+            d.get("role"),
+            d.get("email"),
+            bool(d.get("active", True)),
+            _int(d.get("businessUnitId")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Technician:
+    id: int
+    name: str
+    login_name: str | None
+    email: str | None
+    active: bool
+    business_unit_id: int | None
+
+    @classmethod
+    def from_api(cls, d: dict[str, Any]) -> Technician:
+        return cls(
+            int(d["id"]),
+            d.get("name") or "",
+            d.get("loginName"),
+            d.get("email"),
+            bool(d.get("active", True)),
+            _int(d.get("businessUnitId")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPage(Generic[T]):
+    """One page of an export feed. Keep ``continue_from`` and pass it to the next call."""
+
+    items: tuple[T, ...]
+    continue_from: str | None
+    has_more: bool
+    raw: tuple[dict[str, Any], ...] = field(default=(), repr=False)
