@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from posplus_tui.services.errors import ServiceError
+
 WHERE = "ServiceTitan › Settings › Accounting › Payment Types"
 
 
@@ -28,14 +30,9 @@ class ResolvedPaymentType:
     name: str
 
 
-class PaymentTypeSetupError(Exception):
-    """The configured payment type cannot be used. ``str()`` says what is wrong and what to do."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(f"{message} {fix}")
-        self.message = message
-        self.fix = fix
-        self.title = message
+class PaymentTypeSetupError(ServiceError):
+    """The configured payment type cannot be used: ``message`` says what is wrong, ``fix`` what
+    to change in ServiceTitan or in Setup."""
 
 
 def _norm(name: str) -> str:

@@ -53,6 +53,20 @@ class PostResult:
     balance_delta: Money
     found_existing: bool = False
     note: str = ""
+    #: The balance before this posting when the poster knows it better than the worker's pre-read
+    #: (a refund on an adjustment invoice it just created).
+    balance_before: Money | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceState:
+    """An invoice's money as the channel reports it when read back."""
+
+    invoice_id: int
+    balance: Money
+    total: Money
+    number: str = ""
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -127,8 +141,8 @@ class Poster(Protocol):
     async def find(self, posting: Posting) -> PostResult | None:
         """Look for an earlier record of ``posting`` by its marker; ``None`` if there is none."""
 
-    async def read_balances(self, invoice_ids: Sequence[int]) -> dict[int, Money | None]:
-        """Current balances (``None`` for an invoice that is gone), batched by the channel."""
+    async def read_invoices(self, invoice_ids: Sequence[int]) -> dict[int, InvoiceState | None]:
+        """Current balances and totals (``None`` for an invoice that is gone), batched."""
 
     async def get_payments(self, payment_ids: Sequence[str]) -> dict[str, RemotePayment]:
         """The payments by id (batched); missing ids are left out."""

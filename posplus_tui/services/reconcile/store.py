@@ -1,0 +1,820 @@
+"""The worker's view of the ledger: claiming outbox rows, applying results, history and actions.
+
+Blocking SQLAlchemy code; the worker calls it through ``asyncio.to_thread`` so the UI never waits on
+the database. Each method is one database transaction, so a crash between two calls leaves every
+row in a state the next worker knows how to continue from (``posting`` means "search first").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from posplus_tui.domain.money import Money
+from posplus_tui.domain.transactions import IllegalTransition, TxnEvent, TxnState, transition
+from posplus_tui.ledger import audit
+from posplus_tui.ledger.tables.outbox import OutboxRow
+from posplus_tui.ledger.tables.reconcile import (
+    ReconcileEventRow,
+    ReconcileLock,
+    ReconcileMismatch,
+    ReconcilePosting,
+)
+from posplus_tui.ledger.tables.transactions import Transaction
+from posplus_tui.services.errors import ServiceError
+from posplus_tui.services.reconcile import model as m
+from posplus_tui.services.reconcile.events import EventKind, ReconcileEvent
+from posplus_tui.services.reconcile.poster import Posting
+from posplus_tui.services.reconcile.summary import ReconcileSummary, SummaryRow, summarize
+
+log = logging.getLogger(__name__)
+
+_KIND_TO_ACTION = {"sale": "post_payment", "deposit": "post_payment", "refund": "post_refund"}
+
+
+class ActionRefused(ServiceError):
+    """A supervisor action that does not apply to the row as it is; says why and what to do."""
+
+
+def _cents(value: Money | None) -> int | None:
+    return None if value is None else value.cents
+
+
+def _money(cents: int | None) -> Money | None:
+    return None if cents is None else Money(int(cents))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class ReconcileStore:
+    """Reconciliation's reads and writes on one ledger engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    # -- claiming ------------------------------------------------------------------------------
+
+    def claim(
+        self, worker_id: str, limit: int, now: datetime, stale_before: datetime
+    ) -> list[m.OutboxItem]:
+        """Claim up to ``limit`` due rows for ``worker_id``.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so two stations never claim the same row. SQLite has
+        no row locks; there the caller holds the single-worker lock (:meth:`acquire_lock`).
+        """
+        o = OutboxRow.__table__
+        with Session(self.engine) as session:
+            query = (
+                select(o.c.id)
+                .where(
+                    o.c.state.in_(m.OPEN_STATES),
+                    or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= now),
+                    or_(
+                        o.c.claimed_by.is_(None),
+                        o.c.claimed_by == worker_id,
+                        o.c.claimed_at < stale_before,
+                    ),
+                )
+                .order_by(o.c.id)
+                .limit(limit)
+            )
+            if self.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            ids = list(session.execute(query).scalars())
+            if not ids:
+                session.rollback()
+                return []
+            session.execute(
+                update(o).where(o.c.id.in_(ids)).values(claimed_by=worker_id, claimed_at=now)
+            )
+            items = self._load(session, ids)
+            session.commit()
+        return items
+
+    def _load(self, session: Session, ids: Sequence[int]) -> list[m.OutboxItem]:
+        o = OutboxRow.__table__
+        t = Transaction.__table__
+        p = ReconcilePosting.__table__
+        parent = aliased(t, name="parent")
+        orig = aliased(o, name="orig")
+        rows = session.execute(
+            select(
+                o.c.id,
+                o.c.action,
+                o.c.marker,
+                o.c.state,
+                o.c.attempts,
+                o.c.st_payment_id,
+                t.c.kind,
+                t.c.tender,
+                t.c.amount_cents,
+                t.c.approved_cents,
+                t.c.invoice_id,
+                t.c.invoice_number,
+                t.c.auth_code,
+                t.c.brand,
+                t.c.last4,
+                t.c.created_at,
+                t.c.settled_at,
+                parent.c.approved_cents.label("parent_cents"),
+                parent.c.invoice_id.label("parent_invoice_id"),
+                parent.c.invoice_number.label("parent_invoice_number"),
+                orig.c.id.label("orig_id"),
+                orig.c.state.label("orig_state"),
+                orig.c.claimed_by.label("orig_claimed_by"),
+                orig.c.st_payment_id.label("orig_payment_id"),
+                orig.c.marker.label("orig_marker"),
+                p.c.invoice_id.label("p_invoice_id"),
+                p.c.balance_before_cents,
+                p.c.expected_delta_cents,
+            )
+            .select_from(o)
+            .join(t, t.c.id == o.c.transaction_id)
+            .outerjoin(parent, parent.c.id == t.c.parent_id)
+            .outerjoin(
+                orig,
+                and_(orig.c.transaction_id == parent.c.id, orig.c.action == "post_payment"),
+            )
+            .outerjoin(p, p.c.outbox_id == o.c.id)
+            .where(o.c.id.in_(ids))
+            .order_by(o.c.id)
+        ).all()
+        items = []
+        for r in rows:
+            cents = r.approved_cents or r.amount_cents
+            invoice_id = r.invoice_id or r.parent_invoice_id or "0"
+            invoice_number = r.invoice_number or r.parent_invoice_number or ""
+            if r.action == "void_payment" and not cents:
+                cents = r.parent_cents or 0
+            label = f"{r.brand} ••{r.last4}".strip() if r.last4 else (r.tender or "").upper()
+            posting = Posting(
+                outbox_id=r.id,
+                action=r.action,
+                marker=r.marker,
+                invoice_id=int(invoice_id) if str(invoice_id).isdigit() else 0,
+                invoice_number=invoice_number,
+                amount=Money(abs(int(cents))),
+                paid_on=_utc(r.settled_at) or _utc(r.created_at) or datetime.now(UTC),
+                auth_code=r.auth_code or "",
+                description=f"{label} {r.kind}".strip(),
+                original_payment_id=r.orig_payment_id,
+                original_marker=r.orig_marker,
+            )
+            items.append(
+                m.OutboxItem(
+                    posting=posting,
+                    state=r.state,
+                    attempts=r.attempts or 0,
+                    method=r.tender or "",
+                    st_payment_id=r.st_payment_id,
+                    result_invoice_id=r.p_invoice_id,
+                    balance_before=_money(r.balance_before_cents),
+                    expected_delta=_money(r.expected_delta_cents),
+                    original_outbox_id=r.orig_id,
+                    original_state=r.orig_state,
+                    original_claimed=r.orig_claimed_by is not None,
+                )
+            )
+        return items
+
+    def heartbeat(self, worker_id: str, outbox_ids: Sequence[int], now: datetime) -> None:
+        o = OutboxRow.__table__
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(o)
+                .where(o.c.id.in_(list(outbox_ids)), o.c.claimed_by == worker_id)
+                .values(claimed_at=now)
+            )
+
+    def release(self, worker_id: str) -> None:
+        """Give back every row this worker still claims (a clean shutdown)."""
+        o = OutboxRow.__table__
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(o)
+                .where(o.c.claimed_by == worker_id)
+                .values(claimed_by=None, claimed_at=None)
+            )
+
+    def open_status(
+        self, worker_id: str, now: datetime, stale_before: datetime
+    ) -> tuple[int, datetime | None]:
+        """Rows this worker could still take (not final, not claimed by another live worker), and
+        when the earliest of them is due."""
+        o = OutboxRow.__table__
+        with self.engine.connect() as conn:
+            count, due = conn.execute(
+                select(func.count(), func.min(o.c.next_attempt_at)).where(
+                    o.c.state.in_(m.OPEN_STATES),
+                    or_(
+                        o.c.claimed_by.is_(None),
+                        o.c.claimed_by == worker_id,
+                        o.c.claimed_at < stale_before,
+                    ),
+                )
+            ).one()
+        return int(count or 0), _utc(due)
+
+    # -- writing results -----------------------------------------------------------------------
+
+    def apply(self, batch: m.Batch, worker_id: str, now: datetime) -> list[ReconcileEvent]:
+        """Write ``batch`` in one database transaction; returns the stored events (with ids)."""
+        o = OutboxRow.__table__
+        with Session(self.engine) as session:
+            for u in batch.updates:
+                values: dict[str, object] = {"updated_at": now}
+                if u.state is not None:
+                    values["state"] = u.state
+                if u.attempts is not None:
+                    values["attempts"] = u.attempts
+                if u.next_attempt_at is not None:
+                    values["next_attempt_at"] = u.next_attempt_at
+                elif u.clear_next_attempt:
+                    values["next_attempt_at"] = None
+                if u.release:
+                    values["claimed_by"] = None
+                    values["claimed_at"] = None
+                if u.st_payment_id is not None:
+                    values["st_payment_id"] = u.st_payment_id
+                if u.last_error is not None:
+                    values["last_error"] = u.last_error[:1000]
+                elif u.clear_error:
+                    values["last_error"] = None
+                result = session.execute(
+                    update(o)
+                    .where(
+                        o.c.id == u.outbox_id,
+                        or_(o.c.claimed_by == worker_id, o.c.claimed_by.is_(None)),
+                    )
+                    .values(**values)
+                )
+                if result.rowcount == 0:  # type: ignore[attr-defined]
+                    log.warning("outbox row %s was taken over by another worker", u.outbox_id)
+                    continue
+                self._posting_record(session, u, now)
+                if u.txn_event:
+                    self._transaction_event(session, u.outbox_id, u.txn_event, now)
+            stored = self._insert_events(session, batch.events)
+            for mm in batch.mismatches:
+                self._insert_mismatch(session, mm, now)
+            session.commit()
+        return stored
+
+    def _posting_record(self, session: Session, u: m.RowUpdate, now: datetime) -> None:
+        p = ReconcilePosting.__table__
+        values: dict[str, object] = {}
+        if u.result_invoice_id is not None:
+            values["invoice_id"] = u.result_invoice_id
+        if u.balance_before is not None:
+            values["balance_before_cents"] = u.balance_before.cents
+        if u.balance_after is not None:
+            values["balance_after_cents"] = u.balance_after.cents
+        if u.expected_delta is not None:
+            values["expected_delta_cents"] = u.expected_delta.cents
+        if u.invoice_total is not None:
+            values["invoice_total_cents"] = u.invoice_total.cents
+        if u.mark_posted_at:
+            values["posted_at"] = now
+        if u.mark_verified_at:
+            values["verified_at"] = now
+        if u.resolved_by is not None:
+            values["resolved_by"] = u.resolved_by[:64]
+        if u.note is not None:
+            values["note"] = u.note
+        if not values:
+            return
+        exists = session.execute(select(p.c.outbox_id).where(p.c.outbox_id == u.outbox_id)).first()
+        if exists:
+            session.execute(update(p).where(p.c.outbox_id == u.outbox_id).values(**values))
+        else:
+            values.setdefault("resolved_by", "")
+            values.setdefault("note", "")
+            session.execute(insert(p).values(outbox_id=u.outbox_id, **values))
+
+    def _transaction_event(
+        self, session: Session, outbox_id: int, event: str, now: datetime
+    ) -> None:
+        """Move the ledger transaction along the diagram (posted → reconciled, or post_failed)."""
+        o = OutboxRow.__table__
+        t = Transaction.__table__
+        row = session.execute(
+            select(t.c.id, t.c.state)
+            .select_from(o.join(t, t.c.id == o.c.transaction_id))
+            .where(o.c.id == outbox_id)
+        ).first()
+        if row is None:
+            return
+        steps = [TxnEvent(event)]
+        if event == "reconciled" and row.state in (TxnState.APPROVED, TxnState.POST_FAILED):
+            steps = [TxnEvent.POSTED, TxnEvent.RECONCILED]
+        state = TxnState(row.state)
+        try:
+            for step in steps:
+                state = transition(state, step)
+        except IllegalTransition as exc:
+            log.info("transaction %s: %s", row.id, exc)
+            return
+        if state != row.state:
+            session.execute(
+                update(t)
+                .where(t.c.id == row.id, t.c.state == row.state)
+                .values(state=state.value, version=t.c.version + 1, updated_at=now)
+            )
+
+    def _insert_events(
+        self, session: Session, events: Iterable[ReconcileEvent]
+    ) -> list[ReconcileEvent]:
+        stored: list[ReconcileEvent] = []
+        for ev in events:
+            row = ReconcileEventRow(
+                time=ev.time,
+                outbox_id=ev.outbox_id,
+                transaction_ref=ev.transaction_ref[:64],
+                invoice_number=ev.invoice_number[:64],
+                amount_cents=ev.amount.cents,
+                kind=str(ev.kind),
+                message=ev.message,
+                retry_in=ev.retry_in,
+                station=ev.station[:64],
+            )
+            session.add(row)
+            session.flush()
+            stored.append(replace(ev, id=row.id))
+        return stored
+
+    def _insert_mismatch(self, session: Session, mm: m.MismatchRecord, now: datetime) -> bool:
+        t = ReconcileMismatch.__table__
+        if session.execute(select(t.c.id).where(t.c.key == mm.key)).first():
+            return False
+        session.execute(
+            insert(t).values(
+                key=mm.key[:160],
+                kind=mm.kind,
+                invoice_id=mm.invoice_id,
+                invoice_number=mm.invoice_number,
+                st_payment_id=mm.st_payment_id,
+                outbox_id=mm.outbox_id,
+                marker=mm.marker,
+                expected_cents=_cents(mm.expected),
+                actual_cents=_cents(mm.actual),
+                message=mm.message,
+                detected_at=now,
+                resolution_note="",
+            )
+        )
+        return True
+
+    def add_mismatches(
+        self, records: Sequence[m.MismatchRecord], events: Sequence[ReconcileEvent]
+    ) -> list[ReconcileEvent]:
+        """Store new mismatches (already-known keys are skipped) and their events."""
+        now = datetime.now(UTC)
+        out: list[ReconcileEvent] = []
+        with Session(self.engine) as session:
+            for mm, ev in zip(records, events, strict=True):
+                if self._insert_mismatch(session, mm, now):
+                    out.extend(self._insert_events(session, [ev]))
+            session.commit()
+        return out
+
+    def cancel_unposted_original(
+        self, void: m.OutboxItem, worker_id: str, now: datetime, station: str
+    ) -> list[ReconcileEvent] | None:
+        """A void of a sale still waiting in the outbox: neither needs posting. Both rows are
+        cancelled in one transaction, only if the sale is still pending and unclaimed."""
+        o = OutboxRow.__table__
+        if void.original_outbox_id is None:
+            return None
+        with Session(self.engine) as session:
+            result = session.execute(
+                update(o)
+                .where(
+                    o.c.id == void.original_outbox_id,
+                    o.c.state == m.PENDING,
+                    or_(o.c.claimed_by.is_(None), o.c.claimed_by == worker_id),
+                    o.c.attempts == 0,
+                )
+                .values(
+                    state=m.CANCELLED,
+                    updated_at=now,
+                    last_error="Voided before it was posted: nothing to post to ServiceTitan.",
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                return None
+            session.execute(
+                update(o)
+                .where(o.c.id == void.outbox_id, o.c.claimed_by == worker_id)
+                .values(
+                    state=m.CANCELLED,
+                    claimed_by=None,
+                    claimed_at=None,
+                    updated_at=now,
+                    last_error="The sale was voided before it reached ServiceTitan: nothing to void there.",
+                )
+            )
+            p = void.posting
+            common = {
+                "transaction_ref": "",
+                "invoice_number": p.invoice_number,
+                "amount": p.amount,
+                "station": station,
+            }
+            events = [
+                ReconcileEvent.now(
+                    EventKind.CANCELLED,
+                    "Sale voided before it was posted; nothing goes to ServiceTitan.",
+                    outbox_id=void.original_outbox_id,
+                    **{
+                        **common,
+                        "transaction_ref": (p.original_marker or "").removeprefix("POSPLUS-"),
+                    },
+                ),
+                ReconcileEvent.now(
+                    EventKind.CANCELLED,
+                    "Void recorded; the sale never reached ServiceTitan, so nothing to deactivate.",
+                    outbox_id=void.outbox_id,
+                    **{
+                        **common,
+                        "transaction_ref": p.marker.removeprefix("POSPLUS-"),
+                        "amount": -p.amount,
+                    },
+                ),
+            ]
+            stored = self._insert_events(session, events)
+            session.commit()
+        return stored
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def history(self, limit: int = 500, *, outbox_id: int | None = None) -> list[ReconcileEvent]:
+        """The newest ``limit`` events, oldest first (what the screen shows after a restart)."""
+        e = ReconcileEventRow.__table__
+        query = select(e).order_by(e.c.id.desc()).limit(limit)
+        if outbox_id is not None:
+            query = query.where(e.c.outbox_id == outbox_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            ReconcileEvent(
+                time=_utc(r.time) or datetime.now(UTC),
+                transaction_ref=r.transaction_ref,
+                invoice_number=r.invoice_number,
+                amount=Money(int(r.amount_cents)),
+                kind=EventKind(r.kind),
+                message=r.message,
+                outbox_id=r.outbox_id,
+                retry_in=r.retry_in,
+                station=r.station,
+                id=r.id,
+            )
+            for r in reversed(rows)
+        ]
+
+    def summary(self, day: date, tz: tzinfo | None = None) -> ReconcileSummary:
+        """Today's counts and amounts by method and by state."""
+        o = OutboxRow.__table__
+        t = Transaction.__table__
+        tz = tz or datetime.now().astimezone().tzinfo
+        start = datetime.combine(day, datetime.min.time(), tz) - timedelta(hours=1)
+        end = start + timedelta(hours=26)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    o.c.created_at,
+                    o.c.action,
+                    o.c.state,
+                    t.c.tender,
+                    t.c.amount_cents,
+                    t.c.approved_cents,
+                )
+                .select_from(o.join(t, t.c.id == o.c.transaction_id))
+                .where(o.c.created_at >= start, o.c.created_at < end)
+            ).all()
+        return summarize(
+            (
+                SummaryRow(
+                    created_at=_utc(r.created_at) or datetime.now(UTC),
+                    method=r.tender or "",
+                    action=r.action,
+                    amount=Money(abs(int(r.approved_cents or r.amount_cents or 0))),
+                    state=r.state,
+                )
+                for r in rows
+            ),
+            day,
+            tz,
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Outbox rows per state (all time)."""
+        o = OutboxRow.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(o.c.state, func.count()).group_by(o.c.state)).all()
+        return {state: int(n) for state, n in rows}
+
+    def mismatches(self, *, include_resolved: bool = False) -> list[m.MismatchRecord]:
+        t = ReconcileMismatch.__table__
+        query = select(t).order_by(t.c.id)
+        if not include_resolved:
+            query = query.where(t.c.resolved_at.is_(None))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            m.MismatchRecord(
+                key=r.key,
+                kind=r.kind,
+                message=r.message,
+                invoice_id=r.invoice_id,
+                invoice_number=r.invoice_number,
+                st_payment_id=r.st_payment_id,
+                outbox_id=r.outbox_id,
+                marker=r.marker,
+                expected=_money(r.expected_cents),
+                actual=_money(r.actual_cents),
+            )
+            for r in rows
+        ]
+
+    # -- supervisor actions --------------------------------------------------------------------
+
+    def _action_row(self, session: Session, outbox_id: int):  # type: ignore[no-untyped-def]
+        o = OutboxRow.__table__
+        t = Transaction.__table__
+        row = session.execute(
+            select(o, t.c.invoice_number, t.c.approved_cents, t.c.amount_cents)
+            .select_from(o.join(t, t.c.id == o.c.transaction_id))
+            .where(o.c.id == outbox_id)
+        ).first()
+        if row is None:
+            raise ActionRefused(f"There is no posting number {outbox_id}. Refresh the list.")
+        return row
+
+    def _action_event(self, row, kind: EventKind, message: str, station: str) -> ReconcileEvent:  # type: ignore[no-untyped-def]
+        amount = Money(abs(int(row.approved_cents or row.amount_cents or 0)))
+        if row.action != "post_payment":
+            amount = -amount
+        return ReconcileEvent.now(
+            kind,
+            message,
+            transaction_ref=row.marker.removeprefix("POSPLUS-"),
+            invoice_number=row.invoice_number,
+            amount=amount,
+            outbox_id=row.id,
+            station=station,
+        )
+
+    def retry_now(self, outbox_id: int, operator: str, station: str = "") -> list[ReconcileEvent]:
+        """Put a row back in line now. A row that was never confirmed posted goes back as
+        ``posting`` so the worker searches ServiceTitan for it before posting (never twice)."""
+        o = OutboxRow.__table__
+        now = datetime.now(UTC)
+        with Session(self.engine) as session:
+            row = self._action_row(session, outbox_id)
+            if row.state in (m.VERIFIED, m.CANCELLED):
+                raise ActionRefused(
+                    f"Posting {outbox_id} is {row.state}; there is nothing to retry."
+                )
+            if row.state == m.POSTING and row.claimed_by:
+                raise ActionRefused(
+                    f"Posting {outbox_id} is being posted right now; wait for the result."
+                )
+            new_state = (
+                m.POSTED
+                if row.st_payment_id
+                else (m.PENDING if row.state == m.PENDING else m.POSTING)
+            )
+            session.execute(
+                update(o)
+                .where(o.c.id == outbox_id)
+                .values(
+                    state=new_state,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    claimed_at=None,
+                    attempts=0 if row.state == m.NEEDS_ATTENTION else row.attempts,
+                    updated_at=now,
+                )
+            )
+            audit.append(
+                session,
+                "reconcile.retry_now",
+                actor=operator,
+                station=station,
+                subject=row.marker,
+                details={"outbox_id": outbox_id, "from": row.state},
+            )
+            stored = self._insert_events(
+                session,
+                [
+                    self._action_event(
+                        row, EventKind.QUEUED, f"Retry now, asked by {operator}.", station
+                    )
+                ],
+            )
+            session.commit()
+        return stored
+
+    def mark_posted_by_hand(
+        self,
+        outbox_id: int,
+        operator: str,
+        note: str,
+        *,
+        st_payment_id: str | None = None,
+        station: str = "",
+    ) -> list[ReconcileEvent]:
+        """A person recorded it in ServiceTitan themselves. With the payment id the worker still
+        verifies it; without, the row is closed with the note."""
+        if not note.strip():
+            raise ActionRefused("Write a note saying where and how it was posted by hand.")
+        o = OutboxRow.__table__
+        now = datetime.now(UTC)
+        with Session(self.engine) as session:
+            row = self._action_row(session, outbox_id)
+            if row.state in (m.VERIFIED, m.CANCELLED):
+                raise ActionRefused(f"Posting {outbox_id} is already {row.state}.")
+            if row.claimed_by and row.state == m.POSTING:
+                raise ActionRefused(
+                    f"Posting {outbox_id} is being posted right now; wait for the result."
+                )
+            state = m.POSTED if st_payment_id else m.VERIFIED
+            session.execute(
+                update(o)
+                .where(o.c.id == outbox_id)
+                .values(
+                    state=state,
+                    st_payment_id=st_payment_id or row.st_payment_id,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    claimed_at=None,
+                    last_error=f"Posted by hand ({operator}): {note.strip()}"[:1000],
+                    updated_at=now,
+                )
+            )
+            self._posting_record(
+                session,
+                m.RowUpdate(
+                    outbox_id,
+                    resolved_by=operator,
+                    note=note.strip(),
+                    mark_posted_at=True,
+                    mark_verified_at=state == m.VERIFIED,
+                ),
+                now,
+            )
+            self._transaction_event(session, outbox_id, "posted", now)
+            audit.append(
+                session,
+                "reconcile.mark_posted_by_hand",
+                actor=operator,
+                station=station,
+                subject=row.marker,
+                details={"outbox_id": outbox_id, "note": note.strip(), "payment": st_payment_id},
+            )
+            stored = self._insert_events(
+                session,
+                [
+                    self._action_event(
+                        row,
+                        EventKind.RESOLVED,
+                        f"Marked posted by hand by {operator}: {note.strip()}",
+                        station,
+                    )
+                ],
+            )
+            session.commit()
+        return stored
+
+    def cancel(
+        self, outbox_id: int, operator: str, note: str, *, station: str = ""
+    ) -> list[ReconcileEvent]:
+        """Stop posting a row that never reached ServiceTitan."""
+        if not note.strip():
+            raise ActionRefused("Write a note saying why this posting is cancelled.")
+        o = OutboxRow.__table__
+        now = datetime.now(UTC)
+        with Session(self.engine) as session:
+            row = self._action_row(session, outbox_id)
+            if row.state in (m.POSTED, m.VERIFIED, m.MISMATCH) or row.st_payment_id:
+                raise ActionRefused(
+                    f"Posting {outbox_id} is already in ServiceTitan (payment "
+                    f"{row.st_payment_id or '?'}); void or refund the sale instead of cancelling."
+                )
+            if row.state == m.POSTING:
+                raise ActionRefused(
+                    f"Posting {outbox_id} may already be in ServiceTitan (its last reply was lost). "
+                    "Use Retry now first: the worker searches ServiceTitan for it."
+                )
+            if row.state == m.CANCELLED:
+                raise ActionRefused(f"Posting {outbox_id} is already cancelled.")
+            session.execute(
+                update(o)
+                .where(o.c.id == outbox_id, o.c.state == row.state)
+                .values(
+                    state=m.CANCELLED,
+                    claimed_by=None,
+                    claimed_at=None,
+                    last_error=f"Cancelled by {operator}: {note.strip()}"[:1000],
+                    updated_at=now,
+                )
+            )
+            self._posting_record(
+                session, m.RowUpdate(outbox_id, resolved_by=operator, note=note.strip()), now
+            )
+            audit.append(
+                session,
+                "reconcile.cancel",
+                actor=operator,
+                station=station,
+                subject=row.marker,
+                details={"outbox_id": outbox_id, "note": note.strip()},
+            )
+            stored = self._insert_events(
+                session,
+                [
+                    self._action_event(
+                        row,
+                        EventKind.CANCELLED,
+                        f"Cancelled by {operator}: {note.strip()}",
+                        station,
+                    )
+                ],
+            )
+            session.commit()
+        return stored
+
+    # -- the single-worker lock (SQLite) -------------------------------------------------------
+
+    def acquire_lock(self, holder: str, ttl: float, name: str = "outbox") -> str | None:
+        """Take or renew the lease; returns ``None`` on success, else the live holder's name.
+
+        A holder on this computer whose process is gone is taken over at once (a killed worker
+        does not make the next one wait for the lease to run out).
+        """
+        lk = ReconcileLock.__table__
+        now = datetime.now(UTC)
+        expires = now + timedelta(seconds=ttl)
+        with Session(self.engine) as session:
+            row = session.execute(select(lk).where(lk.c.name == name)).first()
+            if row is None:
+                session.execute(
+                    insert(lk).values(name=name, holder=holder, acquired_at=now, expires_at=expires)
+                )
+            else:
+                live = (_utc(row.expires_at) or now) > now and row.holder != holder
+                if live and not _holder_is_dead(row.holder):
+                    session.rollback()
+                    return row.holder
+                session.execute(
+                    update(lk)
+                    .where(lk.c.name == name, lk.c.holder == row.holder)
+                    .values(holder=holder, acquired_at=now, expires_at=expires)
+                )
+            session.commit()
+        return None
+
+    def release_lock(self, holder: str, name: str = "outbox") -> None:
+        lk = ReconcileLock.__table__
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(lk)
+                .where(lk.c.name == name, lk.c.holder == holder)
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """``station@host:pid:tag`` on this host whose process no longer runs."""
+    try:
+        _, rest = holder.rsplit("@", 1)
+        host, pid, _tag = rest.rsplit(":", 2)
+        pid_number = int(pid)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid_number, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
