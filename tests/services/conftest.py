@@ -70,3 +70,33 @@ def staff(operators: OperatorService) -> Staff:
         ),
         tech=operators.add_sync("Tina Tech", "technician", "4444", by=admin),
     )
+
+
+# -- payments ------------------------------------------------------------------------------------
+
+INVOICE_BALANCE = "250.00"
+
+
+def invoice_facts(
+    balance: str = INVOICE_BALANCE, *, invoice_id: str = "51234", customer: str = "7001"
+):
+    from posplus_tui.domain.invoice import InvoiceFacts
+    from posplus_tui.domain.money import Money
+
+    return InvoiceFacts(
+        invoice_id=invoice_id,
+        number=f"INV-{invoice_id}",
+        customer_id=customer,
+        balance=Money.parse(balance),
+        job_number=f"J{invoice_id}",
+    )
+
+
+def make_payments(
+    ledger: Ledger, operators: OperatorService, url: str = "sim://?timeout=0.5", **kw
+):
+    import drivers
+    from posplus_tui.services.payments import PaymentService
+
+    terminal = drivers.open_terminal(url)
+    return PaymentService(ledger, terminal, operators, station="Counter 1", **kw), terminal
