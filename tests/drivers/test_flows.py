@@ -1,5 +1,5 @@
-"""Every flow through the real driver, over each line: the in-process socket pair (``sim://``) and
-a real loopback TCP socket. (The pty line is in test_pty.py.)"""
+"""Every flow through the real driver, over each line: the in-process socket pair (``sim://``), a
+real loopback TCP socket and a real pty pair at 115200 baud."""
 
 from __future__ import annotations
 
@@ -19,28 +19,20 @@ from drivers import (
     TerminalError,
     TerminalState,
     Unknown,
-    open_terminal,
 )
-from drivers.simulator import Simulator, serve_tcp
+from drivers.simulator import Simulator
+from tests.drivers.conftest import LINES
 
 FAST = "timeout=1&ack_timeout=1"
 
 
-@pytest.fixture(params=["sim", "tcp"])
-async def line(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Terminal, Simulator]]:
-    if request.param == "sim":
-        term = open_terminal(f"sim://?{FAST}")
-        yield term, term.simulator  # type: ignore[attr-defined]
-        await term.close()
-        return
+@pytest.fixture(params=LINES)
+async def line(
+    request: pytest.FixtureRequest, line_factory
+) -> AsyncIterator[tuple[Terminal, Simulator]]:
     sim = Simulator()
-    server = await serve_tcp(sim, "127.0.0.1", 0)
-    term = open_terminal(f"{server.url}?{FAST}&report_status=1")
-    try:
+    async with line_factory(request.param, sim, f"{FAST}&report_status=1") as term:
         yield term, sim
-    finally:
-        await term.close()
-        await server.close()
 
 
 async def test_initialize_identifies_the_terminal(line: tuple[Terminal, Simulator]) -> None:
