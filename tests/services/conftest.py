@@ -93,10 +93,15 @@ def invoice_facts(
 
 
 def make_payments(
-    ledger: Ledger, operators: OperatorService, url: str = "sim://?timeout=0.5", **kw
+    ledger: Ledger,
+    operators: OperatorService,
+    url: str = "sim://?timeout=0.5",
+    *,
+    station: str = "Counter 1",
+    **kw,
 ):
     import drivers
     from posplus_tui.services.payments import PaymentService
 
     terminal = drivers.open_terminal(url)
-    return PaymentService(ledger, terminal, operators, station="Counter 1", **kw), terminal
+    return PaymentService(ledger, terminal, operators, station=station, **kw), terminal
