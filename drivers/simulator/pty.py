@@ -24,8 +24,9 @@ SLICE_S = 0.004  # release written bytes in slices of about this much line time
 
 
 async def sleep_until(deadline: float) -> None:
-    """Sleep until ``deadline`` (``time.perf_counter``) with sub-millisecond precision: the event
-    loop's timer rounds to milliseconds, so the last stretch is a short blocking sleep."""
+    """Sleep until ``deadline`` (``time.perf_counter``) with sub-millisecond precision. The event
+    loop's timer rounds to milliseconds, so the last stretch yields to the loop in a tight cycle
+    instead: the loop keeps reading the line meanwhile, so arrival times stay exact."""
     while True:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
@@ -33,8 +34,7 @@ async def sleep_until(deadline: float) -> None:
         if remaining > 0.002:
             await asyncio.sleep(remaining - 0.0015)
         else:
-            time.sleep(remaining)
-            return
+            await asyncio.sleep(0)
 
 
 class PacedPtyLink:

@@ -1,0 +1,114 @@
+"""Terminal round trip versus the wire: sales through the real driver to the simulator over a pty.
+
+For each line speed the simulator runs in its own process (``python -m drivers.simulator --pty``),
+paced at 10 bits per byte, with zero processing delay and no card wait. Each sale's round trip is
+divided by the wire time of the bytes exchanged in it (every byte both ways × 10 / baud): 1.0 would be
+a driver that adds nothing to the line. Goals: ≤ 1.05 at 9600, ≤ 1.2 at 115200 (median).
+
+    uv run python benchmarks/terminal.py [--quick]
+
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from drivers import Approved, open_terminal
+from drivers.poslink.terminal import PosLinkTerminal
+from drivers.trace import FrameTrace
+
+GOALS = {9600: 1.05, 115200: 1.2}
+
+
+def waited_for(traces: list[FrameTrace]) -> int:
+    """Bytes the round trip had to wait for: the request frame(s), the terminal's ACK and reply.
+
+    Not counted (they are on the line but outside the round trip): our closing ACK, which we write
+    and return, and the terminal's EOT, which the driver does not wait for.
+    """
+    return sum(
+        t.size for t in traces if t.kind == "frame" or (t.kind == "ack" and t.direction == "rx")
+    )
+
+
+async def measure(baud: int, sales: int) -> dict[str, float | int]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "drivers.simulator",
+        "--pty",
+        "--baud",
+        str(baud),
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+        traces: list[FrameTrace] = []
+        terminal = open_terminal(f"{url}&timeout=10&ack_timeout=3", trace=traces.append)
+        assert isinstance(terminal, PosLinkTerminal)
+        await terminal.initialize()
+        for i in range(3):  # warm-up: imports, thread start, the first stale EOT
+            await terminal.sale(1000, f"W{baud}{i}")
+        ratios: list[float] = []
+        trips: list[float] = []
+        sizes: list[int] = []
+        for i in range(sales):
+            traces.clear()
+            started = time.perf_counter()
+            result = await terminal.sale(1000 + (i % 50) * 100, f"B{baud}{i:06d}")
+            elapsed = time.perf_counter() - started
+            if not isinstance(result, Approved):
+                raise RuntimeError(f"sale {i} at {baud} baud: {result}")
+            size = waited_for(traces)
+            ratios.append(elapsed / (size * 10 / baud))
+            trips.append(elapsed)
+            sizes.append(size)
+        await terminal.close()
+    finally:
+        proc.terminate()
+        await proc.wait()
+    return {
+        "baud": baud,
+        "sales": sales,
+        "median_ratio": round(statistics.median(ratios), 4),
+        "p90_ratio": round(statistics.quantiles(ratios, n=10)[-1], 4),
+        "median_round_trip_ms": round(statistics.median(trips) * 1000, 3),
+        "wire_ms": round(statistics.median(sizes) * 10 / baud * 1000, 3),
+        "bytes_per_sale": int(statistics.median(sizes)),
+        "goal": GOALS[baud],
+        "meets_goal": statistics.median(ratios) <= GOALS[baud],
+    }
+
+
+async def main(quick: bool) -> dict[str, object]:
+    out: dict[str, object] = {"benchmark": "terminal", "quick": quick}
+    for baud, sales in ((9600, 15 if quick else 60), (115200, 40 if quick else 200)):
+        res = await measure(baud, sales)
+        print(
+            f"{baud:>6} baud: median round trip {res['median_round_trip_ms']} ms for {res['bytes_per_sale']} "
+            f"bytes ({res['wire_ms']} ms on the wire) → ratio {res['median_ratio']} (goal ≤ {res['goal']})",
+            flush=True,
+        )
+        out[str(baud)] = res
+    out["ratio_9600"] = out["9600"]["median_ratio"]  # type: ignore[index]
+    out["ratio_115200"] = out["115200"]["median_ratio"]  # type: ignore[index]
+    out["meets_goals"] = all(out[str(b)]["meets_goal"] for b in GOALS)  # type: ignore[index]
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sales (a few seconds)")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.quick))))

@@ -1,0 +1,167 @@
+"""A technician's layered check of a terminal connection: URL → port → bytes → framing →
+identification → status query. Each layer names what failed and what to try."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from drivers.base import NotFound, TerminalError, Unknown
+from drivers.errors import TerminalConnectionError, TerminalUrlError
+from drivers.poslink.terminal import PosLinkTerminal
+from drivers.registry import open_terminal, parse_url
+from drivers.trace import FrameTrace
+from drivers.transports.base import LinkUnavailable
+
+#: layer name → process exit code when that layer fails
+LAYERS = {"url": 2, "port": 3, "bytes": 4, "framing": 5, "identify": 6, "status": 7}
+PROBE_REF = "DIAG0000000001"
+
+
+@dataclass(frozen=True)
+class Check:
+    layer: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+
+@dataclass
+class Diagnosis:
+    url: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def failed(self) -> Check | None:
+        return next((c for c in self.checks if not c.ok), None)
+
+    @property
+    def exit_code(self) -> int:
+        failed = self.failed
+        return 0 if failed is None else LAYERS.get(failed.layer, 1)
+
+
+def _serial_hint(url: str) -> str:
+    if url.startswith("poslink+serial"):
+        return (
+            "check the cable, that the terminal's ECR/POSLink communication is set to serial at the "
+            "same speed (try baud=9600 and baud=115200), and that it is on its idle screen"
+        )
+    return "check the terminal's IP address and port (PAX: 10009) and that its ECR/POSLink mode is on TCP"
+
+
+async def diagnose(
+    url: str,
+    *,
+    trace: Callable[[FrameTrace], None] | None = None,
+    on_check: Callable[[Check], None] | None = None,
+) -> Diagnosis:
+    """Run initialize and a status query against ``url`` and explain the first layer that fails."""
+    result = Diagnosis(url)
+
+    def add(check: Check) -> bool:
+        result.checks.append(check)
+        if on_check is not None:
+            on_check(check)
+        return check.ok
+
+    try:
+        kind, _ = parse_url(url)
+    except TerminalUrlError as exc:
+        add(Check("url", False, str(exc), "fix the URL"))
+        return result
+    add(Check("url", True, f"{kind} terminal URL understood"))
+    seen: list[FrameTrace] = []
+
+    def record(item: FrameTrace) -> None:
+        seen.append(item)
+        if trace is not None:
+            trace(item)
+
+    terminal = open_terminal(url, trace=record)
+    assert isinstance(terminal, PosLinkTerminal)
+    timing = terminal.options.timing
+    if "timeout=" not in url.replace("ack_timeout=", "").replace("connect_timeout=", ""):
+        # identification and status answer at once; don't wait a card-presentation time-out
+        terminal.options = replace(
+            terminal.options,
+            timing=replace(timing, response_timeout=min(timing.response_timeout, 10.0)),
+        )
+    try:
+        try:
+            link = await terminal.connector.open()
+        except LinkUnavailable as exc:
+            add(Check("port", False, str(exc), exc.hint))
+            return result
+        await terminal.connector.release(link)
+        add(Check("port", True, f"opened {terminal.connector.description}"))
+        try:
+            info = await terminal.initialize()
+        except TerminalConnectionError as exc:
+            rx = [t for t in seen if t.direction == "rx" and t.kind != "note"]
+            if not rx:
+                add(
+                    Check(
+                        "bytes",
+                        False,
+                        f"nothing came back from the terminal ({exc})",
+                        _serial_hint(url),
+                    )
+                )
+            elif not any(t.kind in ("ack", "frame") for t in rx):
+                add(Check("bytes", True, f"{sum(t.size for t in rx)} byte(s) received"))
+                add(
+                    Check(
+                        "framing",
+                        False,
+                        f"bytes arrive but no valid frame or ACK ({', '.join(sorted({t.kind for t in rx}))})",
+                        "a wrong line speed or protocol garbles frames: check baud= matches the terminal "
+                        "and that it speaks POSLink",
+                    )
+                )
+            else:
+                add(Check("bytes", True, f"{sum(t.size for t in rx)} byte(s) received"))
+                add(Check("framing", True, "valid frames and ACKs"))
+                add(
+                    Check(
+                        "identify",
+                        False,
+                        f"the terminal did not identify itself: {exc}",
+                        "leave any menu on the terminal and retry; check the POSLink version (version=)",
+                    )
+                )
+            return result
+        rx_bytes = sum(t.size for t in seen if t.direction == "rx")
+        add(Check("bytes", True, f"{rx_bytes} byte(s) received"))
+        add(Check("framing", True, "valid frames, checksums and ACKs"))
+        add(
+            Check(
+                "identify",
+                True,
+                f"{info.model}, serial {info.serial_number}, firmware {info.firmware}",
+            )
+        )
+        status = await terminal.status(PROBE_REF)
+        if isinstance(status, NotFound):
+            add(
+                Check("status", True, "status query answered (no such test reference, as expected)")
+            )
+        elif isinstance(status, Unknown | TerminalError):
+            detail = status.reason if isinstance(status, Unknown) else status.message
+            add(
+                Check(
+                    "status",
+                    False,
+                    f"status query failed: {detail}",
+                    "the terminal may not support R02 detail reports",
+                )
+            )
+        else:
+            add(Check("status", True, f"status query answered ({type(status).__name__})"))
+        return result
+    finally:
+        await terminal.close()
