@@ -113,3 +113,21 @@ class DrainProgress:
     found_existing: int = 0
     remaining: int = 0
     started: float = 0.0
+
+
+@dataclass(frozen=True)
+class PostingView:
+    """One outbox row as the reconciliation screen lists it."""
+
+    outbox_id: int
+    transaction_ref: str
+    action: str
+    state: str
+    invoice_number: str
+    amount: Money
+    method: str
+    attempts: int
+    last_error: str
+    st_payment_id: str
+    created_at: datetime
+    updated_at: datetime

@@ -125,6 +125,7 @@ class SetupProblem(PosterError):
 
     def __init__(self, message: str, fix: str) -> None:
         super().__init__(f"{message} {fix}")
+        self.message = message
         self.fix = fix
 
 

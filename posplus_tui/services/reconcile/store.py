@@ -530,6 +530,53 @@ class ReconcileStore:
             rows = conn.execute(select(o.c.state, func.count()).group_by(o.c.state)).all()
         return {state: int(n) for state, n in rows}
 
+    def postings(self, states: Sequence[str], limit: int = 500) -> list[m.PostingView]:
+        """Outbox rows in ``states`` (e.g. those needing attention), oldest first."""
+        o = OutboxRow.__table__
+        t = Transaction.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    o.c.id,
+                    o.c.marker,
+                    o.c.action,
+                    o.c.state,
+                    o.c.attempts,
+                    o.c.last_error,
+                    o.c.st_payment_id,
+                    o.c.created_at,
+                    o.c.updated_at,
+                    t.c.invoice_number,
+                    t.c.approved_cents,
+                    t.c.amount_cents,
+                    t.c.tender,
+                )
+                .select_from(o.join(t, t.c.id == o.c.transaction_id))
+                .where(o.c.state.in_(list(states)))
+                .order_by(o.c.id)
+                .limit(limit)
+            ).all()
+        out = []
+        for r in rows:
+            amount = Money(abs(int(r.approved_cents or r.amount_cents or 0)))
+            out.append(
+                m.PostingView(
+                    outbox_id=r.id,
+                    transaction_ref=r.marker.removeprefix("POSPLUS-"),
+                    action=r.action,
+                    state=r.state,
+                    invoice_number=r.invoice_number,
+                    amount=amount if r.action == "post_payment" else -amount,
+                    method=r.tender or "",
+                    attempts=r.attempts or 0,
+                    last_error=r.last_error or "",
+                    st_payment_id=r.st_payment_id or "",
+                    created_at=_utc(r.created_at) or datetime.now(UTC),
+                    updated_at=_utc(r.updated_at) or datetime.now(UTC),
+                )
+            )
+        return out
+
     def mismatches(self, *, include_resolved: bool = False) -> list[m.MismatchRecord]:
         t = ReconcileMismatch.__table__
         query = select(t).order_by(t.c.id)

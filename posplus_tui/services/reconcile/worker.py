@@ -120,6 +120,7 @@ class ReconcileWorker:
         self._wake = asyncio.Event()
         self._prepared = False
         self._stopping = False
+        self._setup_problem: SetupProblem | None = None
 
     # -- public --------------------------------------------------------------------------------
 
@@ -133,16 +134,24 @@ class ReconcileWorker:
 
     async def prepare(self) -> None:
         """Resolve the payment type and check the channel; raises :class:`ReconcileStopped`."""
-        try:
-            await self.poster.prepare()
-        except SetupProblem as exc:
-            await self._publish_setup_error(exc.message, exc.fix)
-            raise ReconcileStopped(exc.message, exc.fix) from exc
-        except (RetryLater, OutcomeUnknown) as exc:
-            raise ReconcileStopped(
-                f"ServiceTitan could not be reached to check the payment type ({exc.message}).",
-                "Check the internet connection; payments wait safely in the outbox.",
-            ) from exc
+        tries = 8
+        for attempt in range(1, tries + 1):
+            try:
+                await self.poster.prepare()
+                break
+            except SetupProblem as exc:
+                await self._publish_setup_error(exc.message, exc.fix)
+                raise ReconcileStopped(exc.message, exc.fix) from exc
+            except (RetryLater, OutcomeUnknown) as exc:
+                if attempt == tries:
+                    raise ReconcileStopped(
+                        "ServiceTitan could not be reached to check the payment type "
+                        f"({exc.message}).",
+                        "Check the internet connection; payments wait safely in the outbox.",
+                    ) from exc
+                await asyncio.sleep(
+                    self.backoff.delay(attempt, retry_after=getattr(exc, "retry_after", None))
+                )
         self._prepared = True
 
     async def drain_once(
@@ -225,12 +234,17 @@ class ReconcileWorker:
             return 0
         self.progress.claimed += len(items)
         heart = asyncio.create_task(self._heartbeat([i.outbox_id for i in items]))
+        self._setup_problem = None
         try:
             await self._process(items)
         finally:
             heart.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heart
+        problem = self._setup_problem
+        if problem is not None:
+            await self._publish_setup_error(problem.message, problem.fix)
+            raise ReconcileStopped(problem.message, problem.fix)
         return len(items)
 
     # -- the batch -----------------------------------------------------------------------------
@@ -589,7 +603,7 @@ class ReconcileWorker:
                 )
             )
             self._prepared = False
-            batch.events.append(self._event(item, EventKind.SETUP_ERROR, str(exc)))
+            self._setup_problem = exc
         elif isinstance(exc, OutcomeUnknown):
             # leave it ``posting``: the next attempt searches for the marker first
             delay = self.unknown_backoff.delay(item.attempts)
