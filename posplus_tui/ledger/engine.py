@@ -7,18 +7,19 @@ a committed intent or approval must survive a power cut. PostgreSQL uses psycopg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 10_000
@@ -46,6 +47,8 @@ def normalize_url(url: str) -> str:
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if engine is not None:
@@ -56,7 +59,48 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def script_heads() -> tuple[str, ...]:
+    from alembic.script import ScriptDirectory
+
     return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+_REV = re.compile(r"^revision(?:\s*:\s*[\w\[\], |]+)?\s*=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOWN = re.compile(r"^down_revision(?:\s*:\s*[\w\[\], |]+)?\s*=\s*(.+)$", re.M)
+
+
+def _quick_head() -> str | None:
+    """The single head read straight from the revision files, without importing Alembic (which
+    costs seconds at every start). ``None`` when anything is unusual: then Alembic decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for file in (MIGRATIONS / "versions").glob("*.py"):
+        body = file.read_text(encoding="utf-8")
+        rev, down = _REV.search(body), _DOWN.search(body)
+        if file.name == "__init__.py":
+            continue
+        if rev is None or down is None:
+            return None
+        revisions.add(rev.group(1))
+        value = down.group(1).strip()
+        if value == "None":
+            continue
+        found = re.fullmatch(r"['\"]([^'\"]+)['\"]", value)
+        if found is None:
+            return None  # a merge (tuple) or something clever: let Alembic work it out
+        parents.add(found.group(1))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _is_current(engine: Engine) -> bool:
+    head = _quick_head()
+    if head is None:
+        return False
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return versions == [head]
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -84,6 +128,12 @@ def make_engine(url: str) -> Engine:
 
 def upgrade(engine: Engine) -> list[str]:
     """Run every migration not yet applied; returns the revisions applied (empty when current)."""
+    if _is_current(engine):
+        return []
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -106,6 +156,8 @@ def upgrade(engine: Engine) -> list[str]:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         heads = MigrationContext.configure(conn).get_current_heads()
     return heads[0] if heads else None

@@ -92,3 +92,10 @@ def test_unreachable_database_says_what_to_check() -> None:
     with pytest.raises(LedgerError, match="Check the database URL") as info:
         open_ledger("postgresql://nobody:hunter2@127.0.0.1:1/none")
     assert "hunter2" not in str(info.value)
+
+
+def test_quick_head_agrees_with_alembic() -> None:
+    """Start-up skips importing Alembic when the database is current; that check must agree."""
+    from posplus_tui.ledger.engine import _quick_head
+
+    assert _quick_head() == script_heads()[0]
