@@ -127,6 +127,7 @@ class ReconcileService:
                         announced = True
                     await self.worker._sleep(self.lock_ttl / 2)
                     continue
+                await asyncio.to_thread(self.store.release_other_claims, self.worker.worker_id)
             renew = asyncio.create_task(self._renew_lock()) if self.needs_lock else None
             try:
                 await self.worker.run()
@@ -172,6 +173,7 @@ class ReconcileService:
                     f"Another posplus is already posting this ledger's payments ({holder}).",
                     "Wait for it to finish, or stop it, then run this again.",
                 )
+            await asyncio.to_thread(self.store.release_other_claims, self.worker.worker_id)
         renew = asyncio.create_task(self._renew_lock()) if self.needs_lock else None
         try:
             return await self.worker.drain_once(

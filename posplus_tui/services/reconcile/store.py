@@ -838,6 +838,18 @@ class ReconcileStore:
             session.commit()
         return None
 
+    def release_other_claims(self, worker_id: str) -> int:
+        """Drop every claim not held by ``worker_id``: called on SQLite right after taking the
+        single-worker lock, when any other claim belongs to a worker that is gone (killed)."""
+        o = OutboxRow.__table__
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(o)
+                .where(o.c.claimed_by.is_not(None), o.c.claimed_by != worker_id)
+                .values(claimed_by=None, claimed_at=None)
+            )
+        return int(result.rowcount or 0)
+
     def release_lock(self, holder: str, name: str = "outbox") -> None:
         lk = ReconcileLock.__table__
         with self.engine.begin() as conn:
