@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from posplus_tui.ledger import Ledger
 from posplus_tui.ledger.tables.outbox import OutboxRow
-from posplus_tui.servicetitan.sandbox import Sandbox
 from posplus_tui.services.reconcile.marker import find_marker
+from posplus_tui.servicetitan.sandbox import Sandbox
 from tests.reconcile.conftest import unpaid_invoices
 from tests.reconcile.ledgerdata import add_approved
 
@@ -62,9 +62,7 @@ def done_count(ledger: Ledger) -> int:
 
 def markers_in_sandbox(sandbox: Sandbox) -> Counter[str]:
     return Counter(
-        m
-        for p in sandbox.store.payment_list
-        if (m := find_marker(p.memo, p.export_id)) is not None
+        m for p in sandbox.store.payment_list if (m := find_marker(p.memo, p.export_id)) is not None
     )
 
 
