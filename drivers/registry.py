@@ -192,8 +192,24 @@ def parse_url(url: str) -> tuple[str, dict[str, object]]:
     raise _fail(url, f"unknown scheme {scheme!r}")
 
 
+Opener = Callable[[str, Callable[[FrameTrace], None] | None], Terminal]
+_OPENERS: dict[str, Opener] = {}
+
+
+def register_scheme(scheme: str, opener: Opener) -> None:
+    """Add a terminal protocol: ``opener(url, trace)`` returns a :class:`Terminal` for URLs whose
+    scheme is ``scheme`` (e.g. a future ``ingenico+tcp``). Built-in schemes cannot be replaced."""
+    scheme = scheme.lower()
+    if scheme in ("poslink+serial", "poslink+tcp", "sim"):
+        raise ValueError(f"{scheme!r} is built in")
+    _OPENERS[scheme] = opener
+
+
 def open_terminal(url: str, *, trace: Callable[[FrameTrace], None] | None = None) -> Terminal:
     """A :class:`Terminal` for ``url``. Nothing is opened until the first request."""
+    scheme = url.partition(":")[0].lower() if isinstance(url, str) else ""
+    if scheme in _OPENERS:
+        return _OPENERS[scheme](url, trace)
     kind, cfg = parse_url(url)
     options = cfg["options"]
     assert isinstance(options, PosLinkOptions)

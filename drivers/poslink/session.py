@@ -174,8 +174,11 @@ async def transact(
                 if chan.stale_eots:
                     chan.stale_eots -= 1
                     continue
-                raise NotDelivered(
-                    "the terminal ended the exchange (EOT) without accepting: is it busy?"
+                # by the protocol it did not accept; but a stray EOT looks the same, so a money
+                # request is never declared "not sent" on this alone: ask the terminal
+                raise OutcomeUnknown(
+                    "the terminal ended the exchange (EOT) without acknowledging: is it busy or in a menu?",
+                    accepted=False,
                 )
         elif isinstance(ev, GoodFrame):
             resp = _parse(ev)

@@ -18,23 +18,7 @@ import tty
 
 from drivers.simulator.engine import Connection
 from drivers.simulator.model import Simulator
-
-BITS_PER_BYTE = 10
-SLICE_S = 0.004  # release written bytes in slices of about this much line time
-
-
-async def sleep_until(deadline: float) -> None:
-    """Sleep until ``deadline`` (``time.perf_counter``) with sub-millisecond precision. The event
-    loop's timer rounds to milliseconds, so the last stretch yields to the loop in a tight cycle
-    instead: the loop keeps reading the line meanwhile, so arrival times stay exact."""
-    while True:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            return
-        if remaining > 0.002:
-            await asyncio.sleep(remaining - 0.0015)
-        else:
-            await asyncio.sleep(0)
+from drivers.simulator.pacing import LinePacer, sleep_until, split_controls
 
 
 class PacedPtyLink:
@@ -42,14 +26,10 @@ class PacedPtyLink:
 
     def __init__(self, master: int, baud: int) -> None:
         self.master = master
-        self.byte_time = BITS_PER_BYTE / baud
+        self.pacer = LinePacer(baud)
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self._rx_free = 0.0  # when the ECR→terminal direction is idle again
-        self._tx_free = 0.0  # when the terminal→ECR direction is idle again
-        self._closed = False
-        self.bytes_in = 0
-        self.bytes_out = 0
+        self._queue: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
+        self._write_lock = asyncio.Lock()
         self._loop.add_reader(master, self._on_readable)
 
     def _on_readable(self) -> None:
@@ -59,37 +39,24 @@ class PacedPtyLink:
             return
         except OSError:
             data = b""
-        arrived = time.perf_counter()
         if not data:
             self._loop.remove_reader(self.master)
-        self._queue.put_nowait(data)
-        if data:
-            # when the last of these bytes would have come off the wire
-            self._rx_free = max(arrived, self._rx_free) + len(data) * self.byte_time
-            self._queue.put_nowait(self._rx_free.hex().encode())  # paired deadline marker
+            self._queue.put_nowait((b"", 0.0))
+            return
+        # stamped here, in the reader callback, so a busy coroutine cannot delay the arrival time
+        now = time.perf_counter()
+        for piece in split_controls(data):
+            self._queue.put_nowait((piece, self.pacer.arrived(len(piece), now)))
 
     async def read(self) -> bytes:
-        data = await self._queue.get()
-        if not data:
-            return b""
-        deadline = float.fromhex((await self._queue.get()).decode())
-        await sleep_until(deadline)
-        self.bytes_in += len(data)
+        data, deadline = await self._queue.get()
+        if data:
+            await sleep_until(deadline)
         return data
 
     async def write(self, data: bytes) -> None:
-        if self._closed:
-            raise ConnectionError("pty closed")
-        start = max(time.perf_counter(), self._tx_free)
-        per_slice = max(1, int(SLICE_S / self.byte_time))
-        sent = 0
-        while sent < len(data):
-            chunk = data[sent : sent + per_slice]
-            await sleep_until(start + (sent + len(chunk)) * self.byte_time)
-            await self._write_all(chunk)
-            sent += len(chunk)
-        self._tx_free = start + len(data) * self.byte_time
-        self.bytes_out += len(data)
+        async with self._write_lock:
+            await self.pacer.send(data, self._write_all)
 
     async def _write_all(self, data: bytes) -> None:
         view = memoryview(data)

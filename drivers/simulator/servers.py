@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from typing import Any
 
 from drivers.simulator.engine import Connection
 from drivers.simulator.model import Simulator
+from drivers.simulator.pacing import PacedLink
 from drivers.transports.base import Connector, Link
 from drivers.transports.tcp import StreamLink
 
@@ -48,7 +50,10 @@ class TcpSimServer:
         return f"poslink+tcp://{self.address[0]}:{self.address[1]}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(self.sim, _SimStreamLink(reader, writer), drop_on_lost_reply=True)
+        link: Any = _SimStreamLink(reader, writer)
+        if self.sim.baud:
+            link = PacedLink(link, self.sim.baud)  # a serial device server (e.g. ser2net) at baud
+        conn = Connection(self.sim, link, drop_on_lost_reply=True)
         self._connections.add(conn)
         try:
             await conn.run()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -94,9 +95,8 @@ class SerialConnector(Connector):
             stopbits=serial.STOPBITS_ONE,
             timeout=READ_POLL_S,
             write_timeout=10,
-            exclusive=True
-            if not self.port.startswith(("loop://", "socket://", "rfc2217://", "spy://", "alt://"))
-            else None,
+            # lock a local device so a second program cannot interleave bytes on the line
+            exclusive=True if os.name == "posix" and self.port.startswith("/") else None,
         )
 
     async def open(self) -> Link:
