@@ -32,7 +32,7 @@ from drivers.poslink.codec import (
     Response,
     decode_response,
 )
-from drivers.trace import TraceCallback, note, trace_bytes, trace_event
+from drivers.trace import FrameTrace, TraceCallback, note, trace_bytes, trace_event
 from drivers.transports.base import Link
 
 
@@ -77,7 +77,7 @@ class Channel:
         self.stale_eots = 0  # EOTs owed by the terminal for frames we ACKed but did not want
         self.write_lock = asyncio.Lock()
 
-    def emit(self, record) -> None:
+    def emit(self, record: FrameTrace) -> None:
         if self._trace is not None:
             with contextlib.suppress(Exception):  # a broken log must never break a payment
                 self._trace(record)

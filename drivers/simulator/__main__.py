@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from drivers.simulator.faults import FAULTS
 from drivers.simulator.model import Simulator
+
+ALWAYS = 10**9  # a fault count that never runs out
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -33,8 +37,10 @@ def parse_fault(text: str) -> tuple[str, int]:
     name, _, count = text.partition(":")
     if name not in FAULTS:
         raise ValueError(f"unknown fault {name!r}: choose from {', '.join(FAULTS)}")
+    if count == "*":
+        return name, ALWAYS
     if count and (not count.isdigit() or int(count) < 1):
-        raise ValueError(f"fault count {count!r} must be a positive number")
+        raise ValueError(f"fault count {count!r} must be a positive number or '*'")
     return name, int(count or 1)
 
 
@@ -51,11 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--slow-ms", type=int, default=1500, help="delay added by the slow_reply fault"
     )
     parser.add_argument(
+        "--control-stdin",
+        action="store_true",
+        help="read commands on stdin: 'fault NAME [COUNT]', 'clear', 'records' (one JSON line each)",
+    )
+    parser.add_argument(
         "--fault",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="NAME[:COUNT]",
-        help=f"inject a fault at start ({', '.join(FAULTS)})",
+        help=f"faults armed at start, COUNT times each (default 1, '*' for always): {', '.join(FAULTS)}",
     )
 
 
@@ -83,10 +95,68 @@ async def run(args: argparse.Namespace, announce=print) -> None:
 
         server = await serve_pty(sim, baud or 9600)
         announce(server.url)
+    if getattr(args, "control_stdin", False):
+        _start_control(sim, loop, stop)
     try:
         await stop.wait()
     finally:
         await server.close()
+
+
+def control(sim: Simulator, line: str) -> str:
+    """One control command for a simulator in another process; returns one JSON line."""
+    words = line.split()
+    try:
+        if not words:
+            return json.dumps({"ok": True})
+        if words[0] == "fault" and len(words) in (2, 3):
+            name, count = parse_fault(words[1] + (f":{words[2]}" if len(words) == 3 else ""))
+            sim.inject(name, count)
+            return json.dumps({"ok": True, "faults": sim.faults})
+        if words[0] == "clear":
+            sim.clear_faults()
+            return json.dumps({"ok": True})
+        if words[0] == "records":
+            records = [
+                {
+                    "ecr_ref": r.ecr_ref,
+                    "type": r.txn_type,
+                    "result": r.result_code,
+                    "approved_cents": r.approved_cents,
+                    "host_ref": r.host_ref,
+                    "batch": r.batch,
+                    "voided": r.voided,
+                    "refunded_cents": r.refunded_cents,
+                }
+                for r in sim.records.values()
+            ]
+            return json.dumps({"ok": True, "records": records})
+    except ValueError as exc:
+        return json.dumps({"ok": False, "error": str(exc)})
+    return json.dumps(
+        {
+            "ok": False,
+            "error": f"unknown command {line.strip()!r}: fault NAME [COUNT] | clear | records",
+        }
+    )
+
+
+def _start_control(sim: Simulator, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Stdin is read in a thread (portable); each command runs on the loop."""
+
+    def reader() -> None:
+        for line in sys.stdin:
+            done = threading.Event()
+
+            def run(text: str = line, finished: threading.Event = done) -> None:
+                print(control(sim, text), flush=True)
+                finished.set()
+
+            loop.call_soon_threadsafe(run)
+            done.wait(5)
+        loop.call_soon_threadsafe(stop.set)  # stdin closed: the parent is gone
+
+    threading.Thread(target=reader, name="sim-control", daemon=True).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

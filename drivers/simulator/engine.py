@@ -22,6 +22,7 @@ from drivers.poslink.codec import (
     FrameDecoder,
     GoodFrame,
     MessageError,
+    Request,
     Response,
     decode_request,
     reply_command,
@@ -105,7 +106,7 @@ class Connection:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _process(self, request) -> None:
+    async def _process(self, request: Request) -> None:
         want_status = m.request_ext(request).get(m.REPORTSTATUS) == "1"
         reply_cmd = reply_command(request.command)
 

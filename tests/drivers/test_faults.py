@@ -1,4 +1,5 @@
-"""Every simulator fault, over a real loopback TCP socket and a real pty pair (115200 baud)."""
+"""Every simulator fault, over a real loopback TCP socket, a real pty pair (115200 baud) and the
+in-process socket pair that ``sim://`` uses."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from drivers import Approved, Cancelled, NotFound, TerminalError, Unknown
 from drivers.simulator import FAULTS, Simulator
 from drivers.trace import FrameTrace
 
-LINES = ["tcp", "pty"] if sys.platform != "win32" else ["tcp"]
+LINES = ["sim", "tcp", "pty"] if sys.platform != "win32" else ["sim", "tcp"]
 pytestmark = pytest.mark.parametrize("kind", LINES)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 
@@ -85,3 +86,42 @@ async def test_simulator_in_another_process_outlives_its_client() -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_simulator_process_takes_faults_on_stdin() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "drivers.simulator",
+        "--tcp",
+        "127.0.0.1:0",
+        "--control-stdin",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        url = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
+        proc.stdin.write(b"fault lost_reply 1\n")
+        await proc.stdin.drain()
+        assert b'"ok": true' in await asyncio.wait_for(proc.stdout.readline(), 10)
+        term = open_terminal(f"{url}?timeout=1")
+        assert isinstance(await term.sale(1000, "PCT1"), Unknown)
+        proc.stdin.write(b"records\n")
+        await proc.stdin.drain()
+        line = await asyncio.wait_for(proc.stdout.readline(), 10)
+        records = json.loads(line)["records"]
+        assert [(r["ecr_ref"], r["approved_cents"]) for r in records] == [("PCT1", 1000)]
+        proc.stdin.write(b"fault meteor\n")
+        await proc.stdin.drain()
+        assert (
+            "unknown fault"
+            in json.loads(await asyncio.wait_for(proc.stdout.readline(), 10))["error"]
+        )
+        proc.stdin.close()  # the parent going away stops the simulator
+        assert await asyncio.wait_for(proc.wait(), 10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
