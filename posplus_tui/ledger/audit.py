@@ -13,16 +13,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session
 
 from posplus_tui.ledger.tables.audit import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
 
-__all__ = ["GENESIS", "AuditBreak", "VerifyReport", "append", "event_hash", "verify"]
+__all__ = ["GENESIS", "Appended", "AuditBreak", "VerifyReport", "append", "event_hash", "verify"]
 
 
 def _canonical(details: dict[str, Any]) -> str:
@@ -50,6 +50,11 @@ def event_hash(
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+class Appended(NamedTuple):
+    seq: int
+    hash: str
+
+
 def append(
     session: Session,
     action: str,
@@ -59,13 +64,12 @@ def append(
     subject: str = "",
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditEvent:
+) -> Appended:
     """Add one event to the chain inside ``session`` (committed with the caller's change)."""
+    head = AuditHead.__table__  # type: ignore[attr-defined]
     # The UPDATE comes first so that the lock is taken before the head is read.
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
-    seq, prev = session.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
-    ).one()
+    session.execute(update(head).where(head.c.id == 1).values(seq=head.c.seq + 1))
+    seq, prev = session.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).one()
     when = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
     body = _canonical(details or {})
     digest = event_hash(
@@ -78,21 +82,21 @@ def append(
         details=body,
         prev_hash=prev,
     )
-    event = AuditEvent(
-        seq=seq,
-        at=when,
-        actor=actor,
-        station=station,
-        action=action,
-        subject=subject,
-        details=body,
-        prev_hash=prev,
-        hash=digest,
+    session.execute(
+        insert(AuditEvent.__table__).values(  # type: ignore[attr-defined]
+            seq=seq,
+            at=when,
+            actor=actor[:80],
+            station=station[:40],
+            action=action[:40],
+            subject=subject[:80],
+            details=body,
+            prev_hash=prev,
+            hash=digest,
+        )
     )
-    session.add(event)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
-    session.flush()
-    return event
+    session.execute(update(head).where(head.c.id == 1).values(hash=digest))
+    return Appended(seq, digest)
 
 
 @dataclass(frozen=True)

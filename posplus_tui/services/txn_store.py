@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -339,11 +339,23 @@ class TxnStore:
     # -- sending and settling -------------------------------------------------------------------
 
     def mark_sent(self, txn_id: int) -> None:
+        """INTENT → AT_TERMINAL, committed before the terminal is asked (one guarded UPDATE)."""
+        nxt = transition(TxnState.INTENT, TxnEvent.SENT)
+        now = self._now()
         with self._ledger.session() as session:
-            row = self._lock(session, txn_id)
-            row.state = transition(TxnState(row.state), TxnEvent.SENT).value
-            row.sent_at = row.updated_at = self._now()
-            session.add(row)
+            done = session.execute(
+                update(Transaction)
+                .where(Transaction.id == txn_id, Transaction.state == TxnState.INTENT.value)
+                .values(
+                    state=nxt.value, sent_at=now, updated_at=now, version=Transaction.version + 1
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if done != 1:
+                raise ServiceError(
+                    "This request is no longer waiting to be sent (another process settled it).",
+                    "Look it up with `posplus txn show` before doing anything else.",
+                )
 
     def discard(self, txn_id: int, *, reason: str, actor: str = "recovery") -> TransactionView:
         with self._ledger.session() as session:
@@ -421,15 +433,17 @@ class TxnStore:
                 session.flush()
                 row.card_on_file_id = card.id
             kind = TxnKind(row.kind)
-            session.add(
-                OutboxRow(
-                    transaction_id=row.id,  # type: ignore[arg-type]
+            now = self._now()
+            session.execute(
+                insert(OutboxRow.__table__).values(  # type: ignore[attr-defined]
+                    transaction_id=row.id,
                     action=_OUTBOX_ACTION[kind],
                     marker=outbox_marker(row.ecr_ref),
                     state="pending",
-                    next_attempt_at=self._now(),
-                    created_at=self._now(),
-                    updated_at=self._now(),
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
                 )
             )
             if kind in (TxnKind.REFUND, TxnKind.VOID) and row.parent_id is not None:
