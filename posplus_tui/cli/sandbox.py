@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from posplus_tui.cli.common import CliError
@@ -56,5 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  POS+ payment type id = {sandbox.cases['pos_plus_type_id']}")
     print("Press Ctrl+C to stop.", flush=True)
     sys.stdout.flush()
-    serve_forever(sandbox.app, sock, log_level="warning")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a sandbox is meant to stop
+        serve_forever(sandbox.app, sock, log_level="warning")
+    print("Sandbox stopped.")
     return 0

@@ -1,0 +1,32 @@
+"""The client's own limiter keeps a busy counter under the server's per-tenant limit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from posplus_tui.servicetitan.sandbox import Sandbox
+
+from .conftest import make_client
+
+
+async def test_client_limiter_avoids_429s_from_a_strict_server(base_url, mode):
+    sandbox = Sandbox(seed=6, rate_per_second=30)
+    if mode == "http":
+        with sandbox.serve_in_thread() as url:
+            await _busy(sandbox, url)
+    else:
+        await _busy(sandbox, None)
+    assert sandbox.stats.rate_limited == 0
+
+
+async def _busy(sandbox: Sandbox, url: str | None) -> None:
+    async with make_client(sandbox, url, rate_per_second=30, rate_burst=5) as st:
+        await asyncio.gather(*(st.list_payment_types() for _ in range(40)))
+
+
+async def test_without_the_limiter_the_server_throttles_and_the_client_recovers():
+    sandbox = Sandbox(seed=6, rate_per_second=30)
+    async with make_client(sandbox, None, rate_per_second=None) as st:
+        results = await asyncio.gather(*(st.list_payment_types() for _ in range(40)))
+    assert all(results)
+    assert sandbox.stats.rate_limited > 0
