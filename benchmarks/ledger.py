@@ -97,7 +97,9 @@ async def engine_run(url: str, n: int) -> tuple[list[float], list[float]]:
         result = await pay.charge(invoice, operator=clerk)
         totals.append(time.perf_counter() - start)
         if not result.approved:
-            raise SystemExit(f"sale {i} was not approved: {result.message}")
+            raise SystemExit(
+                f"sale {i} was not approved: {result.message} ({result.transaction.message})"
+            )
     await terminal.close()
     ledger.dispose()
     overhead = [t - d for t, d in zip(totals, inside, strict=True)]

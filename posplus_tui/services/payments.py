@@ -38,6 +38,7 @@ from posplus_tui.domain.transactions import Tender, TxnKind, TxnState
 from posplus_tui.ledger import Ledger
 from posplus_tui.services.errors import (
     InvalidRequest,
+    ServiceError,
     TerminalBusy,
     TerminalUnavailable,
     UnknownRecord,
@@ -332,9 +333,18 @@ class PaymentService:
                         f"The terminal could not be reached ({result.message}). Nothing was charged.",
                         "Check the terminal is on and connected (cable or network), then try again.",
                     )
-                settled = await self._db(
-                    self._store.settle, view.id, result, actor=spec.operator_name
-                )
+                try:
+                    settled = await self._db(
+                        self._store.settle, view.id, result, actor=spec.operator_name
+                    )
+                except Exception as exc:
+                    log.error("could not record the outcome of %s: %s", ref, type(exc).__name__)
+                    raise ServiceError(
+                        f"The terminal answered but the result of {ref} could not be saved "
+                        f"({type(exc).__name__}).",
+                        "Do NOT run the card again. Check the database, then run Recover: it asks "
+                        "the terminal what happened and records it.",
+                    ) from exc
                 self._checkpoint("settled")
                 if settled.state is TxnState.UNKNOWN and self._settle_unknown_now:
                     self._emit_outcome(settled, on_event)

@@ -420,7 +420,11 @@ async def test_recover_settles_unknowns_and_discards_unsent(
             TxnKind.SALE, Tender.CARD, Money(999), staff.clerk.id, staff.clerk.name, invoice_facts()
         )
     )
-    outcomes = {o.ecr_ref: o for o in await pay.recover()}
+    from posplus_tui.services.recovery import recover_at_start
+
+    report = await recover_at_start(pay)
+    assert report.headline().startswith("Recovered 3 interrupted request(s); 1 had been approved")
+    outcomes = {o.ecr_ref: o for o in report.outcomes}
     assert outcomes[lost.ecr_ref].after is S.APPROVED
     assert outcomes[silent.ecr_ref].after is S.NOT_FOUND
     assert outcomes[unsent.ecr_ref].after is S.DISCARDED
