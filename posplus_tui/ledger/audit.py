@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlmodel import Session
 
 from posplus_tui.ledger.tables.audit import AuditEvent, AuditHead
@@ -55,6 +55,14 @@ class Appended(NamedTuple):
     hash: str
 
 
+_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+# Built once: appending runs inside every money transaction, so it should cost little.
+_BUMP = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1)
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("new_hash"))
+_INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+
+
 def append(
     session: Session,
     action: str,
@@ -66,12 +74,12 @@ def append(
     at: datetime | None = None,
 ) -> Appended:
     """Add one event to the chain inside ``session`` (committed with the caller's change)."""
-    head = AuditHead.__table__  # type: ignore[attr-defined]
-    # The UPDATE comes first so that the lock is taken before the head is read.
-    session.execute(update(head).where(head.c.id == 1).values(seq=head.c.seq + 1))
-    seq, prev = session.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1)).one()
+    conn = session.connection()
+    conn.execute(_BUMP)  # first, so the lock is taken before the head is read
+    seq, prev = conn.execute(_READ_HEAD).one()
     when = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
     body = _canonical(details or {})
+    actor, station, action, subject = actor[:80], station[:40], action[:40], subject[:80]
     digest = event_hash(
         seq=seq,
         at=when,
@@ -82,20 +90,21 @@ def append(
         details=body,
         prev_hash=prev,
     )
-    session.execute(
-        insert(AuditEvent.__table__).values(  # type: ignore[attr-defined]
-            seq=seq,
-            at=when,
-            actor=actor[:80],
-            station=station[:40],
-            action=action[:40],
-            subject=subject[:80],
-            details=body,
-            prev_hash=prev,
-            hash=digest,
-        )
+    conn.execute(
+        _INSERT,
+        {
+            "seq": seq,
+            "at": when,
+            "actor": actor,
+            "station": station,
+            "action": action,
+            "subject": subject,
+            "details": body,
+            "prev_hash": prev,
+            "hash": digest,
+        },
     )
-    session.execute(update(head).where(head.c.id == 1).values(hash=digest))
+    conn.execute(_SET_HEAD, {"new_hash": digest})
     return Appended(seq, digest)
 
 
