@@ -178,6 +178,7 @@ class ServiceTitanClient:
                 "ST-App-Key": self._app_key,
                 **headers_extra,
             }
+            sent = time.perf_counter()
             try:
                 resp = await self._http.request(
                     method, url, params=clean_params, content=content, headers=headers
@@ -206,6 +207,10 @@ class ServiceTitanClient:
                     f"ServiceTitan did not answer in time to {what}.", detail=str(exc)
                 ) from exc
             status = resp.status_code
+            log.debug(
+                "%s %s → %s in %.0f ms", method, resource, status,
+                (time.perf_counter() - sent) * 1000,
+            )  # fmt: skip
             if status < 300:
                 if not resp.content:
                     return None
@@ -572,6 +577,16 @@ class ServiceTitanClient:
             "accounting", "payments", params, Payment.from_api, operation="read payments"
         )
 
+    async def iter_payments(
+        self, *, page_size: int | None = None, **filters: Any
+    ) -> AsyncIterator[Payment]:
+        """Every payment matching the API filters (camelCase names), page by page."""
+        async for data in self.pages(
+            "accounting", "payments", filters, page_size=page_size, operation="read payments"
+        ):
+            for row in data:
+                yield Payment.from_api(row)
+
     async def find_payments_with_marker(
         self,
         marker: str,
@@ -652,6 +667,26 @@ class ServiceTitanClient:
     ) -> ExportPage[Payment]:
         """One page of the payment change feed (includes voided payments)."""
         return await self._export("payments", continue_from, include_recent_changes, Payment)
+
+    async def follow_export(
+        self,
+        what: str,
+        continue_from: str | None = None,
+        *,
+        include_recent_changes: bool = False,
+    ) -> AsyncIterator[ExportPage[Any]]:
+        """Pages of ``invoices`` or ``payments`` changes until the feed is caught up
+        (``has_more`` false). Store the last page's ``continue_from`` for the next poll."""
+        if what not in ("invoices", "payments"):
+            raise ValueError("follow_export takes 'invoices' or 'payments'")
+        fetch = self.export_invoices if what == "invoices" else self.export_payments
+        token = continue_from
+        while True:
+            page = await fetch(token, include_recent_changes=include_recent_changes)
+            yield page
+            if not page.has_more:
+                return
+            token = page.continue_from
 
     async def _export(
         self, what: str, continue_from: str | None, recent: bool, model: Any

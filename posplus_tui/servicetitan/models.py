@@ -38,6 +38,7 @@ _ZERO = Money(0)
 
 _new = object.__new__
 _set = object.__setattr__
+_tuple_new = tuple.__new__
 
 
 def _money(value: Any) -> Money:
@@ -60,10 +61,11 @@ def _money(value: Any) -> Money:
     return Money.from_decimal(value if isinstance(value, str | Decimal | int) else str(value))
 
 
+_fromiso = datetime.fromisoformat
+
+
 def _when(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value)
+    return _fromiso(value) if value else None
 
 
 def _int(value: Any) -> int | None:
@@ -126,17 +128,33 @@ class InvoiceItem(NamedTuple):
 
     @classmethod
     def from_api(cls, d: dict[str, Any]) -> InvoiceItem:
-        sku = d.get("skuId")
-        return cls(
-            int(d["id"]),
-            d.get("description"),
-            Decimal(d.get("quantity") or "0"),
-            _money(d.get("price")),
-            _money(d.get("total")),
-            d.get("type") or "Service",
-            None if sku is None else int(sku),
-            d.get("skuName"),
+        get = d.get
+        sku = get("skuId")
+        return _tuple_new(
+            cls,
+            (
+                int(d["id"]),
+                get("description"),
+                Decimal(get("quantity") or "0"),
+                _money(get("price")),
+                _money(get("total")),
+                get("type") or "Service",
+                None if sku is None else int(sku),
+                get("skuName"),
+            ),
         )
+
+
+def _address(d: dict[str, Any] | None) -> Address | None:
+    if not d:
+        return None
+    get = d.get
+    return Address(
+        get("street"), get("unit"), get("city"), get("state"), get("zip"), get("country")
+    )
+
+
+_item = InvoiceItem.from_api
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,31 +185,34 @@ class Invoice:
 
     @classmethod
     def from_api(cls, d: dict[str, Any]) -> Invoice:
-        job = d.get("job")
-        cust = d.get("customer")
-        bu = d.get("businessUnit")
-        items = d.get("items")
+        get = d.get
+        job = get("job")
+        cust = get("customer")
+        bu = get("businessUnit")
+        items = get("items")
+        adj = get("adjustmentToId")
+        project = get("projectId")
         return cls(
-            id=int(d["id"]),
-            number=d.get("referenceNumber"),
-            invoice_date=_when(d.get("invoiceDate")),
-            due_date=_when(d.get("dueDate")),
-            sub_total=_money(d.get("subTotal")),
-            sales_tax=_money(d.get("salesTax")),
-            total=_money(d.get("total")),
-            balance=_money(d.get("balance")),
-            customer=NamedRef(int(cust["id"]), cust.get("name")) if cust else None,
-            customer_address=Address.from_api(d.get("customerAddress")),
-            location_address=Address.from_api(d.get("locationAddress")),
-            business_unit=NamedRef(int(bu["id"]), bu.get("name")) if bu else None,
-            job=JobRef(int(job["id"]), job.get("number"), job.get("type")) if job else None,
-            adjustment_to_id=_int(d.get("adjustmentToId")),
-            project_id=_int(d.get("projectId")),
-            summary=d.get("summary"),
-            sync_status=d.get("syncStatus"),
-            modified_on=_when(d.get("modifiedOn")),
-            items=tuple(InvoiceItem.from_api(i) for i in items) if items else (),
-            active=d.get("active", True) is not False,
+            int(d["id"]),
+            get("referenceNumber"),
+            _when(get("invoiceDate")),
+            _when(get("dueDate")),
+            _money(get("subTotal")),
+            _money(get("salesTax")),
+            _money(get("total")),
+            _money(get("balance")),
+            NamedRef(int(cust["id"]), cust.get("name")) if cust else None,
+            _address(get("customerAddress")),
+            _address(get("locationAddress")),
+            NamedRef(int(bu["id"]), bu.get("name")) if bu else None,
+            JobRef(int(job["id"]), job.get("number"), job.get("type")) if job else None,
+            None if adj is None else int(adj),
+            None if project is None else int(project),
+            get("summary"),
+            get("syncStatus"),
+            _when(get("modifiedOn")),
+            tuple([_item(i) for i in items]) if items else (),
+            get("active", True) is not False,
         )
 
     @property

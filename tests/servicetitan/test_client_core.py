@@ -225,3 +225,17 @@ async def test_refund_as_negative_split_on_an_adjustment_invoice(st, sandbox):
     assert (await st.get_invoice(adj_id)).balance == Money(0)
     with pytest.raises(ValidationError):  # more than the adjustment allows
         await st.create_payment(sandbox.cases["refund_type_id"], [(adj_id, Money(-1))])
+
+
+async def test_follow_export_until_caught_up_then_only_changes(st, sandbox):
+    sandbox.app.export_page_size = 1000
+    pages = [p async for p in st.follow_export("invoices")]
+    assert [p.has_more for p in pages] == [True] * (len(pages) - 1) + [False]
+    assert sum(len(p.items) for p in pages) == len(sandbox.data.invoices)
+    token = pages[-1].continue_from
+    inv_id = sandbox.cases["unpaid_invoice_id"]
+    await st.create_payment(sandbox.cases["pos_plus_type_id"], [(inv_id, Money(100))])
+    changed = [i async for p in st.follow_export("invoices", token) for i in p.items]
+    assert [i.id for i in changed] == [inv_id]
+    pays = [p async for p in st.iter_payments(appliedToInvoiceIds=str(inv_id))]
+    assert len(pays) == 1 and pays[0].total == Money(100)
