@@ -41,7 +41,7 @@ from posplus_tui.servicetitan.models import (
     PaymentType,
     Technician,
 )
-from posplus_tui.servicetitan.ratelimit import RateLimiter
+from posplus_tui.servicetitan.ratelimit import RateLimiter, shared_limiter
 from posplus_tui.servicetitan.retry import backoff_delay, parse_retry_after
 
 __all__ = ["DEFAULT_RATE_PER_SECOND", "ServiceTitanClient"]
@@ -119,7 +119,8 @@ class ServiceTitanClient:
             clock=clock,
             timeout=timeout,
         )
-        self._limiter = RateLimiter(rate_per_second, burst=rate_burst)
+        self._rate = (rate_per_second, rate_burst)
+        self._limiter: RateLimiter | None = None
         self.max_read_retries = max_read_retries
         self.max_429_retries = max_429_retries
         self.max_retry_after = max_retry_after
@@ -170,6 +171,9 @@ class ServiceTitanClient:
         tries_429 = 0
         tries_fail = 0
         what = operation or f"{method} {resource}"
+        if self._limiter is None:
+            key = (self._api, self.tenant_id, self._app_key)
+            self._limiter = shared_limiter(key, *self._rate)
         while True:
             await self._limiter.acquire()
             token = await self._tokens.get()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Hashable
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "shared_limiter"]
 
 
 class RateLimiter:
@@ -51,3 +52,22 @@ class RateLimiter:
                 await asyncio.sleep((1 - self._tokens) / self.rate)
                 self._refill()
             self._tokens -= 1
+
+
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, RateLimiter]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_limiter(key: Hashable, rate: float | None, burst: float | None) -> RateLimiter:
+    """One limiter per (tenant, app key, settings) and event loop, so several clients in one app
+    (lookup, reconcile, sync) share the tenant's budget instead of each spending all of it."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return RateLimiter(rate, burst=burst)
+    per_loop = _SHARED.setdefault(loop, {})
+    limiter = per_loop.get((key, rate, burst))
+    if limiter is None:
+        limiter = per_loop[(key, rate, burst)] = RateLimiter(rate, burst=burst)
+    return limiter

@@ -30,3 +30,16 @@ async def test_without_the_limiter_the_server_throttles_and_the_client_recovers(
         results = await asyncio.gather(*(st.list_payment_types() for _ in range(40)))
     assert all(results)
     assert sandbox.stats.rate_limited > 0
+
+
+async def test_clients_of_one_tenant_share_the_budget():
+    sandbox = Sandbox(seed=6, rate_per_second=10)
+    lookup = make_client(sandbox, None, rate_per_second=10, rate_burst=2)
+    poster = make_client(sandbox, None, rate_per_second=10, rate_burst=2)
+    async with lookup, poster:
+        await asyncio.gather(
+            *(st.list_payment_types() for st in (lookup, poster) for _ in range(12))
+        )
+        assert lookup._limiter is poster._limiter
+    # together they stayed under the server's 10/s: separate budgets would have made 20/s
+    assert sandbox.stats.rate_limited == 0

@@ -265,7 +265,8 @@ class SandboxApp:
             elif method in ("POST", "PATCH"):
                 raise bad_request("request", "A request body is required.")
             call = _Call(method, module, rest, query, parsed, rm)
-            status, body = 200, handler(call)
+            with self.store.lock:  # the served sandbox runs in its own thread
+                status, body = 200, handler(call)
         except ApiProblem as exc:
             status, body = exc.status, _problem(exc)
         extra: dict[str, str] = {}
