@@ -7,12 +7,17 @@ terminal, demo operators); ``build_run`` wires the configured tenant and termina
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from posplus_tui.config import Settings
+from posplus_tui.redaction import redact
 from posplus_tui.secrets import SecretStore
 
 
@@ -58,8 +63,89 @@ class StatusSnapshot:
     needs_attention: int = 0
 
 
+class FrameLog:
+    """The terminal's recent frames as text (the driver masks card data before we see it)."""
+
+    def __init__(self, size: int = 400) -> None:
+        self.lines: deque[str] = deque(maxlen=size)
+        self._listeners: list[Callable[[str], Any]] = []
+
+    def record(self, trace: Any) -> None:
+        """The driver's trace callback."""
+        line = redact(trace.line() if hasattr(trace, "line") else str(trace))
+        self.lines.append(line)
+        for listener in list(self._listeners):
+            with contextlib.suppress(Exception):  # a broken listener never breaks the terminal
+                listener(line)
+
+    def subscribe(self, listener: Callable[[str], Any]) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+
+class TerminalDiagnostics:
+    """What the Terminal screen needs: test/initialise, the last transaction, batch close and the
+    live frame log, over the same terminal the payment engine uses."""
+
+    def __init__(self, url: str, terminal: Any, payments: Any, frames: FrameLog) -> None:
+        self.url = url
+        self.terminal = terminal
+        self.payments = payments
+        self.frames = frames
+        self.state = "not tested yet"
+        self.busy = False
+        payments.subscribe(self._follow)
+
+    def _follow(self, event: Any) -> None:
+        kind = str(getattr(event, "kind", ""))
+        if kind in ("intent_recorded", "sent", "terminal", "cancel_requested"):
+            self.busy = True
+            self.state = "busy with a payment"
+        elif kind in ("approved", "partial", "declined", "cancelled", "recovered"):
+            self.busy = False
+            self.state = "ready"
+        elif kind in ("failed", "unknown"):
+            self.busy = False
+            self.state = "did not answer last time"
+
+    @property
+    def display_url(self) -> str:
+        return redact(self.url)
+
+    async def test(self) -> str:
+        """Initialise the terminal and say who it is; a failure is a ``ServiceError`` in words."""
+        from posplus_tui.services.errors import TerminalBusy, TerminalUnavailable
+
+        if self.busy:
+            raise TerminalBusy(
+                "The terminal is busy with a payment.", "Test it when the payment has finished."
+            )
+        try:
+            info = await self.terminal.initialize()
+        except Exception as exc:
+            self.state = "did not answer"
+            raise TerminalUnavailable(
+                f"The terminal did not answer ({redact(str(exc)) or type(exc).__name__}).",
+                "Check it is switched on and on its home screen, and the cable or network "
+                "address in Setup; then test again.",
+            ) from exc
+        self.state = "ready"
+        return f"{info.model} · serial {info.serial_number} · firmware {info.firmware}"
+
+    async def last_transaction(self) -> Any | None:
+        rows = await self.payments.list_transactions(limit=1)
+        return rows[0] if rows else None
+
+    async def batch_close(self, *, operator: Any, approval: Any = None) -> Any:
+        return await self.payments.batch_close(operator=operator, approval=approval)
+
+
 #: The environment names the banner knows; ``demo`` is the embedded default.
 DEMO = "demo"
+
+#: Outbox states still on their way to ServiceTitan (the status bar's "outbox depth").
+OUTBOX_OPEN = ("pending", "posting", "posted")
+OUTBOX_ATTENTION = ("needs_attention", "mismatch")
 
 
 @dataclass
@@ -74,12 +160,25 @@ class Services:
     operators: Any = None
     payments: Any = None
     lookup: Any = None
+    #: Lookup over the local index only: results as you type without asking ServiceTitan.
+    lookup_local: Any = None
     reconcile: Any = None
     sync: Any = None
+    terminal: TerminalDiagnostics | None = None
     ledger: Any = None
+    client: Any = None
+    #: The in-process ServiceTitan sandbox (demo only; tests inject faults through it).
+    sandbox: Any = None
+    #: Why payments cannot be taken (e.g. ServiceTitan not set up), in words; empty when ready.
+    not_ready: str = ""
     #: Demo operators (username, display name, role, PIN) — only in demo mode, for the sign-in hint.
     demo_operators: tuple[tuple[str, str, str, str], ...] = ()
+    #: Fill the local invoice index from ServiceTitan's export feed when the app starts.
+    sync_on_start: bool = True
     _closers: list[Any] = field(default_factory=list)
+    _st_checked: float = -1e9
+    _st_words: str = "checking…"
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
     def environment(self) -> str:
@@ -93,17 +192,72 @@ class Services:
         """What Setup still needs before payments can be taken (empty in the demo)."""
         if self.mode == DEMO:
             return []
-        return self.settings.missing_for_run()
+        missing = self.settings.missing_for_run()
+        if not missing and self.not_ready:
+            missing = ["client secret / app key (keyring)"]
+        return missing
 
     async def status(self) -> StatusSnapshot:
         """The status bar's words, asked of each service; a failing service says so, never raises."""
-        return StatusSnapshot()
+        terminal = "not set up" if self.terminal is None else self.terminal.state
+        servicetitan = await self._servicetitan_words()
+        depth: int | None = None
+        attention = 0
+        if self.reconcile is not None:
+            try:
+                counts = await self.reconcile.counts()
+            except Exception:
+                counts = None
+            if counts is not None:
+                depth = sum(counts.get(k, 0) for k in OUTBOX_OPEN)
+                attention = sum(counts.get(k, 0) for k in OUTBOX_ATTENTION)
+        return StatusSnapshot(terminal, servicetitan, depth, attention)
+
+    async def _servicetitan_words(self, every: float = 60.0) -> str:
+        """Reachability, probed at most once a minute with the cheapest call there is."""
+        if self.client is None:
+            return "not set up"
+        now = time.monotonic()
+        if now - self._st_checked < every:
+            return self._st_words
+        self._st_checked = now
+        try:
+            await asyncio.wait_for(self.client.list_payment_types(), timeout=10)
+        except Exception as exc:
+            self._st_words = "unreachable" if not hasattr(exc, "fix") else "refused (see Setup)"
+        else:
+            self._st_words = "reachable"
+        return self._st_words
+
+    async def record_reason(self, ref: str, operator: Any, what: str, reason: str) -> None:
+        """Keep the reason for a refund or void in the audit chain, beside the request."""
+        if self.payments is None:
+            return
+        await asyncio.to_thread(
+            self.payments.store.audit,
+            f"{what}_reason",
+            str(getattr(operator, "name", operator)),
+            ref,
+            reason=redact(reason)[:200],
+        )
 
     async def start(self) -> None:
-        """Start background work (the reconcile worker, the sync follower)."""
+        """Settle interrupted payments, start the reconcile worker and fill the invoice index."""
+        if self.payments is not None:
+            with contextlib.suppress(Exception):  # recovery reports through events; never fatal
+                await self.payments.recover()
+        if self.reconcile is not None:
+            if self.payments is not None:
+                self.reconcile.follow_payments(self.payments)
+            await self.reconcile.start()
+        if self.sync is not None and self.sync_on_start:
+            with contextlib.suppress(Exception):  # lookups fall back to ServiceTitan
+                await self.sync.sync_once()
 
     async def aclose(self) -> None:
         """Stop background work and close connections."""
+        for task in self._tasks:
+            task.cancel()
         for closer in reversed(self._closers):
             try:
                 result = closer()
@@ -174,6 +328,38 @@ def _open_operators(services: Services, pin_cost: int | None) -> None:
     services.operators = OperatorService(ledger, **kwargs)
 
 
+def _wire_payments(
+    services: Services, client: Any, terminal_url: str, **worker_options: Any
+) -> None:
+    """The terminal, the payment engine, lookup, reconcile and sync over one client and ledger."""
+    import drivers
+    from posplus_tui.services.lookup import LookupService
+    from posplus_tui.services.payments import PaymentService
+    from posplus_tui.services.reconcile.factory import build_bundle
+
+    frames = FrameLog()
+    terminal = drivers.open_terminal(terminal_url, trace=frames.record)
+    services._closers.append(terminal.close)
+    payments = PaymentService(
+        services.ledger,
+        terminal,
+        services.operators,
+        station=services.station,
+        clock=services.clock.now,
+    )
+    bundle = build_bundle(
+        services.settings, services.ledger, client, operators=services.operators, **worker_options
+    )
+    services._closers.append(bundle.aclose)
+    services.client = client
+    services.payments = payments
+    services.lookup = bundle.lookup
+    services.lookup_local = LookupService(services.ledger.engine, client, use_api=False)
+    services.reconcile = bundle.reconcile
+    services.sync = bundle.sync
+    services.terminal = TerminalDiagnostics(terminal_url, terminal, payments, frames)
+
+
 def build_run(
     settings: Settings,
     *,
@@ -182,7 +368,9 @@ def build_run(
     clock: Clock | None = None,
     pin_cost: int | None = None,
 ) -> Services:
-    """Services for ``posplus run``: the configured tenant, terminal and ledger."""
+    """Services for ``posplus run``: the configured tenant, terminal and ledger. When ServiceTitan
+    or the terminal is not set up yet, only Setup's services are built (the app opens Setup)."""
+    from posplus_tui.services.reconcile.factory import client_from_settings
     from posplus_tui.services.setup import SetupService
 
     secrets = secrets or SecretStore(tenant=settings.tenant_id or "default")
@@ -197,6 +385,15 @@ def build_run(
         mode="run", settings=settings, secrets=secrets, clock=clock or SystemClock(), setup=setup
     )
     _open_operators(services, pin_cost)
+    if settings.missing_for_run():
+        services.not_ready = "Setup is not finished."
+        return services
+    try:
+        client = client_from_settings(settings, secrets)
+    except Exception as exc:  # NotConfigured (a secret missing) or no keyring: Setup says which
+        services.not_ready = str(exc)
+        return services
+    _wire_payments(services, client, settings.terminal_url)
     return services
 
 
@@ -206,20 +403,40 @@ def build_demo(
     card_wait_ms: int = 1500,
     clock: Clock | None = None,
     pin_cost: int | None = None,
+    sync_on_start: bool = True,
+    **worker_options: Any,
 ) -> Services:
     """Services for ``posplus demo``: SQLite in ``folder``, the sandbox in-process, ``sim://``."""
+    from pathlib import Path
+
     from posplus_tui.secrets import MemoryKeyring
     from posplus_tui.services.setup import SetupService
+    from posplus_tui.servicetitan.sandbox import IN_PROCESS_BASE_URL, Sandbox
 
+    folder = Path(folder)
+    sandbox = Sandbox(seed=1, size="demo")
+    creds = sandbox.credentials
     settings = Settings(
         environment="sandbox",
-        tenant_id="",
+        tenant_id=str(creds.tenant_id),
+        client_id=creds.client_id,
+        reconciliation_username="PosPlus",
+        payment_type_name="POS+",
         terminal_url=f"sim://?card_wait_ms={card_wait_ms}",
-        database_url=f"sqlite:///{folder}/demo-ledger.sqlite3",
+        database_url=f"sqlite:///{folder / 'demo-ledger.sqlite3'}",
         station_name="Counter 1",
+        sandbox_url=IN_PROCESS_BASE_URL,
     )
-    secrets = SecretStore(backend=MemoryKeyring(), environ={})
-    setup = SetupService(settings, secrets, terminal_tester=open_and_identify_terminal)
+    secrets = SecretStore(backend=MemoryKeyring(), environ={}, tenant=settings.tenant_id)
+    secrets.set("client_secret", creds.client_secret)
+    secrets.set("app_key", creds.app_key)
+    setup = SetupService(
+        settings,
+        secrets,
+        client_factory=servicetitan_client_factory(IN_PROCESS_BASE_URL, sandbox.transport()),
+        terminal_tester=open_and_identify_terminal,
+        config_path=folder / "demo-config.toml",
+    )
     services = Services(
         mode=DEMO,
         settings=settings,
@@ -227,9 +444,12 @@ def build_demo(
         clock=clock or SystemClock(),
         setup=setup,
         demo_operators=tuple((n, n, r, p) for n, r, p in DEMO_OPERATORS),
+        sync_on_start=sync_on_start,
     )
+    services.sandbox = sandbox
     _open_operators(services, pin_cost)
     if services.operators.count_sync() == 0:
         for name, role, pin in DEMO_OPERATORS:
             services.operators.add_sync(name, role, pin)
+    _wire_payments(services, sandbox.client(), settings.terminal_url, **worker_options)
     return services

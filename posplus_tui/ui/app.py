@@ -49,6 +49,10 @@ class PosPlusApp(App[None]):
         self.title = f"POS+ · {self.services.station}"
         self.run_worker(self.services.start(), name="start", exit_on_error=False)
         self.refresh_status()
+        if self.services.reconcile is not None:
+            # Any posting step may change the outbox depth: refresh the bar (cheap, debounced by
+            # the exclusive status worker).
+            self.services.reconcile.subscribe(lambda _e: self.call_later(self.refresh_status))
         if self.status_every:
             self.set_interval(self.status_every, self.refresh_status)
         from posplus_tui.ui.screens.setup import SetupScreen
@@ -111,9 +115,6 @@ class PosPlusApp(App[None]):
     def update_status_bars(self) -> None:
         for bar in self.screen.query(StatusBar):
             bar.show(self.status_snapshot, self.operator_label)
-
-    def on_screen_resume(self) -> None:
-        self.update_status_bars()
 
     # -- errors ------------------------------------------------------------------------------------
 

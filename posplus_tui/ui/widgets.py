@@ -102,9 +102,11 @@ class MoneyInput(Input):
         maximum: Money | None = None,
         what: str = "the balance",
         id: str | None = None,
+        compact: bool = True,
     ) -> None:
         super().__init__(
             value=value,
+            compact=compact,
             placeholder="0.00",
             restrict=r"[\d,]*\.?\d{0,3}",
             validators=[MoneyValidator(maximum, what)],

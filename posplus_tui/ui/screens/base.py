@@ -45,6 +45,10 @@ class PosScreen(Screen[T]):
     def body(self) -> ComposeResult:
         yield from ()
 
+    def on_screen_resume(self) -> None:
+        """Coming back to a screen: show the latest status, not the one it was left with."""
+        self.pos_app.update_status_bars()
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The single handler for workers that failed unexpectedly (expected errors are shown in
         place by the screen itself)."""

@@ -1,0 +1,95 @@
+"""UI benchmark.
+
+(a) Start-up to the first interactive frame, headless: the demo app (services already built, as the
+    CLI does before the app starts) beside a bare Textual app, in the same run. Ratio goal ≤ 1.5.
+    Service build time (ledger migrations, sandbox seeding) is reported separately.
+(b) Keystroke to updated Lookup results with the 100,000-invoice index: median and p95 ms.
+
+Prints one JSON object on the last line. ``--quick`` does fewer rounds on a smaller index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from textual.app import App, ComposeResult
+from textual.widgets import Footer, Header, Input, Static
+
+
+class BareApp(App[None]):
+    """The floor: a Textual app with a header, one field and a footer."""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("bare")
+        yield Input()
+        yield Footer()
+
+
+async def first_frame(make_app, ready) -> float:  # type: ignore[no-untyped-def]
+    """Seconds from constructing the app to the first frame on which ``ready`` holds."""
+    start = time.perf_counter()
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not ready(app):
+            await pilot.pause()
+        elapsed = time.perf_counter() - start
+    return elapsed
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def bench_startup(rounds: int, folder: Path) -> dict[str, float]:
+    from posplus_tui.services.container import build_demo
+    from posplus_tui.ui.app import PosPlusApp
+
+    build_times: list[float] = []
+    bare: list[float] = []
+    ours: list[float] = []
+    for i in range(rounds):
+        bare.append(await first_frame(BareApp, lambda app: app.screen.query(Input)))
+        t0 = time.perf_counter()
+        services = build_demo(folder / f"s{i}", card_wait_ms=0)
+        build_times.append(time.perf_counter() - t0)
+
+        def make(services=services):  # type: ignore[no-untyped-def]
+            return PosPlusApp(services, status_every=0)
+
+        ours.append(await first_frame(make, lambda app: app.screen.query("#signin-username")))
+    b, o = statistics.median(bare), statistics.median(ours)
+    return {
+        "startup_bare_ms": round(b * 1000, 1),
+        "startup_app_ms": round(o * 1000, 1),
+        "startup_ratio": round(o / b, 2),
+        "services_build_ms": round(statistics.median(build_times) * 1000, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller index")
+    args = parser.parse_args()
+    rounds = 2 if args.quick else 5
+    with tempfile.TemporaryDirectory(prefix="posplus-bench-") as tmp:
+        folder = Path(tmp)
+        for i in range(rounds):
+            (folder / f"s{i}").mkdir()
+        result: dict[str, object] = {"benchmark": "ui", "quick": args.quick}
+        result.update(asyncio.run(bench_startup(rounds, folder)))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""Charge: amount (checked as typed), method, save card; then the live terminal panel; then the
+result in words with the next step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from posplus_tui.domain.money import Money
+from posplus_tui.ui.errors import explain
+from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
+from posplus_tui.ui.screens.base import PosScreen
+from posplus_tui.ui.screens.invoice import facts_of
+from posplus_tui.ui.widgets import FieldMessage, MoneyInput, ProblemPanel
+
+METHODS = [
+    ("Card at the terminal (tap, insert, swipe)", "card"),
+    ("Card typed on the terminal keypad", "keyed"),
+    ("Card on file", "card_on_file"),
+    ("Bank account (ACH)", "ach"),
+]
+
+
+def row(label: str, *widgets: Any, id: str | None = None) -> Horizontal:
+    return Horizontal(Label(label, classes="field-label"), *widgets, classes="field-row", id=id)
+
+
+class ChargeScreen(LiveRequest, PosScreen[None]):
+    """Take a payment against one invoice."""
+
+    FORM = "#charge-form"
+    LIVE = "#charge-live"
+    PROBLEM = "#charge-problem"
+    AREA = "Charge"
+    PURPOSE = (
+        "The amount starts at the balance; change it for a deposit. Choose how the customer "
+        "pays, then F2 sends it to the terminal. While the terminal works, Esc cancels there. "
+        "The result says what happened and what to do next."
+    )
+    BINDINGS = [
+        Binding("f2", "send", "Send to terminal", priority=True),
+        Binding("escape", "escape", "Cancel / back", priority=True),
+        Binding("enter", "finish", "Back to invoice", show=False),
+    ]
+
+    def __init__(self, detail: Any, method: str = "card", card_id: int | None = None) -> None:
+        super().__init__()
+        self.card_id = card_id
+        self.detail = detail
+        self.method = "card" if method == "deposit" else method
+        self.is_deposit = method == "deposit"
+        self.phase = "form"  # form → running → done
+        self.cards: list[Any] = []
+
+    def body(self) -> ComposeResult:
+        d = self.detail
+        with VerticalScroll(id="charge-body"):
+            yield Static(
+                f"Invoice {d.number} · {d.customer_name} · Balance due {d.balance.format()}",
+                id="charge-head",
+                markup=False,
+            )
+            with Vertical(id="charge-form"):
+                yield row(
+                    "Amount $",
+                    MoneyInput(
+                        d.balance.to_api(),
+                        maximum=d.balance,
+                        what="the balance",
+                        id="amount",
+                    ),
+                )
+                yield FieldMessage(id="amount-message")
+                yield row(
+                    "How",
+                    Select(
+                        METHODS, value=self.method, allow_blank=False, id="method", compact=True
+                    ),
+                )
+                yield row(
+                    "",
+                    Checkbox("Save card for next time (the customer agreed)", id="save-card"),
+                    id="save-card-row",
+                )
+                yield row(
+                    "Saved card",
+                    Select([], id="card", prompt="loading the customer's cards…", compact=True),
+                    id="card-row",
+                )
+                with Vertical(id="ach-fields"):
+                    yield row(
+                        "Routing number",
+                        Input(id="routing", restrict=r"\d*", max_length=9, compact=True),
+                    )
+                    yield row(
+                        "Account number",
+                        Input(
+                            id="account",
+                            restrict=r"\d*",
+                            max_length=17,
+                            password=True,
+                            compact=True,
+                        ),
+                    )
+                    yield row(
+                        "Account type",
+                        Select(
+                            [("Checking", "checking"), ("Savings", "savings")],
+                            value="checking",
+                            allow_blank=False,
+                            id="account-type",
+                            compact=True,
+                        ),
+                    )
+                    yield row("Account holder", Input(id="holder", compact=True))
+                with Horizontal(classes="button-row"):
+                    yield Button(
+                        "Send to terminal (F2)", id="send", variant="primary", compact=True
+                    )
+                    yield Button("Back (Esc)", id="back", compact=True)
+            yield ProblemPanel(id="charge-problem")
+            yield Vertical(id="charge-live")
+
+    def on_mount(self) -> None:
+        self._method_changed()
+        self._validate_amount()
+        amount = self.query_one("#amount", MoneyInput)
+        amount.focus()
+        if self.is_deposit:
+            amount.value = ""
+            self.query_one("#amount-message", FieldMessage).hint(
+                f"Type the deposit: more than $0.00, at most {self.detail.balance.format()}."
+            )
+
+    # -- the form --------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#amount")
+    def _validate_amount(self) -> None:
+        field = self.query_one("#amount", MoneyInput)
+        message = self.query_one("#amount-message", FieldMessage)
+        result = field.validate(field.value)
+        if result is not None and not result.is_valid:
+            message.error(" ".join(result.failure_descriptions))
+            return
+        amount = field.amount()
+        if amount is None:
+            return
+        if amount < self.detail.balance:
+            left = self.detail.balance - amount
+            message.ok(f"Deposit of {amount.format()}; {left.format()} will still be due.")
+        else:
+            message.ok(f"The full balance, {amount.format()}.")
+
+    @on(Select.Changed, "#method")
+    def _method_changed(self) -> None:
+        method = self.query_one("#method", Select).value
+        self.method = str(method)
+        self.query_one("#save-card-row").display = self.method in ("card", "keyed")
+        self.query_one("#card-row").display = self.method == "card_on_file"
+        self.query_one("#ach-fields").display = self.method == "ach"
+        if self.method == "card_on_file":
+            self.load_cards()
+
+    @work(exclusive=True, group="charge-cards", exit_on_error=False)
+    async def load_cards(self) -> None:
+        select = self.query_one("#card", Select)
+        try:
+            self.cards = await self.services.payments.list_cards(str(self.detail.customer_id or ""))
+        except Exception as exc:
+            p = explain(exc)
+            self.query_one("#charge-problem", ProblemPanel).show(p.title, p.fix)
+            return
+        active = [c for c in self.cards if not c.revoked]
+        select.set_options([(c.label, c.id) for c in active])
+        if active:
+            ids = [c.id for c in active]
+            select.value = self.card_id if self.card_id in ids else active[0].id
+        else:
+            select.prompt = "no saved cards for this customer"
+
+    def _problem(self, title: str, fix: str) -> None:
+        self.query_one("#charge-problem", ProblemPanel).show(title, fix)
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#amount")
+    @on(Button.Pressed, "#send")
+    def action_send(self) -> None:
+        if self.phase != "form":
+            return
+        amount = self.query_one("#amount", MoneyInput).amount()
+        if amount is None:
+            self._problem(
+                "The amount is not right yet.",
+                "Correct it as the line under the amount says, then press F2.",
+            )
+            self.query_one("#amount", MoneyInput).focus()
+            return
+        request: dict[str, Any] = {"amount": amount}
+        if self.method == "card_on_file":
+            card = self.query_one("#card", Select).value
+            if card is Select.NULL:
+                self._problem(
+                    "No saved card is chosen.",
+                    "Pick a saved card, or choose “Card at the terminal”.",
+                )
+                return
+            request["card_id"] = int(card)  # type: ignore[arg-type]
+        elif self.method == "ach":
+            request["routing"] = self.query_one("#routing", Input).value
+            request["account"] = self.query_one("#account", Input).value
+            request["account_type"] = str(self.query_one("#account-type", Select).value)
+            request["holder"] = self.query_one("#holder", Input).value.strip()
+        else:
+            request["save_card"] = self.query_one("#save-card", Checkbox).value
+        title = f"{self._method_words()} · {amount.format()} · invoice {self.detail.number}"
+        self.start_live(title, cancellable=self.method != "ach")
+        self.run_charge(request)
+
+    def _method_words(self) -> str:
+        return dict((v, k) for k, v in METHODS)[self.method].split(" (")[0]
+
+    @work(exclusive=True, group="charge", exit_on_error=False)
+    async def run_charge(self, request: dict[str, Any]) -> None:
+        payments = self.services.payments
+        operator = self.pos_app.operator
+        facts = facts_of(self.detail)
+        on_event = progress_poster(self.post_message)
+        amount: Money = request["amount"]
+        try:
+            if self.method == "card_on_file":
+                result = await payments.charge_card_on_file(
+                    facts, request["card_id"], operator=operator, amount=amount, on_event=on_event
+                )
+            elif self.method == "ach":
+                result = await payments.charge_ach(
+                    facts,
+                    request["routing"],
+                    request["account"],
+                    operator=operator,
+                    account_type=request["account_type"],
+                    holder_name=request["holder"],
+                    amount=amount,
+                    on_event=on_event,
+                )
+            else:
+                result = await payments.charge(
+                    facts,
+                    operator=operator,
+                    amount=amount,
+                    save_card=request.get("save_card", False),
+                    keyed=self.method == "keyed",
+                    on_event=on_event,
+                )
+        except Exception as exc:
+            p = explain(exc)
+            self.back_to_form(p.title, p.fix)
+            return
+        self.finished(result)
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def action_escape(self) -> None:
+        if self.phase == "running" and self.method == "ach":
+            self.notify("An ACH payment cannot be cancelled once sent; please wait.")
+            return
+        super().action_escape()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_finish()

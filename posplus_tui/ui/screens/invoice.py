@@ -1,0 +1,279 @@
+"""Invoice: who, what, how much is left, what was paid, and our transactions with their state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from posplus_tui.domain.invoice import InvoiceFacts
+from posplus_tui.domain.money import Money
+from posplus_tui.ui.errors import explain
+from posplus_tui.ui.screens.base import PosScreen
+from posplus_tui.ui.widgets import ProblemPanel
+
+#: Our transaction states in words.
+STATE_WORDS = {
+    "intent": "recorded, not sent",
+    "at_terminal": "at the terminal",
+    "unknown": "NOT CONFIRMED (being checked)",
+    "approved": "approved, posting…",
+    "declined": "declined",
+    "cancelled": "cancelled",
+    "failed": "not taken",
+    "not_found": "never reached the bank",
+    "discarded": "discarded (never sent)",
+    "posted": "posted to ServiceTitan",
+    "post_failed": "NEEDS ATTENTION (posting failed)",
+    "reconciled": "posted and checked",
+    "partially_refunded": "partly refunded",
+    "refunded": "refunded",
+    "voided": "voided",
+}
+
+TENDER_WORDS = {
+    "card": "card",
+    "keyed": "keyed card",
+    "card_on_file": "card on file",
+    "ach": "ACH",
+}
+
+
+def facts_of(detail: Any) -> InvoiceFacts:
+    """What the payment service needs to know about the invoice, as seen right now."""
+    return InvoiceFacts(
+        invoice_id=str(detail.id),
+        number=detail.number,
+        customer_id=str(detail.customer_id or ""),
+        balance=detail.balance,
+        job_number=detail.job_number or "",
+    )
+
+
+def value_of(x: Any) -> str:
+    return str(getattr(x, "value", x))
+
+
+class InvoiceScreen(PosScreen[None]):
+    """One invoice and everything the counter can do with it."""
+
+    AREA = "Invoice"
+    PURPOSE = (
+        "Check the customer, the items and the balance, then take a payment: the balance, a "
+        "deposit, a card on file, a card typed on the terminal or a bank account (ACH). Our own "
+        "transactions are listed with their state; pick one to refund or void it."
+    )
+    BINDINGS = [
+        Binding("c", "charge", "Charge balance"),
+        Binding("d", "deposit", "Deposit"),
+        Binding("f", "card_on_file", "Card on file"),
+        Binding("k", "keyed", "Keyed card"),
+        Binding("a", "ach", "ACH"),
+        Binding("r", "refund", "Refund"),
+        Binding("v", "void", "Void"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, invoice_id: int, number: str = "") -> None:
+        super().__init__()
+        self.invoice_id = invoice_id
+        self.number = number
+        self.detail: Any = None
+        self.transactions: list[Any] = []
+
+    def body(self) -> ComposeResult:
+        with Vertical(id="invoice-body"):
+            yield Static(f"Opening invoice {self.number}…", id="invoice-head", markup=False)
+            yield Static("", id="invoice-totals", markup=False)
+            yield ProblemPanel(id="invoice-problem")
+            with TabbedContent(id="invoice-tabs", initial="tab-ours"):
+                with TabPane("Our transactions", id="tab-ours"):
+                    ours: DataTable[str] = DataTable(id="ours", cursor_type="row")
+                    ours.add_columns("Ref", "What", "Amount", "Card", "State")
+                    yield ours
+                with TabPane("Payments applied", id="tab-payments"):
+                    pays: DataTable[str] = DataTable(id="payments", cursor_type="row")
+                    pays.add_columns("Date", "Type", "Amount", "By", "Memo")
+                    yield pays
+                with TabPane("Items", id="tab-items"):
+                    items: DataTable[str] = DataTable(id="items", cursor_type="row")
+                    items.add_columns("Description", "Qty", "Price", "Total")
+                    yield items
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        if self.detail is not None:
+            self.reload()
+
+    def reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="invoice-load", exit_on_error=False)
+    async def load(self) -> None:
+        problem = self.query_one("#invoice-problem", ProblemPanel)
+        try:
+            detail = await self.services.lookup.open(self.invoice_id)
+        except Exception as exc:
+            p = explain(exc)
+            problem.show(p.title, p.fix)
+            self.query_one("#invoice-head", Static).update(
+                f"Invoice {self.number}: could not be opened."
+            )
+            return
+        try:
+            txns = await self.services.payments.transactions_for_invoice(str(self.invoice_id))
+        except Exception as exc:
+            p = explain(exc)
+            problem.show(p.title, p.fix)
+            txns = []
+        else:
+            problem.clear()
+        self.detail = detail
+        self.transactions = sorted(txns, key=lambda t: t.created_at, reverse=True)
+        self._show_detail()
+        self.refresh_bindings()
+
+    def _show_detail(self) -> None:
+        d = self.detail
+        phone = d.phones[0] if d.phones else "no phone"
+        adj = f" · adjustment to {d.adjustment_to_id}" if d.adjustment_to_id else ""
+        self.query_one("#invoice-head", Static).update(
+            f"Invoice {d.number} · Job {d.job_number or '—'} · API id {d.id}{adj}\n"
+            f"{d.customer_name} · {phone}\n{d.address or 'no address on file'}"
+        )
+        balance_words = (
+            "PAID IN FULL"
+            if d.balance.cents == 0
+            else ("CREDIT" if d.balance.cents < 0 else f"Balance due {d.balance.format()}")
+        )
+        self.query_one("#invoice-totals", Static).update(
+            f"Subtotal {d.sub_total.format()} · Tax {d.tax.format()} · Total {d.total.format()}"
+            f" · {balance_words}"
+        )
+        ours = self.query_one("#ours", DataTable)
+        ours.clear()
+        for t in self.transactions:
+            kind = value_of(t.kind)
+            tender = TENDER_WORDS.get(value_of(t.tender), value_of(t.tender))
+            amount = t.approved if t.is_approved else t.amount
+            ours.add_row(
+                t.ecr_ref,
+                f"{kind} ({tender})",
+                amount.format(),
+                f"{t.brand} •••• {t.last4}" if t.last4 else "—",
+                STATE_WORDS.get(value_of(t.state), value_of(t.state)),
+                key=t.ecr_ref,
+            )
+        pays = self.query_one("#payments", DataTable)
+        pays.clear()
+        for p in d.payments:
+            pays.add_row(
+                p.paid_on.strftime("%m/%d/%y") if p.paid_on else "—",
+                p.type_name,
+                p.amount.format(),
+                "this app" if p.ours else "other",
+                (p.memo or "")[:30] + ("" if p.active else " (inactive)"),
+            )
+        items = self.query_one("#items", DataTable)
+        items.clear()
+        for item in d.items:
+            items.add_row(
+                item.description[:40], item.quantity, item.price.format(), item.total.format()
+            )
+
+    # -- what can be done -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "card_on_file":
+            return True if self.detail is not None else None
+        if action in ("charge", "deposit", "keyed", "ach"):
+            if self.detail is None:
+                return None
+            return True if self.detail.balance.cents > 0 else None
+        if action in ("refund", "void"):
+            return True if self.detail is not None and self.transactions else None
+        return True
+
+    def _selected_transaction(self) -> Any | None:
+        table = self.query_one("#ours", DataTable)
+        if not self.transactions or table.cursor_row < 0:
+            return None
+        if table.cursor_row >= len(self.transactions):
+            return None
+        return self.transactions[table.cursor_row]
+
+    def _pay(self, method: str) -> None:
+        from posplus_tui.ui.screens.charge import ChargeScreen
+
+        if self.detail is None or self.detail.balance.cents <= 0:
+            self.query_one("#invoice-problem", ProblemPanel).show(
+                "There is nothing left to pay on this invoice.",
+                "Check the invoice number with the customer.",
+                warning=True,
+            )
+            return
+        self.app.push_screen(ChargeScreen(self.detail, method=method))
+
+    def action_charge(self) -> None:
+        self._pay("card")
+
+    def action_deposit(self) -> None:
+        self._pay("deposit")
+
+    def action_card_on_file(self) -> None:
+        from posplus_tui.ui.screens.cards import CardsScreen
+
+        if self.detail is not None:
+            self.app.push_screen(CardsScreen(self.detail))
+
+    def action_keyed(self) -> None:
+        self._pay("keyed")
+
+    def action_ach(self) -> None:
+        self._pay("ach")
+
+    def _money_back(self, mode: str) -> None:
+        from posplus_tui.ui.screens.refund import RefundScreen
+
+        txn = self._selected_transaction()
+        problem = self.query_one("#invoice-problem", ProblemPanel)
+        self.query_one("#invoice-tabs", TabbedContent).active = "tab-ours"
+        if txn is None:
+            problem.show(
+                "Pick one of our transactions first.",
+                "Use ↑↓ in “Our transactions”, then press r (refund) or v (void).",
+                warning=True,
+            )
+            return
+        if not txn.is_approved or value_of(txn.kind) not in ("sale", "deposit"):
+            problem.show(
+                f"{txn.ecr_ref} is not an approved payment, so there is nothing to "
+                f"{'refund' if mode == 'refund' else 'void'}.",
+                "Pick an approved payment from the list.",
+                warning=True,
+            )
+            return
+        problem.clear()
+        self.app.push_screen(RefundScreen(self.detail, txn, mode=mode))
+
+    def action_refund(self) -> None:
+        self._money_back("refund")
+
+    def action_void(self) -> None:
+        self._money_back("void")
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @on(TabbedContent.TabActivated)
+    def _tab(self) -> None:
+        self.refresh_bindings()
+
+
+__all__ = ["STATE_WORDS", "InvoiceScreen", "Money", "facts_of"]

@@ -1,0 +1,265 @@
+"""Reconciliation: the live stream of postings to ServiceTitan, today's totals, and the
+supervisor's actions on a posting that needs a person."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Label, Sparkline, Static
+
+from posplus_tui.ui.errors import explain
+from posplus_tui.ui.modals import TextPrompt
+from posplus_tui.ui.screens.base import PosScreen
+from posplus_tui.ui.screens.reconcile_view import FILTERS, KIND_WORDS, summary_words, visible
+from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
+
+#: Events kept on screen (the full history stays in the ledger).
+KEEP = 500
+
+
+def age_words(when: datetime, now: datetime) -> str:
+    """``just now``, ``4 min ago`` or the local time: read against the injected clock."""
+    seconds = (now - when).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    return when.astimezone().strftime("%H:%M")
+
+
+class ReconcileSeen(Message):
+    """A reconcile event, carried from the service's bus to the screen."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+
+class ReconcileScreen(PosScreen[None]):
+    """Every step of posting our payments to ServiceTitan, newest first."""
+
+    AREA = "Reconcile"
+    PURPOSE = (
+        "Each payment is posted to ServiceTitan and checked there. Newest first; filter with "
+        "a (all), n (needs attention) and m (mismatches). On a row: r retries, h records that "
+        "it was posted by hand (with a note), o opens the invoice. Changing a posting needs a "
+        "supervisor."
+    )
+    BINDINGS = [
+        Binding("a", "filter('all')", "All"),
+        Binding("n", "filter('attention')", "Needs attention"),
+        Binding("m", "filter('mismatch')", "Mismatches"),
+        Binding("r", "retry", "Retry"),
+        Binding("h", "by_hand", "Posted by hand"),
+        Binding("o", "open_invoice", "Open invoice"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, filter_name: str = "all") -> None:
+        super().__init__()
+        self.filter_name = filter_name
+        self.events: list[Any] = []
+        self.shown: list[Any] = []
+        self._unsubscribe: Any = None
+
+    def body(self) -> ComposeResult:
+        with Vertical(id="reconcile-body"):
+            yield Static("Today: loading…", id="summary-methods", markup=False)
+            yield Static("", id="summary-states", markup=False)
+            with Horizontal(id="spark-row"):
+                yield Label("Payments per hour ", id="spark-label")
+                yield Sparkline([0] * 24, id="per-hour")
+            yield Static("", id="filter-line", markup=False)
+            table: DataTable[str] = DataTable(id="events", cursor_type="row")
+            table.add_columns("When", "Invoice", "Amount", "State", "What happened")
+            yield table
+            yield FieldMessage(id="reconcile-message")
+            yield ProblemPanel(id="reconcile-problem")
+
+    def on_mount(self) -> None:
+        reconcile = self.services.reconcile
+        if reconcile is None:
+            self.query_one("#reconcile-problem", ProblemPanel).show(
+                "ServiceTitan is not set up, so nothing is posted yet.",
+                "Finish Setup (F8), then come back.",
+            )
+            return
+        self._unsubscribe = reconcile.subscribe(lambda e: self.post_message(ReconcileSeen(e)))
+        self.load()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    @work(exclusive=True, group="reconcile-load", exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            history = await self.services.reconcile.history(KEEP)
+        except Exception as exc:
+            p = explain(exc)
+            self.query_one("#reconcile-problem", ProblemPanel).show(p.title, p.fix)
+            return
+        known = {e.id for e in self.events if e.id is not None}
+        self.events = history + [e for e in self.events if e.id is None or e.id not in known]
+        self._show_events()
+        await self._load_summary()
+
+    async def _load_summary(self) -> None:
+        try:
+            day = self.services.clock.now().astimezone().date()
+            summary = await self.services.reconcile.summary(day)
+        except Exception as exc:
+            p = explain(exc)
+            self.query_one("#summary-methods", Static).update(f"Today: unavailable ({p.title})")
+            return
+        words = summary_words(summary)
+        self.query_one("#summary-methods", Static).update(words.methods)
+        self.query_one("#summary-states", Static).update(words.states)
+        self.query_one("#per-hour", Sparkline).data = list(summary.per_hour)
+
+    @work(exclusive=True, group="reconcile-summary", exit_on_error=False)
+    async def refresh_summary(self) -> None:
+        await self._load_summary()
+
+    def on_reconcile_seen(self, message: ReconcileSeen) -> None:
+        self.events.append(message.event)
+        del self.events[:-KEEP]
+        self._show_events()
+        self.refresh_summary()
+        self.pos_app.refresh_status()
+
+    def _show_events(self) -> None:
+        self.shown = visible(self.events, self.filter_name)
+        label, _ = FILTERS[self.filter_name]
+        self.query_one("#filter-line", Static).update(
+            f"Showing: {label} ({len(self.shown)}) — a all · n needs attention · m mismatches"
+        )
+        table = self.query_one("#events", DataTable)
+        table.clear()
+        now = self.services.clock.now()
+        for e in self.shown:
+            kind = str(getattr(e.kind, "value", e.kind))
+            table.add_row(
+                age_words(e.time, now),
+                e.invoice_number or "—",
+                e.amount.format(),
+                KIND_WORDS.get(kind, kind),
+                e.message,
+            )
+        message = self.query_one("#reconcile-message", FieldMessage)
+        if not self.shown:
+            message.hint(
+                "Nothing here." if self.filter_name == "all" else "Nothing needs a person. "
+            )
+        else:
+            message.clear()
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def action_filter(self, name: str) -> None:
+        self.filter_name = name
+        self._show_events()
+
+    def _selected(self) -> Any | None:
+        table = self.query_one("#events", DataTable)
+        if not self.shown or not 0 <= table.cursor_row < len(self.shown):
+            return None
+        return self.shown[table.cursor_row]
+
+    def _selected_posting(self) -> Any | None:
+        event = self._selected()
+        if event is None or event.outbox_id is None:
+            self.query_one("#reconcile-problem", ProblemPanel).show(
+                "Pick a posting first.",
+                "Use ↑↓ to highlight a row about a payment, then press the key again.",
+                warning=True,
+            )
+            return None
+        return event
+
+    def action_retry(self) -> None:
+        event = self._selected_posting()
+        if event is not None:
+            self.retry(event)
+
+    @work(group="reconcile-action", exit_on_error=False)
+    async def retry(self, event: Any) -> None:
+        problem = self.query_one("#reconcile-problem", ProblemPanel)
+        try:
+            await self.services.reconcile.retry_now(event.outbox_id, operator=self.pos_app.operator)
+        except Exception as exc:
+            p = explain(exc)
+            problem.show(p.title, p.fix)
+            return
+        problem.clear()
+        self.query_one("#reconcile-message", FieldMessage).ok(
+            f"Payment {event.transaction_ref} will be tried again now."
+        )
+
+    def action_by_hand(self) -> None:
+        event = self._selected_posting()
+        if event is not None:
+            self.by_hand(event)
+
+    @work(group="reconcile-action", exit_on_error=False)
+    async def by_hand(self, event: Any) -> None:
+        note = await self.app.push_screen_wait(
+            TextPrompt(
+                "Posted by hand",
+                f"Payment {event.transaction_ref} ({event.amount.format()}, invoice "
+                f"{event.invoice_number}) was recorded in ServiceTitan by a person. Write where "
+                "and how, for the audit log.",
+                placeholder="e.g. entered by Ana in ServiceTitan, payment #12345",
+            )
+        )
+        if note is None:
+            return
+        problem = self.query_one("#reconcile-problem", ProblemPanel)
+        try:
+            await self.services.reconcile.mark_posted_by_hand(
+                event.outbox_id, note, operator=self.pos_app.operator
+            )
+        except Exception as exc:
+            p = explain(exc)
+            problem.show(p.title, p.fix)
+            return
+        problem.clear()
+        self.query_one("#reconcile-message", FieldMessage).ok(
+            f"Payment {event.transaction_ref} marked as posted by hand."
+        )
+
+    def action_open_invoice(self) -> None:
+        event = self._selected()
+        if event is not None and event.transaction_ref:
+            self.open_invoice(event)
+
+    @work(group="reconcile-open", exit_on_error=False)
+    async def open_invoice(self, event: Any) -> None:
+        from posplus_tui.ui.screens.invoice import InvoiceScreen
+
+        try:
+            txn = await self.services.payments.get(event.transaction_ref)
+        except Exception as exc:
+            p = explain(exc)
+            self.query_one("#reconcile-problem", ProblemPanel).show(p.title, p.fix)
+            return
+        if not txn.invoice_id:
+            self.query_one("#reconcile-problem", ProblemPanel).show(
+                "This row is not about an invoice.", "Pick a payment row.", warning=True
+            )
+            return
+        self.app.push_screen(InvoiceScreen(int(txn.invoice_id), txn.invoice_number))
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
+    @on(DataTable.RowSelected, "#events")
+    def _row_selected(self) -> None:
+        self.action_open_invoice()

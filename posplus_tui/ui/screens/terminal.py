@@ -1,0 +1,189 @@
+"""Terminal (technicians): the connection, test / initialise, the last transaction, batch close
+(supervisor) and a live log of every frame on the line (card data masked by the driver)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Label, Log, Static
+
+from posplus_tui.domain.roles import Action, can_approve
+from posplus_tui.ui.errors import explain
+from posplus_tui.ui.modals import Confirm, SupervisorApproval
+from posplus_tui.ui.screens.base import PosScreen
+from posplus_tui.ui.screens.invoice import STATE_WORDS
+from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
+
+
+class FrameSeen(Message):
+    def __init__(self, line: str) -> None:
+        super().__init__()
+        self.line = line
+
+
+class TerminalScreen(PosScreen[None]):
+    """Diagnose the card terminal."""
+
+    AREA = "Terminal"
+    PURPOSE = (
+        "For technicians: which terminal this counter uses, t to test (initialise) it, the last "
+        "transaction it handled, b to close the batch (a supervisor approves), and the live log "
+        "of every frame on the line — card data is masked."
+    )
+    BINDINGS = [
+        Binding("t", "test", "Test terminal"),
+        Binding("b", "batch_close", "Batch close"),
+        Binding("l", "clear_log", "Clear log"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._unsubscribe: Any = None
+
+    def body(self) -> ComposeResult:
+        diag = self.services.terminal
+        with Vertical(id="terminal-body"):
+            yield Static(
+                f"Terminal address: {diag.display_url if diag else 'not set up'}",
+                id="terminal-url",
+                markup=False,
+            )
+            yield Static(
+                f"State: {diag.state if diag else 'not set up'}", id="terminal-state", markup=False
+            )
+            yield FieldMessage(id="terminal-result")
+            yield Static("Last transaction: —", id="terminal-last", markup=False)
+            yield ProblemPanel(id="terminal-problem")
+            yield Label("Frames on the line (newest at the bottom):", classes="section-title")
+            yield Log(id="frames", max_lines=400, auto_scroll=True)
+
+    def on_mount(self) -> None:
+        diag = self.services.terminal
+        if diag is None:
+            self.query_one("#terminal-problem", ProblemPanel).show(
+                "No terminal is set up for this counter.",
+                "Enter the terminal address in Setup (F8) and test it there.",
+            )
+            return
+        log = self.query_one("#frames", Log)
+        log.write_lines(list(diag.frames.lines))
+        self._unsubscribe = diag.frames.subscribe(lambda line: self.post_message(FrameSeen(line)))
+        self.load_last()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def on_frame_seen(self, message: FrameSeen) -> None:
+        self.query_one("#frames", Log).write_lines(message.line.splitlines())
+
+    def _state(self) -> None:
+        diag = self.services.terminal
+        if diag is not None:
+            self.query_one("#terminal-state", Static).update(f"State: {diag.state}")
+
+    @work(group="terminal-last", exclusive=True, exit_on_error=False)
+    async def load_last(self) -> None:
+        try:
+            txn = await self.services.terminal.last_transaction()
+        except Exception as exc:
+            p = explain(exc)
+            self.query_one("#terminal-last", Static).update(
+                f"Last transaction: unknown ({p.title})"
+            )
+            return
+        if txn is None:
+            text = "Last transaction: none yet"
+        else:
+            state = str(getattr(txn.state, "value", txn.state))
+            kind = str(getattr(txn.kind, "value", txn.kind))
+            card = f" · {txn.brand} •••• {txn.last4}" if txn.last4 else ""
+            text = (
+                f"Last transaction: {txn.ecr_ref} · {kind} · {txn.amount.format()}{card} · "
+                f"{STATE_WORDS.get(state, state)} · invoice {txn.invoice_number or '—'}"
+            )
+        self.query_one("#terminal-last", Static).update(text)
+
+    def action_test(self) -> None:
+        if self.services.terminal is None:
+            return
+        self.query_one("#terminal-result", FieldMessage).hint("Asking the terminal who it is…")
+        self.test_terminal()
+
+    @work(group="terminal-test", exclusive=True, exit_on_error=False)
+    async def test_terminal(self) -> None:
+        box = self.query_one("#terminal-result", FieldMessage)
+        try:
+            words = await self.services.terminal.test()
+        except Exception as exc:
+            p = explain(exc)
+            box.error(f"{p.title} Next step: {p.fix}")
+        else:
+            box.ok(f"The terminal answered: {words}")
+        self._state()
+
+    def action_batch_close(self) -> None:
+        if self.services.terminal is not None:
+            self.batch_close()
+
+    @work(group="terminal-batch", exclusive=True, exit_on_error=False)
+    async def batch_close(self) -> None:
+        operator = self.pos_app.operator
+        problem = self.query_one("#terminal-problem", ProblemPanel)
+        approval = None
+        if not can_approve(operator.role):
+            error = ""
+            while approval is None:
+                creds = await self.app.push_screen_wait(
+                    SupervisorApproval(
+                        "Closing the batch settles today's card payments: after it, payments "
+                        "can no longer be voided, only refunded. A supervisor approves it.",
+                        error,
+                    )
+                )
+                if creds is None:
+                    return
+                try:
+                    approval = await self.services.operators.approve_as_supervisor(
+                        creds.username, creds.pin, action=Action.BATCH_CLOSE, requested_by=operator
+                    )
+                except Exception as exc:
+                    p = explain(exc)
+                    error = f"{p.title} {p.fix}"
+        if not await self.app.push_screen_wait(
+            Confirm(
+                "Close the batch?",
+                "The terminal sends today's payments for settlement. Afterwards they can only "
+                "be refunded, not voided.",
+                yes="Close batch",
+            )
+        ):
+            return
+        box = self.query_one("#terminal-result", FieldMessage)
+        box.hint("Closing the batch…")
+        try:
+            summary = await self.services.terminal.batch_close(operator=operator, approval=approval)
+        except Exception as exc:
+            p = explain(exc)
+            box.clear()
+            problem.show(p.title, p.fix)
+            return
+        problem.clear()
+        box.ok(
+            f"Batch {summary.batch_number} closed: {summary.count} transactions, "
+            f"{summary.total.format()}."
+        )
+        self.load_last()
+
+    def action_clear_log(self) -> None:
+        self.query_one("#frames", Log).clear()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
