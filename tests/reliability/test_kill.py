@@ -18,7 +18,8 @@ from sqlalchemy import text
 
 import drivers
 from drivers import Approved, NotFound
-from posplus_tui.domain.transactions import TxnState
+from posplus_tui.domain.money import Money
+from posplus_tui.domain.transactions import MONEY_MOVED_STATES, TxnState
 from posplus_tui.ledger import open_ledger
 from posplus_tui.ledger.audit import verify
 from posplus_tui.services.operators import OperatorService
@@ -49,16 +50,18 @@ CASES = [
 def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('kill') / 'ledger.sqlite3'}"
     ledger = open_ledger(url)
-    OperatorService(ledger, station="Kill Station", pin_cost=16).add_sync(
-        "Kim Clerk", "clerk", "1234"
-    )
+    ops = OperatorService(ledger, station="Kill Station", pin_cost=16)
+    ops.add_sync("Kim Clerk", "clerk", "1234")
+    ops.add_sync("Sue Super", "supervisor", "5678")
     ledger.dispose()
     return url
 
 
-def _run_child_until(db_url: str, terminal_url: str, amount: str, point: str) -> list[str]:
+def _run_child_until(
+    db_url: str, terminal_url: str, amount: str, point: str, mode: str = "sale"
+) -> list[str]:
     proc = subprocess.Popen(
-        [sys.executable, str(CHILD), db_url, terminal_url, amount, point],
+        [sys.executable, str(CHILD), db_url, terminal_url, amount, point, mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -131,6 +134,63 @@ async def test_kill_at_each_boundary_then_recover(
     TALLY[key] = "survived"
 
 
+# (kill point during the refund of 50.00 of a 200.00 sale, refund state after recovery)
+REFUND_CASES = [
+    ("intent_committed", S.DISCARDED),
+    ("terminal:AUTHORISING", S.APPROVED),  # the terminal is refunding
+    ("terminal_replied", S.APPROVED),  # refunded, before refund + outbox + sale state commit
+]
+
+
+@pytest.mark.parametrize(("point", "expected"), REFUND_CASES)
+async def test_kill_during_a_refund_then_recover(
+    db_url: str, simulator_url: str, point: str, expected: TxnState
+) -> None:
+    key = f"refund {point}"
+    TALLY[key] = "FAILED"
+    terminal_url = f"{simulator_url}?timeout=1"
+    _run_child_until(db_url, terminal_url, "200.00", point, "refund")
+    ledger = open_ledger(db_url)
+    with ledger.engine.connect() as conn:
+        ref, parent_ref = conn.execute(
+            text(
+                "SELECT c.ecr_ref, p.ecr_ref FROM transactions c JOIN transactions p "
+                "ON p.id = c.parent_id ORDER BY c.id DESC LIMIT 1"
+            )
+        ).one()
+    terminal = drivers.open_terminal(terminal_url)
+    pay = PaymentService(
+        ledger,
+        terminal,
+        OperatorService(ledger, station="Kill Station", pin_cost=16),
+        station="Kill Station",
+    )
+    await pay.recover()
+    refund, sale = await pay.get(ref), await pay.get(parent_ref)
+    assert refund.state is expected
+    refunded = expected is S.APPROVED
+    assert isinstance(await terminal.status(ref), Approved) == refunded
+    assert sale.state is (S.PARTIALLY_REFUNDED if refunded else S.APPROVED)
+    assert await pay.refundable(parent_ref) == Money.parse("150.00" if refunded else "200.00")
+    with ledger.engine.connect() as conn:
+        actions = (
+            conn.execute(
+                text(
+                    "SELECT o.action FROM outbox o JOIN transactions t ON t.id = o.transaction_id "
+                    "WHERE t.ecr_ref IN (:a, :b) ORDER BY o.id"
+                ),
+                {"a": ref, "b": parent_ref},
+            )
+            .scalars()
+            .all()
+        )
+    assert actions == (["post_payment", "post_refund"] if refunded else ["post_payment"])
+    assert verify(ledger.engine).ok
+    await terminal.close()
+    ledger.dispose()
+    TALLY[key] = "survived"
+
+
 async def test_ledger_matches_the_terminal_after_every_kill(
     db_url: str, simulator_url: str
 ) -> None:
@@ -142,7 +202,7 @@ async def test_ledger_matches_the_terminal_after_every_kill(
     assert rows, "run with the kill tests"
     for ref, state in rows:
         status = await terminal.status(ref)
-        approved_here = state in ("approved", "posted", "reconciled")
+        approved_here = TxnState(state) in MONEY_MOVED_STATES
         assert approved_here == isinstance(status, Approved), (ref, state, status)
     await terminal.close()
     ledger.dispose()
