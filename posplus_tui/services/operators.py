@@ -24,6 +24,7 @@ from posplus_tui.domain.roles import Action, Role, can_approve, needs_supervisor
 from posplus_tui.ledger import Ledger
 from posplus_tui.ledger import audit as chain
 from posplus_tui.ledger.tables import Operator
+from posplus_tui.redaction import redact
 from posplus_tui.services.errors import (
     InvalidRequest,
     NotPermitted,
@@ -356,15 +357,15 @@ class OperatorService:
     def _check_pin(self, name: str, pin: str, *, purpose: str) -> OperatorInfo:
         """Shared by sign-in and approval: lockout, counting, auditing. Raises or returns the row."""
         now = self._now()
+        unknown = False
         with self._ledger.session() as session:
             row = self._by_name(session, name)
             if row is None or row.disabled:
-                self._audit(session, f"{purpose}_failed", name.strip()[:60], reason="unknown name")
-                raise SignInFailed(
-                    f"No active operator is named “{name.strip()}”.",
-                    "Check the spelling of the name, or ask an admin to add you.",
-                )
-            if row.locked_until is not None and row.locked_until > now:
+                # What was typed may be anything (even a card number typed in the wrong box).
+                typed = redact(name.strip())[:60]
+                self._audit(session, f"{purpose}_failed", typed, reason="unknown name")
+                unknown = True  # raised below, once the audit event is committed
+            elif row.locked_until is not None and row.locked_until > now:
                 minutes = max(1, round((row.locked_until - now).total_seconds() / 60))
                 raise OperatorLocked(
                     f"{row.name} is locked after {MAX_PIN_ATTEMPTS} wrong PINs.",
@@ -372,7 +373,13 @@ class OperatorService:
                     "reset the PIN.",
                     until=row.locked_until,
                 )
-            pin_hash, row_id = row.pin_hash, row.id
+            else:
+                pin_hash, row_id = row.pin_hash, row.id
+        if unknown:
+            raise SignInFailed(
+                f"No active operator is named “{redact(name.strip())}”.",
+                "Check the spelling of the name, or ask an admin to add you.",
+            )
         ok = verify_pin(pin or "", pin_hash)  # the slow part, outside any DB transaction
         with self._ledger.session() as session:
             if ok:
@@ -447,6 +454,11 @@ class OperatorService:
                 "Ask a supervisor or an admin to enter their name and PIN.",
             )
         approval = Approval(info, action, self._now(), secrets.token_hex(16))
+        self._approvals = {
+            token: a
+            for token, a in self._approvals.items()
+            if self._now() - a.granted_at <= APPROVAL_TTL
+        }
         self._approvals[approval.token] = approval
         with self._ledger.session() as session:
             self._audit(

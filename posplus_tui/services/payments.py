@@ -230,6 +230,12 @@ class PaymentService:
         approval: Approval | None,
     ) -> tuple[Money, TxnKind, int | None]:
         self._check_invoice(invoice)
+        if amount is None and invoice.balance.cents <= 0:
+            raise InvalidRequest(
+                f"Invoice {invoice.number} has nothing left to pay "
+                f"(balance {invoice.balance.format()}).",
+                "Check the invoice; to take a deposit anyway, enter an amount and ask a supervisor.",
+            )
         amount = invoice.balance if amount is None else amount
         if not isinstance(amount, Money):
             raise InvalidRequest("The amount must be Money.", "Enter the amount, e.g. 125.00.")

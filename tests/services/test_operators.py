@@ -156,6 +156,15 @@ async def test_wrong_approval_pins_count_toward_the_lock(
         await operators.sign_in("Sam Super", "2222")
 
 
+async def test_a_card_number_typed_as_a_name_is_not_audited(
+    operators: OperatorService, staff: Staff, ledger: Ledger
+) -> None:
+    with pytest.raises(SignInFailed):
+        await operators.sign_in("4111 1111 1111 1111", "1234")
+    actors = [actor for _a, actor in _audit_actions(ledger)]
+    assert "4111 1111 1111 1111" not in actors and "••••1111" in actors
+
+
 async def test_technician_cannot_charge(operators: OperatorService, staff: Staff) -> None:
     with pytest.raises(NotPermitted, match="cannot do this"):
         operators.authorize_sync(staff.tech, Action.CHARGE)

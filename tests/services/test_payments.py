@@ -373,6 +373,13 @@ async def test_unknown_invoice_is_refused(
     assert rows(ledger, "SELECT count(*) FROM transactions") == [(0,)]
 
 
+async def test_paid_invoice_says_so(pay: PaymentService, staff: Staff, ledger: Ledger) -> None:
+    with pytest.raises(InvalidRequest, match="nothing left to pay") as info:
+        await pay.charge(invoice_facts("0.00"), operator=staff.clerk)
+    assert "supervisor" in info.value.fix
+    assert rows(ledger, "SELECT count(*) FROM transactions") == [(0,)]
+
+
 async def test_technician_cannot_take_payments(pay: PaymentService, staff: Staff) -> None:
     from posplus_tui.services.errors import NotPermitted
 
