@@ -353,15 +353,33 @@ def parse_batch(resp: Response) -> BatchClosed | TerminalError:
 
 
 def detail_response(
-    record: TxnRecord | None, orig_code: str = OK, version: str = DEFAULT_VERSION
+    record: TxnRecord | None,
+    orig_code: str = OK,
+    version: str = DEFAULT_VERSION,
+    *,
+    ecr_ref: str = "",
+    code: str = NOT_FOUND,
+    text: str = "NOT FOUND",
 ) -> Response:
     """R03: total records · record number · the stored transaction (T01 layout) [R fields, I order];
     the record's own result code travels as ``ORIGRESULT`` in its extra data [I]."""
     if record is None:
-        return Response("0", "R03", version, NOT_FOUND, "NOT FOUND", ("0", ""))
+        # the queried reference is echoed in the trace group's place [I], so a late reply to an
+        # earlier query can never pass for this one
+        trace = join_group(["", ecr_ref])
+        return Response("0", "R03", version, code, text, ("0", "", "", "", "", "", trace))
     ext = {**record.ext, ORIGRESULT: orig_code}
     rec = TxnRecord(**{**record.__dict__, "ext": ext})
     return Response("0", "R03", version, OK, "OK", ("1", "0", *rec.fields()))
+
+
+def reply_ecr_ref(resp: Response) -> str:
+    """The ECR reference a reply carries (T01/T13 trace group; R03 record's trace group)."""
+    if resp.command == "R03":
+        return group_item(resp.field(6), 1)
+    if resp.command in ("T01", "T13"):
+        return group_item(resp.field(4), 1)
+    return ""
 
 
 # --------------------------------------------------------------------------- reply → result

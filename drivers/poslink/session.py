@@ -75,12 +75,35 @@ class Channel:
         self.bytes_in = 0
         self.bytes_out = 0
         self.stale_eots = 0  # EOTs owed by the terminal for frames we ACKed but did not want
+        # replies the terminal may still send for requests that timed out: (command, ECR ref, expiry)
+        self.owed: list[tuple[str, str, float]] = []
         self.write_lock = asyncio.Lock()
 
     def emit(self, record: FrameTrace) -> None:
         if self._trace is not None:
             with contextlib.suppress(Exception):  # a broken log must never break a payment
                 self._trace(record)
+
+    def owe(self, command: str, ecr_ref: str, ttl: float) -> None:
+        """A request was accepted but its reply never came: it may still arrive later."""
+        self.owed.append((command, ecr_ref, time.monotonic() + ttl))
+
+    def owes(self, command: str) -> bool:
+        now = time.monotonic()
+        self.owed = [o for o in self.owed if o[2] > now]
+        return any(o[0] == command for o in self.owed)
+
+    def settle(self, resp: Response | None) -> None:
+        """A late reply arrived and was skipped: it is no longer owed."""
+        if resp is None:
+            return
+        from drivers.poslink.messages import reply_ecr_ref
+
+        ref = reply_ecr_ref(resp)
+        for i, (command, owed_ref, _) in enumerate(self.owed):
+            if command == resp.command and (not ref or ref == owed_ref):
+                del self.owed[i]
+                return
 
     async def send(self, data: bytes) -> None:
         async with self.write_lock:
@@ -147,13 +170,16 @@ async def transact(
     await send_frame()
     # ---------------------------------------------------------------- phase 1: ACK or NAK
     deadline = time.monotonic() + timing.ack_timeout
+    saw_eot = False
     while True:
         try:
             ev = await chan.event(deadline - time.monotonic())
         except TimeoutError:
-            raise OutcomeUnknown(
-                f"no ACK from the terminal within {timing.ack_timeout:g} s", accepted=False
-            ) from None
+            if saw_eot:
+                reason = "the terminal ended the exchange (EOT) without acknowledging: is it busy or in a menu?"
+            else:
+                reason = f"no ACK from the terminal within {timing.ack_timeout:g} s"
+            raise OutcomeUnknown(reason, accepted=False) from None
         except EOFError:
             raise OutcomeUnknown(
                 "the line closed before the terminal acknowledged", accepted=False
@@ -174,18 +200,17 @@ async def transact(
                 if chan.stale_eots:
                     chan.stale_eots -= 1
                     continue
-                # by the protocol it did not accept; but a stray EOT looks the same, so a money
-                # request is never declared "not sent" on this alone: ask the terminal
-                raise OutcomeUnknown(
-                    "the terminal ended the exchange (EOT) without acknowledging: is it busy or in a menu?",
-                    accepted=False,
-                )
+                # By the protocol it refused; but a stray EOT (the tail of an earlier exchange,
+                # left on the line) looks the same. Keep listening until the ACK time-out: an ACK
+                # may still follow. A money request is never declared "not sent" on an EOT alone.
+                saw_eot = True
+                continue
         elif isinstance(ev, GoodFrame):
             resp = _parse(ev)
             if resp is not None and matches(resp):
                 pending = resp  # our ACK was lost but the reply came: the frame was accepted
                 break
-            await _ack_stale(chan)
+            await _ack_stale(chan, resp)
         elif isinstance(ev, BadFrame):
             await _send_quietly(chan, bytes([NAK]))
     if on_accepted is not None:
@@ -233,7 +258,7 @@ async def transact(
                 await _send_quietly(chan, bytes([NAK]))
                 continue
             if not matches(resp):
-                await _ack_stale(chan)
+                await _ack_stale(chan, resp)
                 continue
             await _send_quietly(chan, bytes([ACK]))
         if not resp.final:
@@ -258,10 +283,11 @@ async def _send_quietly(chan: Channel, data: bytes) -> None:
         await chan.send(data)
 
 
-async def _ack_stale(chan: Channel) -> None:
+async def _ack_stale(chan: Channel, resp: Response | None) -> None:
     """A reply that is not ours (a late reply to an earlier request): acknowledge it so the
     terminal stops resending, and remember the EOT that will follow."""
     chan.emit(note("ignored a reply that does not belong to this request"))
+    chan.settle(resp)
     chan.stale_eots += 1
     await _send_quietly(chan, bytes([ACK]))
 

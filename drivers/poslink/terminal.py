@@ -20,7 +20,7 @@ from drivers.base import (
 )
 from drivers.errors import TerminalConnectionError
 from drivers.poslink import messages as m
-from drivers.poslink.codec import MessageError, Request, Response, group_item, reply_command
+from drivers.poslink.codec import EOT, Control, MessageError, Request, Response, reply_command
 from drivers.poslink.session import Channel, NotDelivered, OutcomeUnknown, Timing, transact
 from drivers.trace import TraceCallback, note
 from drivers.transports.base import Connector, LinkUnavailable
@@ -64,6 +64,7 @@ class PosLinkTerminal(Terminal):
         self._cancel_wanted = False
         self._channel: Channel | None = None  # persistent connectors keep one channel
         self.last_exchange_bytes = 0  # bytes both ways in the last exchange (benchmarks, logs)
+        self.ambiguous_reply = False  # the last exchange might have received an overdue reply
 
     # ------------------------------------------------------------------ plumbing
 
@@ -92,9 +93,9 @@ class PosLinkTerminal(Terminal):
         def matches(resp: Response) -> bool:
             if resp.command != expected:
                 return False
-            if ecr_ref and resp.final and request.command in (m.DO_CREDIT, m.DO_CHECK):
-                got = group_item(resp.field(4), 1)
-                return got in ("", ecr_ref)
+            if ecr_ref and resp.final:
+                got = m.reply_ecr_ref(resp)
+                return got in ("", ecr_ref)  # a terminal that does not echo it: trust the command
             return True
 
         def on_accepted() -> None:
@@ -116,6 +117,7 @@ class PosLinkTerminal(Terminal):
                 self._in_flight = ecr_ref
                 self._accepted.clear()
                 self._cancel_wanted = False
+            self.ambiguous_reply = ecr_ref is not None and chan.owes(expected)
             try:
                 resp = await transact(
                     chan,
@@ -129,6 +131,12 @@ class PosLinkTerminal(Terminal):
                 if progress:
                     progress(TerminalState.DONE)
                 return resp
+            except OutcomeUnknown as exc:
+                if exc.accepted and self.connector.persistent:
+                    # on a shared line its reply may still come: recognise it then
+                    ttl = max(60.0, 2 * self.options.timing.response_timeout)
+                    chan.owe(expected, ecr_ref or "", ttl)
+                raise
             finally:
                 self.last_exchange_bytes = chan.bytes_in - start_in + chan.bytes_out - start_out
                 if money:
@@ -306,9 +314,17 @@ class PosLinkTerminal(Terminal):
 
     async def status(self, ecr_ref: str) -> StatusResult:
         try:
-            resp = await self._exchange(m.local_detail(ecr_ref, self.options.version), ecr_ref=None)
+            resp = await self._exchange(
+                m.local_detail(ecr_ref, self.options.version), ecr_ref=ecr_ref
+            )
         except (NotDelivered, OutcomeUnknown) as exc:
             return Unknown(ecr_ref, f"status query failed: {exc.reason}; try again")
+        if not m.reply_ecr_ref(resp) and self.ambiguous_reply:
+            # this terminal does not echo the reference and an earlier query's reply is overdue:
+            # the answer may belong to that query
+            return Unknown(
+                ecr_ref, "the terminal's answer may belong to an earlier query; ask again"
+            )
         if resp.result_code == m.IN_PROGRESS:
             return Unknown(
                 ecr_ref, "the terminal is still working on this request; ask again shortly"
@@ -356,4 +372,24 @@ class PosLinkTerminal(Terminal):
             await self.connector.release(chan.link)
 
     async def close(self) -> None:
+        chan = self._channel
+        if chan is not None and chan.stale_eots and not self._lock.locked():
+            # let the terminal finish its last exchange so its EOT is not left on the line
+            with contextlib.suppress(Exception):
+                await _drain_eots(chan, self.options.timing.eot_timeout)
+        self._channel = None
         await self.connector.close()
+
+
+async def _drain_eots(chan: Channel, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while chan.stale_eots:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return
+        try:
+            ev = await chan.event(remaining)
+        except (TimeoutError, EOFError):
+            return
+        if isinstance(ev, Control) and ev.byte == EOT:
+            chan.stale_eots -= 1

@@ -215,12 +215,16 @@ class Simulator:
 
     def _status(self, ecr_ref: str) -> Response:
         if ecr_ref in self._in_flight:
-            return Response(
-                "0", "R03", self.version, m.IN_PROGRESS, "TRANSACTION IN PROGRESS", ("0", "")
+            return m.detail_response(
+                None,
+                version=self.version,
+                ecr_ref=ecr_ref,
+                code=m.IN_PROGRESS,
+                text="TRANSACTION IN PROGRESS",
             )
         record = self.records.get(ecr_ref)
         if record is None:
-            return m.detail_response(None, version=self.version)
+            return m.detail_response(None, version=self.version, ecr_ref=ecr_ref)
         return m.detail_response(record.txn(), record.result_code, self.version)
 
     def _batch_close(self) -> Response:

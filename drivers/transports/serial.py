@@ -24,10 +24,14 @@ class SerialLink(Link):
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._stop = threading.Event()
-        self._rx = ThreadPoolExecutor(1, thread_name_prefix="serial-rx")
         self._tx = ThreadPoolExecutor(1, thread_name_prefix="serial-tx")
         self._eof = False
-        self._reader_done = self._loop.run_in_executor(self._rx, self._read_loop)
+        self._reader_done: asyncio.Future[None] = self._loop.create_future()
+        # a daemon thread, not a pool worker: a port someone forgot to close never blocks exit
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"serial-rx {description}", daemon=True
+        )
+        self._reader.start()
 
     def _read_loop(self) -> None:
         port = self._port
@@ -45,6 +49,11 @@ class SerialLink(Link):
         finally:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._queue.put_nowait, b"")
+                self._loop.call_soon_threadsafe(self._finish_reader)
+
+    def _finish_reader(self) -> None:
+        if not self._reader_done.done():
+            self._reader_done.set_result(None)
 
     async def read(self) -> bytes:
         if self._eof:
@@ -70,7 +79,6 @@ class SerialLink(Link):
             await asyncio.wait_for(asyncio.shield(self._reader_done), 1.0)
         with contextlib.suppress(Exception):
             self._port.close()
-        self._rx.shutdown(wait=False)
         self._tx.shutdown(wait=False)
 
 
@@ -87,6 +95,13 @@ class SerialConnector(Connector):
         self._lock = asyncio.Lock()
 
     def _open_blocking(self) -> serial.SerialBase:
+        port = self._open_port()
+        # bytes left on the line before we opened it belong to nobody
+        with contextlib.suppress(Exception):
+            port.reset_input_buffer()
+        return port
+
+    def _open_port(self) -> serial.SerialBase:
         return serial.serial_for_url(
             self.port,
             baudrate=self.baud,

@@ -183,3 +183,17 @@ async def test_every_fault_is_covered(kind: str) -> None:
         "lost_reply",
     }
     assert covered == set(FAULTS)
+
+
+async def test_a_late_status_reply_never_answers_a_later_query(
+    kind: str, line_factory: Any
+) -> None:
+    sim, traces = Simulator(slow_ms=500), []
+    async with line_factory(kind, sim, "timeout=0.25&ack_timeout=1", traces.append) as term:
+        assert isinstance(await term.sale(1000, "PLA"), Approved)
+        sim.inject("slow_reply")
+        assert isinstance(await term.status("PLA"), Unknown)  # its reply (Approved) comes late
+        late = await term.status("PLB")  # on serial the late R03 for PLA arrives meanwhile
+        assert late == NotFound("PLB")
+        await asyncio.sleep(0.4)
+        assert isinstance(await term.status("PLA"), Approved)

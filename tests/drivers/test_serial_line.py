@@ -126,3 +126,23 @@ async def test_tcp_simulator_can_be_paced_like_a_serial_device_server() -> None:
         await server.close()
     assert isinstance(result, Approved)
     assert elapsed >= waited_for(traces) * 10 / 9600 * 0.98
+
+
+async def test_a_stray_eot_before_the_ack_does_not_end_the_sale() -> None:
+    from drivers.simulator.pty import serve_pty
+
+    sim = Simulator()
+    server = await serve_pty(sim, 115200)
+    traces: list[FrameTrace] = []
+    term = open_terminal(f"{server.url}&timeout=2&ack_timeout=0.5", trace=traces.append)
+    try:
+        await term.initialize()
+        await asyncio.sleep(0.05)  # the A00 exchange's EOT has been skipped by now
+        await server.link.write(b"\x04")  # noise that looks like the end of an exchange
+        await asyncio.sleep(0.01)
+        result = await term.sale(1000, "PSE1")
+        assert isinstance(result, Approved)
+        assert sum(1 for t in traces if t.direction == "tx" and "<STX>T00" in t.text) == 1
+    finally:
+        await term.close()
+        await server.close()
