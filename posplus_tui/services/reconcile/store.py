@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -75,37 +76,51 @@ class ReconcileStore:
     ) -> list[m.OutboxItem]:
         """Claim up to ``limit`` due rows for ``worker_id``.
 
-        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so two stations never claim the same row. SQLite has
-        no row locks; there the caller holds the single-worker lock (:meth:`acquire_lock`).
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so two stations never claim the same row. SQLite
+        has no row locks: the UPDATE re-checks that each row is still free, so two lanes never
+        share a row either (and the single-worker lock keeps other processes out).
         """
+        for _ in range(5):
+            items, lost_race = self._claim_once(worker_id, limit, now, stale_before)
+            if items or not lost_race:
+                return items
+        return []
+
+    def _claim_once(
+        self, worker_id: str, limit: int, now: datetime, stale_before: datetime
+    ) -> tuple[list[m.OutboxItem], bool]:
         o = OutboxRow.__table__
+        free = or_(o.c.claimed_by.is_(None), o.c.claimed_at < stale_before)
         with Session(self.engine) as session:
             query = (
                 select(o.c.id)
                 .where(
                     o.c.state.in_(m.OPEN_STATES),
                     or_(o.c.next_attempt_at.is_(None), o.c.next_attempt_at <= now),
-                    or_(
-                        o.c.claimed_by.is_(None),
-                        o.c.claimed_by == worker_id,
-                        o.c.claimed_at < stale_before,
-                    ),
+                    free,
                 )
                 .order_by(o.c.id)
                 .limit(limit)
             )
             if self.is_postgres:
                 query = query.with_for_update(skip_locked=True)
-            ids = list(session.execute(query).scalars())
-            if not ids:
+            candidates = list(session.execute(query).scalars())
+            if not candidates:
                 session.rollback()
-                return []
+                return [], False
             session.execute(
-                update(o).where(o.c.id.in_(ids)).values(claimed_by=worker_id, claimed_at=now)
+                update(o)
+                .where(o.c.id.in_(candidates), o.c.state.in_(m.OPEN_STATES), free)
+                .values(claimed_by=worker_id, claimed_at=now)
             )
-            items = self._load(session, ids)
+            ids = list(
+                session.execute(
+                    select(o.c.id).where(o.c.id.in_(candidates), o.c.claimed_by == worker_id)
+                ).scalars()
+            )
+            items = self._load(session, ids) if ids else []
             session.commit()
-        return items
+        return items, not ids
 
     def _load(self, session: Session, ids: Sequence[int]) -> list[m.OutboxItem]:
         o = OutboxRow.__table__
@@ -208,7 +223,7 @@ class ReconcileStore:
         with self.engine.begin() as conn:
             conn.execute(
                 update(o)
-                .where(o.c.claimed_by == worker_id)
+                .where(_mine(o.c.claimed_by, worker_id))
                 .values(claimed_by=None, claimed_at=None)
             )
 
@@ -224,7 +239,7 @@ class ReconcileStore:
                     o.c.state.in_(m.OPEN_STATES),
                     or_(
                         o.c.claimed_by.is_(None),
-                        o.c.claimed_by == worker_id,
+                        _mine(o.c.claimed_by, worker_id),
                         o.c.claimed_at < stale_before,
                     ),
                 )
@@ -234,42 +249,40 @@ class ReconcileStore:
     # -- writing results -----------------------------------------------------------------------
 
     def apply(self, batch: m.Batch, worker_id: str, now: datetime) -> list[ReconcileEvent]:
-        """Write ``batch`` in one database transaction; returns the stored events (with ids)."""
+        """Write ``batch`` in one database transaction; returns the stored events (with ids).
+
+        Rows are written with one executemany per shape of change, so a batch of 50 costs a
+        handful of statements, not hundreds.
+        """
         o = OutboxRow.__table__
         with Session(self.engine) as session:
-            for u in batch.updates:
-                values: dict[str, object] = {"updated_at": now}
-                if u.state is not None:
-                    values["state"] = u.state
-                if u.attempts is not None:
-                    values["attempts"] = u.attempts
-                if u.next_attempt_at is not None:
-                    values["next_attempt_at"] = u.next_attempt_at
-                elif u.clear_next_attempt:
-                    values["next_attempt_at"] = None
-                if u.release:
-                    values["claimed_by"] = None
-                    values["claimed_at"] = None
-                if u.st_payment_id is not None:
-                    values["st_payment_id"] = u.st_payment_id
-                if u.last_error is not None:
-                    values["last_error"] = u.last_error[:1000]
-                elif u.clear_error:
-                    values["last_error"] = None
-                result = session.execute(
-                    update(o)
-                    .where(
-                        o.c.id == u.outbox_id,
-                        or_(o.c.claimed_by == worker_id, o.c.claimed_by.is_(None)),
-                    )
-                    .values(**values)
+            ids = sorted({u.outbox_id for u in batch.updates})
+            owned: set[int] = set()
+            if ids:
+                owned = set(
+                    session.execute(
+                        select(o.c.id).where(
+                            o.c.id.in_(ids),
+                            or_(o.c.claimed_by == worker_id, o.c.claimed_by.is_(None)),
+                        )
+                    ).scalars()
                 )
-                if result.rowcount == 0:  # type: ignore[attr-defined]
-                    log.warning("outbox row %s was taken over by another worker", u.outbox_id)
-                    continue
-                self._posting_record(session, u, now)
+            for lost in set(ids) - owned:
+                log.warning("outbox row %s was taken over by another worker", lost)
+            updates = [u for u in batch.updates if u.outbox_id in owned]
+            outbox_values: dict[int, dict[str, object]] = {}
+            posting_values: dict[int, dict[str, object]] = {}
+            txn_events: list[tuple[int, str]] = []
+            for u in updates:
+                outbox_values.setdefault(u.outbox_id, {}).update(_outbox_values(u, now))
+                values = _posting_values(u, now)
+                if values:
+                    posting_values.setdefault(u.outbox_id, {}).update(values)
                 if u.txn_event:
-                    self._transaction_event(session, u.outbox_id, u.txn_event, now)
+                    txn_events.append((u.outbox_id, u.txn_event))
+            _executemany_update(session, o, o.c.id, outbox_values)
+            self._posting_records(session, posting_values)
+            self._transaction_events(session, txn_events, now)
             stored = self._insert_events(session, batch.events)
             for mm in batch.mismatches:
                 self._insert_mismatch(session, mm, now)
@@ -277,86 +290,114 @@ class ReconcileStore:
         return stored
 
     def _posting_record(self, session: Session, u: m.RowUpdate, now: datetime) -> None:
-        p = ReconcilePosting.__table__
-        values: dict[str, object] = {}
-        if u.result_invoice_id is not None:
-            values["invoice_id"] = u.result_invoice_id
-        if u.balance_before is not None:
-            values["balance_before_cents"] = u.balance_before.cents
-        if u.balance_after is not None:
-            values["balance_after_cents"] = u.balance_after.cents
-        if u.expected_delta is not None:
-            values["expected_delta_cents"] = u.expected_delta.cents
-        if u.invoice_total is not None:
-            values["invoice_total_cents"] = u.invoice_total.cents
-        if u.mark_posted_at:
-            values["posted_at"] = now
-        if u.mark_verified_at:
-            values["verified_at"] = now
-        if u.resolved_by is not None:
-            values["resolved_by"] = u.resolved_by[:64]
-        if u.note is not None:
-            values["note"] = u.note
-        if not values:
+        values = _posting_values(u, now)
+        if values:
+            self._posting_records(session, {u.outbox_id: values})
+
+    def _posting_records(self, session: Session, rows: dict[int, dict[str, object]]) -> None:
+        if not rows:
             return
-        exists = session.execute(select(p.c.outbox_id).where(p.c.outbox_id == u.outbox_id)).first()
-        if exists:
-            session.execute(update(p).where(p.c.outbox_id == u.outbox_id).values(**values))
-        else:
-            values.setdefault("resolved_by", "")
-            values.setdefault("note", "")
-            session.execute(insert(p).values(outbox_id=u.outbox_id, **values))
+        p = ReconcilePosting.__table__
+        existing = set(
+            session.execute(select(p.c.outbox_id).where(p.c.outbox_id.in_(list(rows)))).scalars()
+        )
+        _executemany_update(
+            session, p, p.c.outbox_id, {k: v for k, v in rows.items() if k in existing}
+        )
+        fresh = [
+            {
+                "outbox_id": k,
+                "invoice_id": None,
+                "balance_before_cents": None,
+                "balance_after_cents": None,
+                "expected_delta_cents": None,
+                "invoice_total_cents": None,
+                "posted_at": None,
+                "verified_at": None,
+                "resolved_by": "",
+                "note": "",
+                **v,
+            }
+            for k, v in rows.items()
+            if k not in existing
+        ]
+        if fresh:
+            session.execute(insert(p), fresh)
 
     def _transaction_event(
         self, session: Session, outbox_id: int, event: str, now: datetime
     ) -> None:
-        """Move the ledger transaction along the diagram (posted → reconciled, or post_failed)."""
+        self._transaction_events(session, [(outbox_id, event)], now)
+
+    def _transaction_events(
+        self, session: Session, pairs: Sequence[tuple[int, str]], now: datetime
+    ) -> None:
+        """Move ledger transactions along the diagram (posted → reconciled, or post_failed)."""
+        if not pairs:
+            return
         o = OutboxRow.__table__
         t = Transaction.__table__
-        row = session.execute(
-            select(t.c.id, t.c.state)
+        rows = session.execute(
+            select(o.c.id, t.c.id.label("txn_id"), t.c.state)
             .select_from(o.join(t, t.c.id == o.c.transaction_id))
-            .where(o.c.id == outbox_id)
-        ).first()
-        if row is None:
-            return
-        steps = [TxnEvent(event)]
-        if event == "reconciled" and row.state in (TxnState.APPROVED, TxnState.POST_FAILED):
-            steps = [TxnEvent.POSTED, TxnEvent.RECONCILED]
-        state = TxnState(row.state)
-        try:
-            for step in steps:
-                state = transition(state, step)
-        except IllegalTransition as exc:
-            log.info("transaction %s: %s", row.id, exc)
-            return
-        if state != row.state:
+            .where(o.c.id.in_(sorted({oid for oid, _ in pairs})))
+        ).all()
+        current = {r.id: (r.txn_id, TxnState(r.state)) for r in rows}
+        start = {txn_id: state for txn_id, state in current.values()}
+        state_of = dict(start)
+        for outbox_id, event in pairs:
+            if outbox_id not in current:
+                continue
+            txn_id = current[outbox_id][0]
+            state = state_of[txn_id]
+            steps = [TxnEvent(event)]
+            if event == "reconciled" and state in (TxnState.APPROVED, TxnState.POST_FAILED):
+                steps = [TxnEvent.POSTED, TxnEvent.RECONCILED]
+            try:
+                for step in steps:
+                    state = transition(state, step)
+            except IllegalTransition as exc:
+                log.info("transaction %s: %s", txn_id, exc)
+                continue
+            state_of[txn_id] = state
+        params = [
+            {"_id": txn_id, "_old": start[txn_id].value, "_new": new.value}
+            for txn_id, new in state_of.items()
+            if new != start[txn_id]
+        ]
+        if params:
             session.execute(
                 update(t)
-                .where(t.c.id == row.id, t.c.state == row.state)
-                .values(state=state.value, version=t.c.version + 1, updated_at=now)
+                .where(t.c.id == bindparam("_id"), t.c.state == bindparam("_old"))
+                .values(state=bindparam("_new"), version=t.c.version + 1, updated_at=now),
+                params,
             )
 
     def _insert_events(
         self, session: Session, events: Iterable[ReconcileEvent]
     ) -> list[ReconcileEvent]:
-        stored: list[ReconcileEvent] = []
-        for ev in events:
-            row = ReconcileEventRow(
-                time=ev.time,
-                outbox_id=ev.outbox_id,
-                transaction_ref=ev.transaction_ref[:64],
-                invoice_number=ev.invoice_number[:64],
-                amount_cents=ev.amount.cents,
-                kind=str(ev.kind),
-                message=ev.message,
-                retry_in=ev.retry_in,
-                station=ev.station[:64],
+        pairs = [
+            (
+                ev,
+                ReconcileEventRow(
+                    time=ev.time,
+                    outbox_id=ev.outbox_id,
+                    transaction_ref=ev.transaction_ref[:64],
+                    invoice_number=ev.invoice_number[:64],
+                    amount_cents=ev.amount.cents,
+                    kind=str(ev.kind),
+                    message=ev.message,
+                    retry_in=ev.retry_in,
+                    station=ev.station[:64],
+                ),
             )
-            session.add(row)
-            session.flush()
-            stored.append(replace(ev, id=row.id))
-        return stored
+            for ev in events
+        ]
+        if not pairs:
+            return []
+        session.add_all([row for _, row in pairs])
+        session.flush()  # one multi-row INSERT … RETURNING gives every id
+        return [replace(ev, id=row.id) for ev, row in pairs]
 
     def _insert_mismatch(self, session: Session, mm: m.MismatchRecord, now: datetime) -> bool:
         t = ReconcileMismatch.__table__
@@ -822,20 +863,32 @@ class ReconcileStore:
         with Session(self.engine) as session:
             row = session.execute(select(lk).where(lk.c.name == name)).first()
             if row is None:
-                session.execute(
-                    insert(lk).values(name=name, holder=holder, acquired_at=now, expires_at=expires)
-                )
-            else:
-                live = (_utc(row.expires_at) or now) > now and row.holder != holder
-                if live and not _holder_is_dead(row.holder):
+                try:
+                    session.execute(
+                        insert(lk).values(
+                            name=name, holder=holder, acquired_at=now, expires_at=expires
+                        )
+                    )
+                    session.commit()
+                except IntegrityError:  # another worker inserted it first
                     session.rollback()
-                    return row.holder
-                session.execute(
-                    update(lk)
-                    .where(lk.c.name == name, lk.c.holder == row.holder)
-                    .values(holder=holder, acquired_at=now, expires_at=expires)
-                )
+                    current = session.execute(select(lk.c.holder).where(lk.c.name == name))
+                    return str(current.scalar() or "another worker")
+                return None
+            live = (_utc(row.expires_at) or now) > now and row.holder != holder
+            if live and not _holder_is_dead(row.holder):
+                session.rollback()
+                return str(row.holder)
+            # conditional on the holder we saw: of two workers taking over, one wins
+            won = session.execute(
+                update(lk)
+                .where(lk.c.name == name, lk.c.holder == row.holder)
+                .values(holder=holder, acquired_at=now, expires_at=expires)
+            ).rowcount  # type: ignore[attr-defined]
             session.commit()
+            if won != 1:
+                current = session.execute(select(lk.c.holder).where(lk.c.name == name))
+                return str(current.scalar() or "another worker")
         return None
 
     def release_other_claims(self, worker_id: str) -> int:
@@ -845,7 +898,7 @@ class ReconcileStore:
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(o)
-                .where(o.c.claimed_by.is_not(None), o.c.claimed_by != worker_id)
+                .where(o.c.claimed_by.is_not(None), ~_mine(o.c.claimed_by, worker_id))
                 .values(claimed_by=None, claimed_at=None)
             )
         return int(result.rowcount or 0)
@@ -858,6 +911,73 @@ class ReconcileStore:
                 .where(lk.c.name == name, lk.c.holder == holder)
                 .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
             )
+
+
+def _outbox_values(u: m.RowUpdate, now: datetime) -> dict[str, object]:
+    values: dict[str, object] = {"updated_at": now}
+    if u.state is not None:
+        values["state"] = u.state
+    if u.attempts is not None:
+        values["attempts"] = u.attempts
+    if u.next_attempt_at is not None:
+        values["next_attempt_at"] = u.next_attempt_at
+    elif u.clear_next_attempt:
+        values["next_attempt_at"] = None
+    if u.release:
+        values["claimed_by"] = None
+        values["claimed_at"] = None
+    if u.st_payment_id is not None:
+        values["st_payment_id"] = u.st_payment_id
+    if u.last_error is not None:
+        values["last_error"] = u.last_error[:1000]
+    elif u.clear_error:
+        values["last_error"] = None
+    return values
+
+
+def _posting_values(u: m.RowUpdate, now: datetime) -> dict[str, object]:
+    values: dict[str, object] = {}
+    if u.result_invoice_id is not None:
+        values["invoice_id"] = u.result_invoice_id
+    if u.balance_before is not None:
+        values["balance_before_cents"] = u.balance_before.cents
+    if u.balance_after is not None:
+        values["balance_after_cents"] = u.balance_after.cents
+    if u.expected_delta is not None:
+        values["expected_delta_cents"] = u.expected_delta.cents
+    if u.invoice_total is not None:
+        values["invoice_total_cents"] = u.invoice_total.cents
+    if u.mark_posted_at:
+        values["posted_at"] = now
+    if u.mark_verified_at:
+        values["verified_at"] = now
+    if u.resolved_by is not None:
+        values["resolved_by"] = u.resolved_by[:64]
+    if u.note is not None:
+        values["note"] = u.note
+    return values
+
+
+def _executemany_update(session: Session, table, key, rows: dict[int, dict[str, object]]) -> None:  # type: ignore[no-untyped-def]
+    """One UPDATE … WHERE key = ? executemany per set of columns changed."""
+    shapes: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for row_id, values in rows.items():
+        cols = tuple(sorted(values))
+        shapes.setdefault(cols, []).append({"_key": row_id, **{f"v_{c}": values[c] for c in cols}})
+    for cols, params in shapes.items():
+        if not cols:
+            continue
+        session.execute(
+            update(table)
+            .where(key == bindparam("_key"))
+            .values({c: bindparam(f"v_{c}") for c in cols}),
+            params,
+        )
+
+
+def _mine(column, worker_id: str):  # type: ignore[no-untyped-def]
+    """Claims of this worker: its id, or one of its lanes (``<id>#<lane>``)."""
+    return or_(column == worker_id, column.startswith(f"{worker_id}#", autoescape=True))
 
 
 def _holder_is_dead(holder: str) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: ServiceTitan's ``ids`` filters take at most 50 ids: one batch, one read.
 MAX_BATCH = 50
+#: The claim id of the lane running in this task (``<worker id>#<lane>``).
+_CLAIM: contextvars.ContextVar[str] = contextvars.ContextVar("reconcile_claim")
 
 
 class WorkerStore(Protocol):
@@ -99,6 +102,7 @@ class ReconcileWorker:
         backoff: Backoff = DEFAULT_BACKOFF,
         unknown_backoff: Backoff | None = None,
         max_attempts: int = 25,
+        lanes: int = 2,
         lease_seconds: float = 120.0,
         dependency_wait: float = 2.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -113,6 +117,8 @@ class ReconcileWorker:
         self.backoff = backoff
         self.unknown_backoff = unknown_backoff or Backoff(base=0.5, factor=2, cap=30, jitter=0.2)
         self.max_attempts = max_attempts
+        #: Batches in flight at once: one lane's database work overlaps another's requests.
+        self.lanes = max(1, lanes)
         self.lease = timedelta(seconds=lease_seconds)
         self.dependency_wait = dependency_wait
         self.clock = clock
@@ -170,9 +176,7 @@ class ReconcileWorker:
             await self.prepare()
         self.progress = m.DrainProgress(started=time.monotonic())
         while not self._stopping:
-            handled = await self.run_batch()
-            if on_progress:
-                on_progress(self.progress)
+            handled = await self._drain_lanes(on_progress)
             if handled:
                 continue
             now = self.clock()
@@ -202,7 +206,7 @@ class ReconcileWorker:
             try:
                 if not self._prepared:
                     await self.prepare()
-                handled = await self.run_batch()
+                handled = await self._drain_lanes(None)
                 if handled:
                     continue
                 now = self.clock()
@@ -224,11 +228,34 @@ class ReconcileWorker:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.store.release, self.worker_id)
 
+    async def _drain_lanes(self, on_progress: Callable[[m.DrainProgress], None] | None) -> int:
+        """Run batches in ``lanes`` parallel loops until nothing is due; returns rows handled."""
+
+        async def lane(k: int) -> int:
+            _CLAIM.set(f"{self.worker_id}#{k}")
+            total = 0
+            while not self._stopping:
+                handled = await self.run_batch()
+                if on_progress:
+                    on_progress(self.progress)
+                if not handled:
+                    break
+                total += handled
+            return total
+
+        if self.lanes == 1:
+            return await lane(0)
+        results = await asyncio.gather(*(lane(k) for k in range(self.lanes)))
+        return sum(results)
+
+    def _claim_id(self) -> str:
+        return _CLAIM.get(self.worker_id)
+
     async def run_batch(self) -> int:
         """Claim, check, post and verify one batch; returns how many rows it handled."""
         now = self.clock()
         items = await asyncio.to_thread(
-            self.store.claim, self.worker_id, self.batch_size, now, now - self.lease
+            self.store.claim, self._claim_id(), self.batch_size, now, now - self.lease
         )
         if not items:
             return 0
@@ -241,6 +268,9 @@ class ReconcileWorker:
             heart.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heart
+            # every path releases its rows; this is the safety net (a row is never held on)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.release, self._claim_id())
         problem = self._setup_problem
         if problem is not None:
             await self._publish_setup_error(problem.message, problem.fix)
@@ -266,7 +296,7 @@ class ReconcileWorker:
                 events = await asyncio.to_thread(
                     self.store.cancel_unposted_original,
                     item,
-                    self.worker_id,
+                    self._claim_id(),
                     self.clock(),
                     self.station,
                 )
@@ -335,7 +365,7 @@ class ReconcileWorker:
             events = await asyncio.to_thread(
                 self.store.cancel_unposted_original,
                 item,
-                self.worker_id,
+                self._claim_id(),
                 self.clock(),
                 self.station,
             )
@@ -741,15 +771,16 @@ class ReconcileWorker:
     async def _commit(self, batch: m.Batch) -> None:
         if not batch:
             return
-        stored = await asyncio.to_thread(self.store.apply, batch, self.worker_id, self.clock())
+        stored = await asyncio.to_thread(self.store.apply, batch, self._claim_id(), self.clock())
         self.bus.publish_many(stored)
 
     async def _heartbeat(self, ids: list[int]) -> None:
+        claim = self._claim_id()
         interval = max(1.0, self.lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(interval)
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.store.heartbeat, self.worker_id, ids, self.clock())
+                await asyncio.to_thread(self.store.heartbeat, claim, ids, self.clock())
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
