@@ -48,7 +48,7 @@ from posplus_tui.services.errors import (
     VoidNotAllowed,
 )
 
-__all__ = ["CardView", "IntentSpec", "TransactionView", "TxnStore"]
+__all__ = ["CardView", "IntentSpec", "TransactionView", "TxnStore", "apply_posting_event"]
 
 _OUTBOX_ACTION = {
     TxnKind.SALE: "post_payment",
@@ -189,6 +189,24 @@ def _children(session: Session, parent_id: int) -> list[tuple[TxnKind, TxnState,
         st = TxnState(state)
         out.append((TxnKind(kind), st, Money(approved if st in MONEY_MOVED_STATES else asked)))
     return out
+
+
+_POSTING_EVENTS = frozenset({TxnEvent.POSTED, TxnEvent.POST_FAILED, TxnEvent.RECONCILED})
+
+
+def apply_posting_event(session: Session, transaction_id: int, event: TxnEvent) -> TxnState:
+    """For the reconcile worker, inside its own session (same commit as its outbox update): move a
+    transaction through POSTED / POST_FAILED / RECONCILED by the state machine. A refunded or voided
+    sale keeps that state. Raises ``IllegalTransition`` for a pair the machine forbids."""
+    event = TxnEvent(event)
+    if event not in _POSTING_EVENTS:
+        raise ValueError(f"{event.value} is not a posting event")
+    row = TxnStore._lock(session, transaction_id)
+    new = transition(TxnState(row.state), event)
+    row.state = new.value
+    row.updated_at = datetime.now(UTC)
+    session.add(row)
+    return new
 
 
 class TxnStore:

@@ -461,3 +461,29 @@ async def test_recover_only_touches_this_station(
 
 def test_drivers_results_are_typed() -> None:
     assert drivers.Approved and drivers.Unknown  # the engine settles only typed results
+
+
+async def test_posting_events_for_the_reconcile_worker(
+    pay: PaymentService, staff: Staff, ledger: Ledger
+) -> None:
+    from posplus_tui.domain.transactions import IllegalTransition, TxnEvent
+    from posplus_tui.services.txn_store import apply_posting_event
+
+    sale = await pay.charge(invoice_facts("40.00"), operator=staff.clerk)
+    with ledger.session() as session:
+        assert (
+            apply_posting_event(session, sale.transaction.id, TxnEvent.POST_FAILED) is S.POST_FAILED
+        )
+    with ledger.session() as session:
+        assert apply_posting_event(session, sale.transaction.id, TxnEvent.POSTED) is S.POSTED
+    await pay.refund(sale.ecr_ref, Money.parse("10"), operator=staff.supervisor)
+    with ledger.session() as session:  # posting never hides the refund
+        assert (
+            apply_posting_event(session, sale.transaction.id, TxnEvent.RECONCILED)
+            is S.PARTIALLY_REFUNDED
+        )
+    declined = await pay.charge(invoice_facts("1.01"), operator=staff.clerk)
+    with pytest.raises(IllegalTransition), ledger.session() as session:
+        apply_posting_event(session, declined.transaction.id, TxnEvent.POSTED)
+    with pytest.raises(ValueError, match="not a posting event"), ledger.session() as session:
+        apply_posting_event(session, sale.transaction.id, TxnEvent.APPROVED)
