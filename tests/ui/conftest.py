@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 
@@ -54,24 +55,74 @@ def demo_app(tmp_path) -> Callable[..., PosPlusApp]:
     """The demo app (sandbox, simulator, SQLite in tmp_path) with a clock that never moves."""
     from posplus_tui.services.container import build_demo
 
-    def make(card_wait_ms: int = 0) -> PosPlusApp:
+    def make(card_wait_ms: int = 0, clock: FixedClock | None = None) -> PosPlusApp:
         services = build_demo(
-            tmp_path, card_wait_ms=card_wait_ms, clock=FixedClock(), pin_cost=TEST_PIN_COST
+            tmp_path,
+            card_wait_ms=card_wait_ms,
+            clock=clock or FixedClock(),
+            pin_cost=TEST_PIN_COST,
         )
         return PosPlusApp(services, status_every=0)
 
     return make
 
 
+#: Worker groups that wait for a person in a dialog: settling never waits for those.
+DIALOG_GROUPS = frozenset(
+    {"refund", "cards-revoke", "terminal-batch", "reconcile-action", "charge", "cancel"}
+)
+
+
 async def settle(pilot) -> None:
-    """Wait until every worker has finished and the screen has caught up."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    """Wait until every worker not waiting on a dialog or the terminal has finished and the
+    screen has caught up."""
+    for _ in range(2):
+        busy = [w for w in pilot.app.workers if w.group not in DIALOG_GROUPS and not w.is_finished]
+        if busy:
+            await pilot.app.workers.wait_for_complete(busy)
+        await pilot.pause()
 
 
 async def sign_in(pilot, name: str, pin: str) -> None:
     await pilot.click("#signin-username")
     await pilot.press(*name, "enter", *pin, "enter")
+    await settle(pilot)
+
+
+async def wait_for(pilot, predicate, timeout: float = 10.0, what: str = "") -> None:
+    """Let the app run until ``predicate()`` holds (checked after each frame)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(
+                f"timed out waiting for {what or predicate}; screen: {screen_text(pilot.app)}"
+            )
+        await pilot.pause(0.05)
+
+
+async def wait_for_text(pilot, text: str, timeout: float = 10.0) -> None:
+    await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
+
+
+def invoice_number(app: PosPlusApp, case: str) -> str:
+    """The number staff see for one of the sandbox's seeded cases (e.g. ``unpaid_invoice_id``)."""
+    sandbox = app.services.sandbox
+    wanted = sandbox.cases[case]
+    return next(i.number for i in sandbox.data.invoices if i.id == wanted)
+
+
+def invoice_balance(app: PosPlusApp, case: str):
+    from posplus_tui.domain.money import Money
+
+    sandbox = app.services.sandbox
+    wanted = sandbox.cases[case]
+    return Money(next(i.balance_cents for i in sandbox.data.invoices if i.id == wanted))
+
+
+async def open_invoice(pilot, number: str) -> None:
+    """From Lookup: type the number, Enter, and wait for the invoice screen."""
+    await pilot.press("ctrl+f", *number, "enter")
+    await settle(pilot)
+    await wait_for(pilot, lambda: pilot.app.screen.AREA == "Invoice", what="the invoice screen")
     await settle(pilot)

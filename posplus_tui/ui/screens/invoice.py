@@ -20,7 +20,7 @@ from posplus_tui.ui.widgets import ProblemPanel
 STATE_WORDS = {
     "intent": "recorded, not sent",
     "at_terminal": "at the terminal",
-    "unknown": "NOT CONFIRMED (being checked)",
+    "unknown": "NOT CONFIRMED (checking)",
     "approved": "approved, posting…",
     "declined": "declined",
     "cancelled": "cancelled",
@@ -92,9 +92,8 @@ class InvoiceScreen(PosScreen[None]):
             yield ProblemPanel(id="invoice-problem")
             with TabbedContent(id="invoice-tabs", initial="tab-ours"):
                 with TabPane("Our transactions", id="tab-ours"):
-                    ours: DataTable[str] = DataTable(id="ours", cursor_type="row")
-                    ours.add_columns("Ref", "What", "Amount", "Card", "State")
-                    yield ours
+                    yield DataTable(id="ours", cursor_type="row")
+                    yield Static("", id="ours-detail", markup=False)
                 with TabPane("Payments applied", id="tab-payments"):
                     pays: DataTable[str] = DataTable(id="payments", cursor_type="row")
                     pays.add_columns("Date", "Type", "Amount", "By", "Memo")
@@ -105,6 +104,9 @@ class InvoiceScreen(PosScreen[None]):
                     yield items
 
     def on_mount(self) -> None:
+        self.wide = self.app.size.width >= 100
+        ours = self.query_one("#ours", DataTable)
+        ours.add_columns(*(["Ref"] if self.wide else []), "What", "Amount", "Card", "State")
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -160,16 +162,17 @@ class InvoiceScreen(PosScreen[None]):
         ours.clear()
         for t in self.transactions:
             kind = value_of(t.kind)
-            tender = TENDER_WORDS.get(value_of(t.tender), value_of(t.tender))
+            tender = value_of(t.tender)
+            what = kind if tender == "card" else f"{kind}, {TENDER_WORDS.get(tender, tender)}"
             amount = t.approved if t.is_approved else t.amount
-            ours.add_row(
-                t.ecr_ref,
-                f"{kind} ({tender})",
+            row = [
+                what,
                 amount.format(),
-                f"{t.brand} •••• {t.last4}" if t.last4 else "—",
+                f"{t.brand} ••••{t.last4}" if t.last4 else "—",
                 STATE_WORDS.get(value_of(t.state), value_of(t.state)),
-                key=t.ecr_ref,
-            )
+            ]
+            ours.add_row(*([t.ecr_ref] if self.wide else []), *row, key=t.ecr_ref)
+        self._describe_transaction()
         pays = self.query_one("#payments", DataTable)
         pays.clear()
         for p in d.payments:
@@ -270,6 +273,17 @@ class InvoiceScreen(PosScreen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    @on(DataTable.RowHighlighted, "#ours")
+    def _describe_transaction(self) -> None:
+        txn = self._selected_transaction()
+        detail = self.query_one("#ours-detail", Static)
+        if txn is None:
+            detail.update("No payments taken here yet." if not self.transactions else "")
+            return
+        auth = f" · auth {txn.auth_code}" if txn.auth_code else ""
+        note = f" · {txn.message}" if txn.message and not txn.is_approved else ""
+        detail.update(f"Ref {txn.ecr_ref}{auth}{note}")
 
     @on(TabbedContent.TabActivated)
     def _tab(self) -> None:

@@ -1,0 +1,191 @@
+"""Every counter flow, end to end, by keystrokes: the demo's sandbox over in-process HTTP, the
+simulator over the real POSLink codec, SQLite on disk. No fakes."""
+
+from __future__ import annotations
+
+import time
+
+from posplus_tui.domain.money import Money
+from tests.ui.conftest import (
+    invoice_balance,
+    invoice_number,
+    open_invoice,
+    screen_text,
+    settle,
+    sign_in,
+    wait_for,
+    wait_for_text,
+)
+
+
+async def _signed_in(pilot, name: str = "clerk", pin: str = "1111") -> None:
+    await settle(pilot)
+    await sign_in(pilot, name, pin)
+    assert ("Terminal" if name == "technician" else "Lookup") == pilot.app.screen.AREA
+
+
+async def _pay(pilot, keys: list[str]) -> None:
+    """From the charge screen: type, send (F2), wait for the outcome."""
+    await pilot.press(*keys)
+    await pilot.press("f2")
+    await settle(pilot)
+    await wait_for(
+        pilot, lambda: pilot.app.screen.query("#outcome-panel"), what="the payment's outcome"
+    )
+
+
+async def test_lookup_charge_approved_then_posted_on_reconciliation(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _signed_in(pilot)
+        number = invoice_number(app, "unpaid_invoice_id")
+        balance = invoice_balance(app, "unpaid_invoice_id")
+        await open_invoice(pilot, number)
+        assert f"Balance due {balance.format()}" in screen_text(app)
+        await pilot.press("c")
+        await settle(pilot)
+        assert app.screen.AREA == "Charge"
+        assert f"The full balance, {balance.format()}" in screen_text(app)
+        await _pay(pilot, [])
+        text = screen_text(app)
+        assert "PAYMENT APPROVED" in text and balance.format() in text and "auth code" in text
+        await pilot.press("enter")  # back to the invoice
+        await settle(pilot)
+        await pilot.press("f6")
+        await settle(pilot)
+        assert app.screen.AREA == "Reconcile"
+        await wait_for_text(pilot, "posted and checked")
+        assert number in screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen.AREA == "Lookup"
+
+
+async def test_deposit_card_on_file_and_refund_with_supervisor_approval(demo_app) -> None:
+    """A clerk's day on one invoice: a deposit that saves the card, the rest charged to the card
+    on file, then part of it refunded with a supervisor's PIN."""
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _signed_in(pilot)
+        number = invoice_number(app, "unpaid_invoice_id")
+        balance = invoice_balance(app, "unpaid_invoice_id")
+        await open_invoice(pilot, number)
+        assert f"Balance due {balance.format()}" in screen_text(app)
+
+        # Deposit: the amount is checked as it is typed, with the reason.
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press(*"100.001")
+        assert "more than two decimals" in screen_text(app)
+        await pilot.press("backspace")
+        rest = balance - Money(10000)
+        assert f"{rest.format()} will still be due" in screen_text(app)
+        app.screen.query_one("#save-card").value = True
+        await _pay(pilot, [])
+        assert "PAYMENT APPROVED" in screen_text(app) and "$100.00" in screen_text(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_for_text(pilot, f"Balance due {rest.format()}")
+        assert "deposit" in screen_text(app)
+
+        # Card on file: the saved card (brand, last 4, expiry) charges the rest.
+        await pilot.press("f")
+        await settle(pilot)
+        assert app.screen.AREA == "Card on file"
+        await wait_for(pilot, lambda: app.screen.cards, what="the saved card")
+        card = app.screen.cards[0]
+        label = f"{card.brand} •••• {card.last4}"
+        assert label in screen_text(app)
+        await pilot.press("c")
+        await settle(pilot)
+        assert f"The full balance, {rest.format()}" in screen_text(app)
+        await _pay(pilot, [])
+        assert "PAYMENT APPROVED" in screen_text(app) and label in screen_text(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("escape")  # cards → invoice
+        await settle(pilot)
+        await wait_for_text(pilot, "PAID IN FULL")
+
+        # Refund part of the card-on-file payment: a clerk needs a supervisor.
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.screen.AREA == "Refund / void"
+        await wait_for_text(pilot, f"Left to refund on this payment: {rest.format()}")
+        app.screen.query_one("#amount").value = "30.00"
+        app.screen.query_one("#reason").value = "customer returned a part"
+        await pilot.press("f2")
+        await wait_for_text(pilot, "Supervisor approval needed")
+        await pilot.press(*"supervisor", "enter", *"9999", "enter")
+        await wait_for_text(pilot, "Wrong PIN for supervisor")
+        await pilot.press(*"supervisor", "enter", *"2222", "enter")
+        await wait_for_text(pilot, f"Refund $30.00 to {label}?")
+        await pilot.press("enter")  # confirm
+        await wait_for(pilot, lambda: app.screen.query("#outcome-panel"), what="the outcome")
+        assert "REFUND APPROVED" in screen_text(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_for_text(pilot, "partly refunded")
+
+
+async def test_decline_over_balance_and_void_by_a_supervisor(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _signed_in(pilot, "supervisor", "2222")
+        await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
+
+        # More than the balance is refused before anything is sent.
+        await pilot.press("d", *"999999")
+        assert "is more than the balance" in screen_text(app)
+        await pilot.press("f2")
+        await settle(pilot)
+        assert "The amount is not right yet" in screen_text(app)
+        assert not app.screen.query("#terminal-panel")
+
+        # A decline says why and what next (the simulator declines .01: DO NOT HONOR).
+        app.screen.query_one("#amount").value = ""
+        await _pay(pilot, list("12.01"))
+        text = screen_text(app)
+        assert "PAYMENT DECLINED" in text and "DO NOT HONOR" in text
+        assert "Ask for another card" in text and "Nothing was charged" in text
+        await pilot.press("enter")
+        await settle(pilot)
+
+        # Void: a supervisor needs no second PIN; the confirmation repeats amount and card.
+        await pilot.press("d")
+        await _pay(pilot, list("25.00"))
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.screen.transactions, what="our transactions")
+        await pilot.press("v")
+        await settle(pilot)
+        assert "A void cancels the whole payment ($25.00)" in screen_text(app)
+        app.screen.query_one("#reason").value = "wrong invoice"
+        await pilot.press("f2")
+        await wait_for_text(pilot, "Void $25.00 to")
+        assert "Supervisor approval" not in screen_text(app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#outcome-panel"), what="the outcome")
+        assert "VOID APPROVED" in screen_text(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_for_text(pilot, "voided")
+
+
+async def test_escape_cancels_at_the_terminal_during_a_five_second_card_wait(demo_app) -> None:
+    app = demo_app(card_wait_ms=5000)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _signed_in(pilot)
+        await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
+        await pilot.press("c")
+        await settle(pilot)
+        started = time.monotonic()
+        await pilot.press("f2")
+        await wait_for_text(pilot, "waiting for card")
+        # The app still redraws and takes keys while the terminal waits.
+        assert "Esc: cancel at the terminal" in screen_text(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.query("#outcome-panel"), what="the outcome")
+        assert time.monotonic() - started < 4.5
+        text = screen_text(app)
+        assert "PAYMENT CANCELLED" in text and "Nothing was charged" in text
