@@ -202,12 +202,14 @@ class LookupService:
                     cond = t.phone_digits.like(f"%{digits(query)}%")  # type: ignore[attr-defined]
                 else:
                     cond = t.customer_name_norm.like(f"%{_escape(norm_name(query))}%", escape="\\")  # type: ignore[attr-defined]
-                rows = session.exec(  # type: ignore[call-overload]
-                    select(t).where(cond, t.active == True).limit(MAX_NAME_RESULTS)  # noqa: E712
-                ).all()
-                out[kind] = [
-                    _summary(r[0] if isinstance(r, tuple) else r, kind, "index") for r in rows
-                ]
+                rows = (
+                    session.execute(
+                        select(t).where(cond, t.active == True).limit(MAX_NAME_RESULTS)  # noqa: E712
+                    )
+                    .scalars()
+                    .all()
+                )
+                out[kind] = [_summary(r, kind, "index") for r in rows]
         return out
 
     def _remember(self, invoices: list[Invoice], phone: str = "") -> None:

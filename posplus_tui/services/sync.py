@@ -21,7 +21,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
 from sqlmodel import Session
@@ -222,6 +222,7 @@ class SyncService:
                 o.c.st_payment_id,
                 o.c.action,
                 p.c.invoice_total_cents,
+                t.c.created_at,
             )
             .select_from(o.join(t, t.c.id == o.c.transaction_id))
             .outerjoin(p, p.c.outbox_id == o.c.id)
@@ -339,6 +340,8 @@ class SyncService:
                 continue
             if str(p.id) in our_payment_ids:
                 continue
+            if on_charged and not self._after_charge(p, charged[on_charged[0]]):
+                on_charged = []  # an earlier payment (part paid before the counter): not ours to judge
             if on_charged and not ours_type:
                 found.append(
                     MismatchRecord(
@@ -381,6 +384,17 @@ class SyncService:
                     )
                 )
         return found
+
+    @staticmethod
+    def _after_charge(p: Payment, rows: list) -> bool:  # type: ignore[type-arg]
+        """Was ``p`` entered (or changed) after we first charged this invoice?"""
+        charged_at = min((r.created_at for r in rows if r.created_at is not None), default=None)
+        when = p.modified_on or p.paid_on
+        if charged_at is None or when is None:
+            return True
+        if charged_at.tzinfo is None:
+            charged_at = charged_at.replace(tzinfo=UTC)
+        return when >= charged_at - timedelta(minutes=1)
 
     def _event(self, mm: MismatchRecord) -> ReconcileEvent:
         return ReconcileEvent.now(

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def cli_env(sandbox: Sandbox, base_url: str, database_url: str) -> dict[str, str]:
     c = sandbox.credentials
     env = dict(os.environ)
+    # compiled bytecode cached outside the tree, so each started process imports quickly
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "posplus-test-pycache")
     env.update(
         POSPLUS_ENVIRONMENT="sandbox",
         POSPLUS_SANDBOX_URL=base_url,
