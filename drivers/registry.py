@@ -10,7 +10,9 @@ URLs::
 
 Options for every POSLink URL: ``timeout`` (seconds to wait for a reply, default 120),
 ``ack_timeout`` (3), ``retries`` (3 resends after NAK), ``version`` (1.35), ``report_status`` (0/1),
-``cancel_ref`` (1: A14 names the request it cancels). ``sim://`` adds ``delay_ms``, ``card_wait_ms``,
+``cancel_ref`` (1: A14 names the request it cancels), ``manual_entry`` (the extra-data item that
+asks for keyed entry, default ``MANUALENTRY=1``). Choices marked [I] in :mod:`drivers.poslink.messages`
+are inferred from public implementations: these options let a site match its terminal's spec. ``sim://`` adds ``delay_ms``, ``card_wait_ms``,
 ``slow_ms`` and ``fault=NAME[:COUNT]`` (repeatable).
 """
 
@@ -32,7 +34,15 @@ EXAMPLES = (
 )
 BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 _PYSERIAL_SCHEMES = ("socket://", "rfc2217://", "loop://", "spy://", "alt://", "hwgrep://")
-_COMMON = {"timeout", "ack_timeout", "retries", "version", "report_status", "cancel_ref"}
+_COMMON = {
+    "timeout",
+    "ack_timeout",
+    "retries",
+    "version",
+    "report_status",
+    "cancel_ref",
+    "manual_entry",
+}
 _SIM_SHARED: dict[str, object] = {}
 
 
@@ -83,7 +93,15 @@ def _options(
         timing=timing,
         report_status=_flag(url, opts, "report_status", report_default),
         cancel_with_ref=_flag(url, opts, "cancel_ref", True),
+        manual_entry=_manual(url, opts.get("manual_entry", "MANUALENTRY=1")),
     )
+
+
+def _manual(url: str, value: str) -> str:
+    key, sep, val = value.partition("=")
+    if not sep or not key.isalnum() or not val.isalnum():
+        raise _fail(url, f"manual_entry={value!r} should be KEY=VALUE, e.g. MANUALENTRY=1")
+    return value
 
 
 def _query(url: str, query: str, allowed: set[str]) -> tuple[dict[str, str], list[str]]:

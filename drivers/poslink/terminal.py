@@ -41,6 +41,8 @@ class PosLinkOptions:
     report_status: bool = False
     #: put the ECR reference in A14 so the terminal cancels only that request [I]
     cancel_with_ref: bool = True
+    #: the extra-data item that asks for keyed entry [I: check the terminal's POSLink spec]
+    manual_entry: str = f"{m.MANUALENTRY}=1"
 
 
 class PosLinkTerminal(Terminal):
@@ -211,7 +213,8 @@ class PosLinkTerminal(Terminal):
         if request_token:
             ext.append((m.TOKENREQUEST, "1"))
         if keyed:
-            ext.append((m.MANUALENTRY, "1"))
+            key, _, value = self.options.manual_entry.partition("=")
+            ext.append((key, value))
         req = m.credit(
             m.SALE,
             ecr_ref=ecr_ref,
