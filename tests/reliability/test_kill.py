@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,7 +97,66 @@ async def test_kill_at_each_boundary_then_recover(
     expected: TxnState,
     terminal_approved: bool,
 ) -> None:
-    key = f"{point} ({amount})"
+    await _kill_and_recover(db_url, simulator_url, point, amount, expected, terminal_approved, "")
+
+
+@pytest.fixture(scope="module")
+def pg_db_url() -> Iterator[str]:
+    """The same kill tests on PostgreSQL (a database of their own, dropped afterwards)."""
+    server = os.environ.get("POSPLUS_TEST_PG_URL")
+    if not server:
+        pytest.skip("POSPLUS_TEST_PG_URL is not set: PostgreSQL kill tests skipped")
+    import psycopg
+
+    plain = server.replace("postgresql+psycopg://", "postgresql://")
+    name = f"posplus_kill_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{plain.rpartition('/')[0]}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    ledger = open_ledger(url)
+    ops = OperatorService(ledger, station="Kill Station", pin_cost=16)
+    ops.add_sync("Kim Clerk", "clerk", "1234")
+    ops.add_sync("Sue Super", "supervisor", "5678")
+    ledger.dispose()
+    try:
+        yield url
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+PG_CASES = [
+    ("intent_committed", "301.00", S.DISCARDED, False),
+    ("terminal:WAITING_FOR_CARD", "302.00", S.APPROVED, True),
+    ("terminal_replied", "303.00", S.APPROVED, True),
+    ("settled", "304.09", S.APPROVED, True),
+]
+
+
+@pytest.mark.parametrize(("point", "amount", "expected", "terminal_approved"), PG_CASES)
+async def test_kill_on_postgresql(
+    pg_db_url: str,
+    simulator_url: str,
+    point: str,
+    amount: str,
+    expected: TxnState,
+    terminal_approved: bool,
+) -> None:
+    await _kill_and_recover(
+        pg_db_url, simulator_url, point, amount, expected, terminal_approved, "postgresql "
+    )
+
+
+async def _kill_and_recover(
+    db_url: str,
+    simulator_url: str,
+    point: str,
+    amount: str,
+    expected: TxnState,
+    terminal_approved: bool,
+    label: str,
+) -> None:
+    key = f"{label}{point} ({amount})"
     TALLY[key] = "FAILED"
     terminal_url = f"{simulator_url}?timeout=1"
     _run_child_until(db_url, terminal_url, amount, point)
