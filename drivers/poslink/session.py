@@ -255,6 +255,11 @@ async def transact(
             resp = _parse(ev)
             if resp is None:
                 bad += 1
+                if bad > timing.retries:
+                    await _send_quietly(chan, bytes([EOT]))
+                    raise OutcomeUnknown(
+                        f"the terminal's reply was malformed {bad} times", accepted=True
+                    )
                 await _send_quietly(chan, bytes([NAK]))
                 continue
             if not matches(resp):

@@ -63,7 +63,7 @@ class PosLinkTerminal(Terminal):
         self._lock = asyncio.Lock()
         self._in_flight: str | None = None  # ECR ref of the money request on the line
         self._accepted = asyncio.Event()
-        self._cancel_wanted = False
+        self._done = asyncio.Event()  # set when the money request in flight has ended
         self._channel: Channel | None = None  # persistent connectors keep one channel
         self.last_exchange_bytes = 0  # bytes both ways in the last exchange (benchmarks, logs)
         self.ambiguous_reply = False  # the last exchange might have received an overdue reply
@@ -113,12 +113,18 @@ class PosLinkTerminal(Terminal):
         async with self._lock:
             if progress:
                 progress(TerminalState.SENDING)
-            chan = await self._open_channel()
-            start_in, start_out = chan.bytes_in, chan.bytes_out
-            if money:
+            if money:  # from here a cancel() waits for the terminal to accept, then sends A14
                 self._in_flight = ecr_ref
                 self._accepted.clear()
-                self._cancel_wanted = False
+                self._done.clear()
+            try:
+                chan = await self._open_channel()
+            except BaseException:
+                if money:
+                    self._in_flight = None
+                    self._done.set()
+                raise
+            start_in, start_out = chan.bytes_in, chan.bytes_out
             self.ambiguous_reply = ecr_ref is not None and chan.owes(expected)
             try:
                 resp = await transact(
@@ -144,6 +150,7 @@ class PosLinkTerminal(Terminal):
                 if money:
                     self._in_flight = None
                     self._accepted.clear()
+                    self._done.set()
                 with contextlib.suppress(Exception):
                     await self.connector.release(chan.link)
 
@@ -345,15 +352,18 @@ class PosLinkTerminal(Terminal):
         if ref is None:
             return
         # wait until the terminal has accepted our request, so the A14 cannot overtake it
-        accepted_wait = asyncio.ensure_future(self._accepted.wait())
+        waits = [
+            asyncio.ensure_future(self._accepted.wait()),
+            asyncio.ensure_future(self._done.wait()),
+        ]
+        limit = self.options.timing.ack_timeout * (self.options.timing.retries + 1)
         try:
-            await asyncio.wait_for(
-                accepted_wait, self.options.timing.ack_timeout * (self.options.timing.retries + 1)
-            )
-        except TimeoutError:
-            return
-        if self._in_flight != ref:
-            return  # it finished meanwhile
+            await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        if self._in_flight != ref or not self._accepted.is_set():
+            return  # it finished (or was never accepted) meanwhile: nothing of ours to cancel
         req = m.cancel(self.options.version, ref if self.options.cancel_with_ref else None)
         if self.connector.persistent and self._channel is not None:
             # same line as the request: write A14 only; its ACK/EOT are skipped by the exchange

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from drivers import Approved, Cancelled, NotFound, TerminalError, Unknown, open_terminal
+from drivers import Approved, Cancelled, Declined, NotFound, TerminalError, Unknown, open_terminal
 from drivers.simulator import Simulator
 from drivers.trace import FrameTrace
 
@@ -136,3 +136,28 @@ async def test_unreachable_terminal_is_not_sent() -> None:
     result = await term.sale(1000, "PU1")
     assert isinstance(result, TerminalError) and result.code == "NOT_SENT"
     assert "connect" in result.message
+
+
+async def test_cancel_pressed_while_connecting_still_cancels_the_sale(
+    sim: Simulator, tcp_server
+) -> None:
+    sim.card_wait_ms = 3000
+    term = open_terminal(f"{tcp_server.url}?timeout=6&ack_timeout=1")
+    sale = asyncio.ensure_future(term.sale(1000, "PCW1"))
+    await asyncio.sleep(0)  # the sale has started connecting, nothing is on the line yet
+    await term.cancel()
+    assert isinstance(await asyncio.wait_for(sale, 3), Cancelled)
+    await term.close()
+
+
+async def test_cancel_after_a_quick_decline_returns_at_once(sim: Simulator, tcp_server) -> None:
+    term = open_terminal(f"{tcp_server.url}?timeout=6&ack_timeout=2")
+    sale = asyncio.ensure_future(term.sale(1001, "PCQ1"))
+    await asyncio.sleep(0)
+    started = asyncio.get_running_loop().time()
+    cancel = asyncio.ensure_future(term.cancel())
+    assert isinstance(await sale, Declined)
+    await asyncio.wait_for(cancel, 1)
+    assert asyncio.get_running_loop().time() - started < 1
+    assert isinstance(await term.status("PCQ1"), Declined)
+    await term.close()
