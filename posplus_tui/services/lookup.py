@@ -137,10 +137,13 @@ _ORDER = {"number": 0, "job": 1, "id": 2, "phone": 3, "name": 4}
 class LookupService:
     """``search(text)`` → every matching invoice; ``open(invoice_id)`` → its detail."""
 
-    def __init__(self, engine: Engine, client: ServiceTitanClient, *, use_api: bool = True) -> None:
+    def __init__(
+        self, engine: Engine, client: ServiceTitanClient | None = None, *, use_api: bool = True
+    ) -> None:
         self.engine = engine
         self.client = client
-        self.use_api = use_api
+        #: ``False`` (or no client): the local index only, for an instant answer while typing.
+        self.use_api = use_api and client is not None
 
     async def search(self, text: str) -> list[InvoiceSummary]:
         """Every invoice matching ``text``: index first, ServiceTitan for each kind of match
@@ -236,6 +239,7 @@ class LookupService:
     # -- ServiceTitan ------------------------------------------------------------------------------
 
     async def _search_api(self, query: str, kind: str) -> list[InvoiceSummary]:
+        assert self.client is not None
         plain = query.replace(" ", "")
         phone = ""
         if kind == "number":
@@ -261,6 +265,11 @@ class LookupService:
 
     async def open(self, invoice_id: int) -> InvoiceDetail:
         """The invoice with its customer, address, items and payments, read fresh."""
+        if self.client is None:
+            raise InvalidRequest(
+                "ServiceTitan is not connected, so the invoice cannot be opened.",
+                "Finish Setup → ServiceTitan, then try again.",
+            )
         try:
             invoices = await self.client.get_invoices([int(invoice_id)])
         except ServiceTitanError as exc:

@@ -139,3 +139,31 @@ async def test_balance_would_go_negative_needs_attention_with_the_server_message
     # needs attention is final: another drain does not retry it on its own
     again = await worker.drain_once()
     assert again.claimed == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "says", "fix"),
+    [
+        ("Counter App", "no payment type named “Counter App”", "create one payment type"),
+        ("POS+ (old terminal)", "inactive", "reactivate"),
+        ("pos+", "No payment type is named exactly “pos+”", "Rename it"),
+    ],
+)
+async def test_payment_type_problems_stop_before_posting_and_say_what_to_fix(
+    ledger: Ledger, sandbox: Sandbox, client: ServiceTitanClient, name: str, says: str, fix: str
+) -> None:
+    from posplus_tui.services.reconcile.events import EventBus
+    from posplus_tui.services.reconcile.st_poster import ServiceTitanPoster
+    from posplus_tui.services.reconcile.worker import ReconcileWorker
+
+    [row] = _sales(ledger, sandbox, 1)
+    worker = ReconcileWorker(
+        ReconcileStore(ledger.engine), ServiceTitanPoster(client, name), bus=EventBus()
+    )
+    with pytest.raises(ReconcileStopped) as info:
+        await worker.drain_once()
+    assert says in info.value.message and fix in info.value.fix
+    assert outbox_state(ledger, row.outbox_id)[0] == "pending"
+    assert payments_with(sandbox, row.marker) == []
+    [event] = ReconcileStore(ledger.engine).history()
+    assert event.kind == EventKind.SETUP_ERROR and "Payment Types" in event.message
