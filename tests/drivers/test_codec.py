@@ -221,3 +221,66 @@ def test_trace_masks_account_numbers_and_tokens() -> None:
     assert "TK1234567890ABCD" not in record.text and "ABCD" in record.text
     assert "411111" not in record.text
     assert b"TK1234567890ABCD".hex(" ").upper() not in record.hex
+
+
+# Frames published in public PAX integrations (base64 of STX … LRC, as sent over HTTP).
+SPEC_SALE = "AlQwMBwxLjI4HDAxHDEwMBwcMRwcHBwcA0M="  # POSLink spec §3.3.2.4 example, LRC 'C'
+SPEC_A20 = "AkEyMBwxLjI4HDAcHBwyMDADSw=="  # LRC 'K'
+GP_HTTP_MESSAGE = (
+    "AlQwMBwxLjM1HDAxFTI3MjYVHx8fHx8xFTE1NTU1OTY1NjAVFRUVFQNt"  # GP DecodeHttpMessage, LRC 'm'
+)
+
+
+def test_spec_sale_frame_decodes_exactly() -> None:
+    import base64
+
+    raw = base64.b64decode(SPEC_SALE)
+    (event,) = decode_all(raw)
+    assert isinstance(event, GoodFrame) and raw[-1:] == b"C"
+    req = decode_request(event.payload)
+    assert (req.command, req.version, req.fields[0]) == ("T00", "1.28", m.SALE)
+    assert m.request_amount(req) == 100 and m.request_ecr_ref(req) == "1"
+    assert m.credit(m.SALE, ecr_ref="1", amount_cents=100, version="1.28").encode() == raw
+    (a20,) = decode_all(base64.b64decode(SPEC_A20))
+    assert isinstance(a20, GoodFrame) and a20.raw[-1:] == b"K"
+
+
+def test_gp_message_lrc_matches_but_control_bytes_inside_are_refused() -> None:
+    import base64
+
+    raw = base64.b64decode(GP_HTTP_MESSAGE)
+    assert lrc(raw[1:-1]) == 0x6D == raw[-1]
+    (event,) = decode_all(raw)
+    assert isinstance(event, BadFrame) and "control" in event.reason
+
+
+def test_a_published_t01_layout_parses_to_the_right_fields() -> None:
+    """The T01 reply layout of a public PAX demo page (v1.40), its placeholders filled in."""
+    fs, us = "\x1c", "\x1f"
+    payload = fs.join(
+        [
+            "0",
+            "T01",
+            "1.40",
+            "000000",
+            "OK",
+            us.join(["0", "DEMO APPROVED", "000000", "88888888", "", ""]),
+            "01",
+            us.join(["1234", "0", "0", "0", "0", "0", "12048", "2022"]),
+            us.join(["1125", "1", "0523", "", "", "", "02", "", "", "", "0"]),
+            us.join(["17", "P251125X", "20251125120000", ""]),
+            us,
+            "",
+            "",
+            us.join(["CARDBIN=541333", "PROGRAMTYPE=0", "SN=44332211", "DCC=N"]),
+        ]
+    ).encode()
+    (event,) = decode_all(frame(payload))
+    assert isinstance(event, GoodFrame)
+    resp = decode_response(event.payload)
+    result = m.result_from(resp, ecr_ref="P251125X", requested_cents=1234)
+    assert isinstance(result, m.Approved)
+    assert (result.approved_cents, result.last4, result.brand) == (1234, "1125", "MASTERCARD")
+    assert result.entry_method is m.EntryMethod.SWIPE
+    assert (result.auth_code, result.host_ref, result.terminal_ref) == ("000000", "88888888", "17")
+    assert m.reply_ecr_ref(resp) == "P251125X"
