@@ -28,6 +28,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     serve.add_argument("--token-ttl", type=int, default=900, help="token lifetime in seconds")
     serve.set_defaults(func=_serve)
+    fault = sb_sub.add_parser(
+        "fault", help="make a running sandbox misbehave (for training and manual tests)"
+    )
+    fault.add_argument(
+        "kind",
+        choices=(
+            "429", "500", "502", "503", "504", "slow", "drop", "post-off", "post-on",
+            "expire-tokens", "delete-invoice", "clear", "state",
+        ),
+        help="what to do: an HTTP error for the next calls, slow replies, drop the next "
+        "payment reply after saving it, switch POST /payments off/on, expire tokens, delete "
+        "an invoice, clear faults, or just show the state",
+    )  # fmt: skip
+    fault.add_argument("--url", required=True, help="the sandbox base URL it printed")
+    fault.add_argument("--app-key", required=True, help="the sandbox app key it printed")
+    fault.add_argument("--count", type=int, default=1, help="how many calls (1)")
+    fault.add_argument("--seconds", type=float, default=5.0, help="delay for 'slow' (5)")
+    fault.add_argument("--retry-after", default=None, help="Retry-After for 429 (1)")
+    fault.add_argument("--invoice-id", type=int, help="for delete-invoice: the invoice id")
+    fault.add_argument("--method", help="only calls with this HTTP method (GET, POST, PATCH)")
+    fault.set_defaults(func=_fault)
     sb.set_defaults(func=lambda args: sb.print_help() or 0)
 
 
@@ -60,4 +81,39 @@ def _serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a sandbox is meant to stop
         serve_forever(sandbox.app, sock, log_level="warning")
     print("Sandbox stopped.")
+    return 0
+
+
+def _fault(args: argparse.Namespace) -> int:
+    import httpx
+
+    base = args.url.rstrip("/")
+    headers = {"ST-App-Key": args.app_key}
+    try:
+        if args.kind == "state":
+            resp = httpx.get(f"{base}/_sandbox/state", headers=headers, timeout=10)
+        else:
+            if args.kind == "delete-invoice" and args.invoice_id is None:
+                raise CliError(
+                    "delete-invoice needs --invoice-id ID (the API id, not the number).", 2
+                )
+            order = {
+                "kind": args.kind,
+                "count": args.count,
+                "seconds": args.seconds,
+                "retry_after": args.retry_after,
+                "invoice_id": args.invoice_id,
+                "method": args.method.upper() if args.method else None,
+            }
+            resp = httpx.post(f"{base}/_sandbox/faults", json=order, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        raise CliError(f"Cannot reach the sandbox at {base} ({exc}). Is it running?", 3) from exc
+    body = resp.json() if resp.headers.get("content-type", "").startswith("application/") else {}
+    if resp.status_code != 200:
+        raise CliError(f"The sandbox refused: {body.get('message') or resp.status_code}.", 2)
+    if args.kind == "state":
+        for key, value in body.items():
+            print(f"{key}: {value}")
+    else:
+        print(f"Sandbox: {body['applied']}.")
     return 0

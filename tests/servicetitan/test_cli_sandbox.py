@@ -8,7 +8,11 @@ import signal
 import subprocess
 import sys
 
-from posplus_tui.servicetitan import ServiceTitanClient
+import pytest
+
+from posplus_tui.cli import main
+from posplus_tui.domain.money import Money
+from posplus_tui.servicetitan import NotFoundError, ServiceTitanClient
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str) -> str:
@@ -21,7 +25,7 @@ def _read_until(proc: subprocess.Popen[str], marker: str) -> str:
     return "".join(lines)
 
 
-async def test_sandbox_serve_prints_what_to_put_in_settings_and_answers():
+async def test_sandbox_serve_prints_what_to_put_in_settings_and_answers(capsys):
     proc = subprocess.Popen(
         [sys.executable, "-m", "posplus_tui", "sandbox", "serve", "--port", "0", "--seed", "3"],
         stdout=subprocess.PIPE,
@@ -32,6 +36,7 @@ async def test_sandbox_serve_prints_what_to_put_in_settings_and_answers():
     try:
         out = _read_until(proc, "Ctrl+C")
         fields = dict(re.findall(r"^\s+(\w+)\s+= (\S+)$", out, re.M))
+        fields["type_id"] = re.search(r"POS\+ payment type id = (\d+)", out)[1]
         assert fields["base_url"].startswith("http://127.0.0.1:")
         async with ServiceTitanClient(
             "sandbox",
@@ -42,7 +47,20 @@ async def test_sandbox_serve_prints_what_to_put_in_settings_and_answers():
             base_url=fields["base_url"],
         ) as st:
             types = await st.list_payment_types()
-        assert "POS+" in [t.name for t in types]
+            assert "POS+" in [t.name for t in types]
+            # a trainer makes the running sandbox misbehave from another terminal
+            opts = ["--url", fields["base_url"], "--app-key", fields["app_key"]]
+            assert main(["sandbox", "fault", "503", "--count", "2", *opts]) == 0
+            assert "next 2 call(s) answer 503" in capsys.readouterr().out
+            assert await st.list_payment_types()  # retried through the two 503s
+            assert main(["sandbox", "fault", "post-off", *opts]) == 0
+            with pytest.raises(NotFoundError):
+                await st.create_payment(int(fields["type_id"]), [(1, Money(100))])
+            assert main(["sandbox", "fault", "state", *opts]) == 0
+            assert "paymentsPostEnabled: False" in capsys.readouterr().out
+            assert main(["sandbox", "fault", "clear", "--url", fields["base_url"],
+                         "--app-key", "wrong"]) == 2  # fmt: skip
+            assert "app key" in capsys.readouterr().err
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=15)

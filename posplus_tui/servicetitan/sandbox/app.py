@@ -30,6 +30,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _TENANT_PATH = re.compile(r"^/(?P<module>[a-z]+)/v2/tenant/(?P<tenant>[^/]+)/(?P<rest>.+?)/?$")
 JSON = "application/json; charset=utf-8"
+#: Trainer controls for a served sandbox (not part of ServiceTitan's API; needs the app key).
+ADMIN_PREFIX = "/_sandbox/"
 
 
 class ReplyDropped(Exception):
@@ -205,6 +207,9 @@ class SandboxApp:
                 return 405, "text/plain", b"Method Not Allowed", {}, None, None
             status, body = await self._token(raw, headers)
             return status, JSON, jsonwire.dumps(body), {"cache-control": "no-store"}, "token", None
+        if path.startswith(ADMIN_PREFIX):
+            status, body = self._admin(method, path, headers, raw)
+            return status, JSON, jsonwire.dumps(body), {}, "admin", None
         m = _TENANT_PATH.match(path)
         if not m:
             return 404, "text/plain", b"Not Found", {}, None, None
@@ -293,6 +298,34 @@ class SandboxApp:
             return status, "text/html", html.encode(), extra, route, None
         body = jsonwire.dumps({"message": "An error has occurred."})
         return status, JSON, body, extra, route, None
+
+    # -- trainer controls -------------------------------------------------------------------------
+
+    def _admin(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """``GET /_sandbox/state`` and ``POST /_sandbox/faults`` for a sandbox in another
+        process (``posplus sandbox fault``). Guarded by the sandbox's app key."""
+        if headers.get("st-app-key") != self.app_key:
+            return 403, {"message": "Send the sandbox's app key in ST-App-Key."}
+        if method == "GET" and path == f"{ADMIN_PREFIX}state":
+            return 200, {
+                "faultsPending": self.faults.pending,
+                "paymentsPostEnabled": self.faults.payments_post_enabled,
+                "stats": {
+                    "tokenRequests": self.stats.token_requests,
+                    "apiCalls": self.stats.api_calls,
+                    "rateLimited": self.stats.rate_limited,
+                    "paymentsCreated": self.stats.payments_created,
+                },
+            }
+        if method != "POST" or path != f"{ADMIN_PREFIX}faults":
+            return 404, {"message": "Use GET /_sandbox/state or POST /_sandbox/faults."}
+        try:
+            order = jsonwire.loads(raw) if raw else {}
+            return 200, {"applied": apply_fault(self.faults, order)}
+        except (ValueError, TypeError, KeyError) as exc:
+            return 400, {"message": str(exc)}
 
     # -- auth -----------------------------------------------------------------------------------
 
@@ -555,3 +588,46 @@ def _problem(exc: ApiProblem) -> dict[str, Any]:
 def _gateway(status: int, message: str, code: str) -> tuple[int, str, bytes, dict[str, str]]:
     body = jsonwire.dumps({"error": code, "error_description": message})
     return status, JSON, body, {"www-authenticate": f'Bearer error="{code}"'}
+
+
+def apply_fault(faults: Faults, order: dict[str, Any]) -> str:
+    """Apply one fault order (the JSON a trainer posts); returns what was done, in words."""
+    kind = str(order.get("kind", ""))
+    count = int(order.get("count", 1))
+    match = {
+        k: str(order[k]) for k in ("method", "path_contains") if order.get(k) not in (None, "")
+    }
+    if kind in ("429", "500", "502", "503", "504"):
+        retry = order.get("retry_after")
+        faults.fail_next(count, int(kind), retry_after=retry, **match)  # type: ignore[arg-type]
+        return f"next {count} call(s) answer {kind}"
+    if kind == "slow":
+        seconds = float(order.get("seconds", 5))
+        faults.slow_next(count, seconds, **match)
+        return f"next {count} call(s) wait {seconds:g}s"
+    if kind == "drop":
+        faults.drop_next_payment_reply(count)
+        return f"next {count} payment post(s) saved, then the reply is cut"
+    if kind == "post-off":
+        faults.disable_payment_posting(int(order.get("status", 404)))
+        return "POST /payments switched off"
+    if kind == "post-on":
+        faults.enable_payment_posting()
+        return "POST /payments switched on"
+    if kind == "expire-tokens":
+        faults.expire_tokens()
+        return "every token issued so far now gets 401"
+    if kind == "delete-invoice":
+        invoice_id = int(order["invoice_id"])
+        try:
+            faults.delete_invoice(invoice_id)
+        except KeyError:
+            raise KeyError(f"no invoice with id {invoice_id}") from None
+        return f"invoice {invoice_id} deleted"
+    if kind == "clear":
+        faults.clear()
+        return "all faults cleared"
+    raise ValueError(
+        f"unknown fault {kind!r}: use 429, 500, 502, 503, 504, slow, drop, post-off, post-on, "
+        "expire-tokens, delete-invoice or clear"
+    )
