@@ -420,7 +420,7 @@ def build_demo(
         environment="sandbox",
         tenant_id=str(creds.tenant_id),
         client_id=creds.client_id,
-        reconciliation_username="PosPlus",
+        reconciliation_username="DLee",
         payment_type_name="POS+",
         terminal_url=f"sim://?card_wait_ms={card_wait_ms}",
         database_url=f"sqlite:///{folder / 'demo-ledger.sqlite3'}",

@@ -19,8 +19,13 @@ def screen_text(app: PosPlusApp) -> str:
     """What a person would read on the screen right now, as one line of words: borders dropped
     and wrapped lines joined, so a sentence split by wrapping still reads as a sentence."""
     strips = app.screen._compositor.render_strips()
-    raw = "\n".join(strip.text for strip in strips)
-    return " ".join(re.sub(r"[│╭╮╰╯─▊▎▔▁┃━┏┓┗┛]", " ", raw).split())
+    lines = [strip.text for strip in strips]
+    dialogs = app.screen.query(".dialog")
+    if dialogs:  # a dialog over a screen: read the dialog only, as a person would
+        r = dialogs.first().region
+        lines = [line[r.x : r.x + r.width] for line in lines[r.y : r.y + r.height]]
+    raw = "\n".join(lines)
+    return " ".join(re.sub(r"[│╭╮╰╯─▊▎▔▁┃━┏┓┗┛█▀▄]", " ", raw).split())
 
 
 @pytest.fixture

@@ -52,11 +52,11 @@ class SetupScreen(PosScreen[None]):
         "Operators are added here with a role, a PIN and their ServiceTitan username."
     )
     BINDINGS = [
-        Binding("ctrl+t", "test_connection", "Test connection"),
-        Binding("ctrl+e", "test_terminal", "Test terminal"),
-        Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+n", "add_operator", "Add operator"),
-        Binding("ctrl+d", "toggle_operator", "Disable/enable operator"),
+        Binding("ctrl+t", "test_connection", "Test connection", priority=True),
+        Binding("ctrl+e", "test_terminal", "Test terminal", priority=True),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+n", "add_operator", "Add operator", priority=True),
+        Binding("ctrl+d", "toggle_operator", "Disable/enable operator", priority=True),
         Binding("escape", "back", "Back"),
     ]
 
