@@ -98,6 +98,7 @@ async def test_charge_void_and_refund_flow_through_the_background_worker(
         assert summary.by_method["card"].amount == Money(12_345 + 5_000 - 5_000 - 2_345)
         history = await service.history()
         assert [e.kind for e in history if e.transaction_ref == sale.ecr_ref] == [
+            EventKind.QUEUED,
             EventKind.POSTING,
             EventKind.POSTED,
             EventKind.VERIFIED,

@@ -72,7 +72,7 @@ async def test_sale_and_deposit_post_once_and_verify(
     kinds = [(e.outbox_id, e.kind) for e in seen]
     for row in (sale, deposit):
         steps = [k for oid, k in kinds if oid == row.outbox_id]
-        assert steps == [EventKind.POSTING, EventKind.POSTED, EventKind.VERIFIED]
+        assert steps == [EventKind.QUEUED, EventKind.POSTING, EventKind.POSTED, EventKind.VERIFIED]
     verified = [e for e in seen if e.kind == EventKind.VERIFIED and e.outbox_id == sale.outbox_id]
     assert verified[0].invoice_number == num1 and verified[0].amount == Money(bal1)
     # the history survives: it is read back from the ledger

@@ -38,6 +38,8 @@ class OutboxItem:
     original_outbox_id: int | None = None
     original_state: str | None = None
     original_claimed: bool = False
+    #: When the row entered the outbox (the approval), for the QUEUED event.
+    queued_at: datetime | None = None
 
     @property
     def outbox_id(self) -> int:

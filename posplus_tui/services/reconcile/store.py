@@ -136,6 +136,7 @@ class ReconcileStore:
                 o.c.state,
                 o.c.attempts,
                 o.c.st_payment_id,
+                o.c.created_at.label("queued_at"),
                 t.c.kind,
                 t.c.tender,
                 t.c.amount_cents,
@@ -204,6 +205,7 @@ class ReconcileStore:
                     original_outbox_id=r.orig_id,
                     original_state=r.orig_state,
                     original_claimed=r.orig_claimed_by is not None,
+                    queued_at=_utc(r.queued_at),
                 )
             )
         return items

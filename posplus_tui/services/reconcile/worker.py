@@ -432,6 +432,11 @@ class ReconcileWorker:
                     "mark it posted with a note — or refund the customer.",
                 )
                 continue
+            if item.attempts == 0 and item.state == m.PENDING:
+                queued = self._event(item, EventKind.QUEUED, f"Queued {self._what(item)}.")
+                if item.queued_at is not None:
+                    queued = replace(queued, time=item.queued_at)
+                batch.events.append(queued)
             attempts = item.attempts + 1
             item = replace(
                 item,
