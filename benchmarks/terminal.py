@@ -7,7 +7,8 @@ a driver that adds nothing to the line. Goals: ≤ 1.05 at 9600, ≤ 1.2 at 1152
 
     uv run python benchmarks/terminal.py [--quick]
 
-The last line is one JSON object.
+The last line is one JSON object. The figures are latencies, so a machine busy with other work
+inflates them; the JSON records the load average before the run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -92,7 +94,9 @@ async def measure(baud: int, sales: int) -> dict[str, float | int]:
 
 
 async def main(quick: bool) -> dict[str, object]:
-    out: dict[str, object] = {"benchmark": "terminal", "quick": quick}
+    out: dict[str, object] = {"benchmark": "terminal", "quick": quick, "cpus": os.cpu_count()}
+    if hasattr(os, "getloadavg"):  # the ratios are latency figures: a busy machine inflates them
+        out["load_average_before"] = round(os.getloadavg()[0], 2)
     for baud, sales in ((9600, 15 if quick else 60), (115200, 40 if quick else 200)):
         res = await measure(baud, sales)
         print(

@@ -112,6 +112,15 @@ class Channel:
         for record in trace_bytes("tx", data):
             self.emit(record)
 
+    async def send_soon(self, data: bytes) -> None:
+        """Queue ``data`` without waiting for the write to finish, when the link can."""
+        if not self.link.write_soon(data):
+            await self.send(data)
+            return
+        self.bytes_out += len(data)
+        for record in trace_bytes("tx", data):
+            self.emit(record)
+
     async def event(self, timeout: float) -> Event:
         """The next event, or ``TimeoutError``; ``EOFError`` when the link closed."""
         deadline = time.monotonic() + max(0.0, timeout)
@@ -265,7 +274,12 @@ async def transact(
             if not matches(resp):
                 await _ack_stale(chan, resp)
                 continue
-            await _send_quietly(chan, bytes([ACK]))
+            if resp.final:
+                # the outcome is known: the ACK goes out in order, without holding up the caller
+                with contextlib.suppress(ConnectionError, OSError):
+                    await chan.send_soon(bytes([ACK]))
+            else:
+                await _send_quietly(chan, bytes([ACK]))
         if not resp.final:
             if on_status is not None:
                 on_status(resp)

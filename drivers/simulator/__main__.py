@@ -49,7 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP (port 0: any free port)")
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal (POSIX)")
     parser.add_argument(
-        "--baud", type=int, default=None, help="line speed to honour (pty default 9600)"
+        "--baud",
+        type=int,
+        default=None,
+        help="line speed to honour, 10 bits per byte (pty: default 9600; tcp: unpaced unless given)",
     )
     parser.add_argument("--delay-ms", type=int, default=0, help="host processing delay")
     parser.add_argument("--card-wait-ms", type=int, default=0, help="time the cardholder takes")

@@ -27,6 +27,11 @@ class Link(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    def write_soon(self, data: bytes) -> bool:
+        """Queue ``data`` behind earlier writes without waiting for it to go out (the closing ACK
+        of an exchange: the outcome is already known). False if this link cannot queue."""
+        return False
+
 
 class Connector(abc.ABC):
     """Opens links. ``persistent`` connectors (serial) hand out the same open link every time;

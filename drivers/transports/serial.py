@@ -71,6 +71,13 @@ class SerialLink(Link):
         except (serial.SerialException, OSError) as exc:
             raise ConnectionError(f"write to {self.description} failed: {exc}") from exc
 
+    def write_soon(self, data: bytes) -> bool:
+        if self._eof:
+            return False
+        # the single writer thread keeps this in order with every later write
+        self._tx.submit(self._port.write, data).add_done_callback(_ignore_result)
+        return True
+
     async def close(self) -> None:
         self._stop.set()
         with contextlib.suppress(Exception):
@@ -80,6 +87,12 @@ class SerialLink(Link):
         with contextlib.suppress(Exception):
             self._port.close()
         self._tx.shutdown(wait=False)
+
+
+def _ignore_result(future: object) -> None:
+    """A failed closing ACK shows up as an error on the next exchange; nothing to do here."""
+    with contextlib.suppress(Exception):
+        future.exception()  # type: ignore[attr-defined]
 
 
 class SerialConnector(Connector):
