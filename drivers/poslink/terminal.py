@@ -110,6 +110,8 @@ class PosLinkTerminal(Terminal):
             if progress and state:
                 progress(state)
 
+        if progress is not None:
+            progress = _deduplicated(progress)
         async with self._lock:
             if progress:
                 progress(TerminalState.SENDING)
@@ -406,3 +408,18 @@ async def _drain_eots(chan: Channel, timeout: float) -> None:
             return
         if isinstance(ev, Control) and ev.byte == EOT:
             chan.stale_eots -= 1
+
+
+def _deduplicated(callback: ProgressCallback) -> ProgressCallback:
+    """Report each state change once (the ACK and a status frame may both say "waiting for card");
+    a failing callback never breaks the payment."""
+    last: list[TerminalState] = []
+
+    def report(state: TerminalState) -> None:
+        if last and last[-1] is state:
+            return
+        last.append(state)
+        with contextlib.suppress(Exception):
+            callback(state)
+
+    return report

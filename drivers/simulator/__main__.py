@@ -76,6 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace, announce=print) -> None:
     faults = [parse_fault(f) for f in args.fault]
+    if args.baud is not None and not 50 <= args.baud <= 4_000_000:
+        raise ValueError(f"--baud {args.baud}: give a line speed such as 9600 or 115200")
+    for name in ("delay_ms", "card_wait_ms", "slow_ms"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must not be negative")
     baud = args.baud if args.baud else (9600 if args.pty else None)
     sim = Simulator(
         delay_ms=args.delay_ms, card_wait_ms=args.card_wait_ms, slow_ms=args.slow_ms, baud=baud

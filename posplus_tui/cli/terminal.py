@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sim",
         help="run the terminal simulator and print where it listens",
         description="Faults: " + "; ".join(f"{k}: {v}" for k, v in FAULTS.items()),
+        epilog=(
+            "Test amounts (by cents): .01 declined 05, .02 declined 51, .05 partial approval of half, "
+            ".07 cardholder cancels, .09 approved but the reply is lost, .11 never answered; "
+            "anything else approved."
+        ),
     )
     from drivers.simulator.__main__ import add_arguments
 
