@@ -141,7 +141,9 @@ TRANSITIONS: dict[TxnState, dict[TxnEvent, TxnState]] = {
     S.DECLINED: {},
     S.CANCELLED: {},
     S.FAILED: {},
-    S.NOT_FOUND: {},
+    # The terminal is the source of truth: a request it could not find at first (asked while it was
+    # still on its way, e.g. by a recovery run elsewhere) but later reports approved is approved.
+    S.NOT_FOUND: {E.APPROVED: S.APPROVED},
     S.DISCARDED: {},
 }
 

@@ -409,7 +409,8 @@ class TxnStore:
         with self._ledger.session() as session:
             row = self._lock(session, txn_id)
             state = TxnState(row.state)
-            if state not in (TxnState.AT_TERMINAL, TxnState.UNKNOWN):
+            late = state is TxnState.NOT_FOUND and isinstance(result, Approved)
+            if state not in (TxnState.AT_TERMINAL, TxnState.UNKNOWN) and not late:
                 return _view(row)  # already settled (e.g. by recovery): nothing to do
             now = self._now()
             event, details = self._apply(session, row, result)
@@ -421,6 +422,8 @@ class TxnStore:
             action = f"payment_{row.state}"
             if recovered:
                 details["settled_by"] = "recovery"
+            if late:
+                details["late_approval"] = "the terminal approved a request it had not found before"
             self._audit(session, action, actor, row.ecr_ref, **details)
             return _view(row)
 

@@ -487,3 +487,30 @@ async def test_posting_events_for_the_reconcile_worker(
         apply_posting_event(session, declined.transaction.id, TxnEvent.POSTED)
     with pytest.raises(ValueError, match="not a posting event"), ledger.session() as session:
         apply_posting_event(session, sale.transaction.id, TxnEvent.APPROVED)
+
+
+async def test_a_late_approval_overrides_not_found(
+    pay: PaymentService, staff: Staff, ledger: Ledger
+) -> None:
+    """Recovery run elsewhere asked before the request reached the terminal (NOT_FOUND); the
+    terminal then approved it. The terminal wins: the sale is recorded approved, with its outbox."""
+    from posplus_tui.services.txn_store import IntentSpec
+
+    view = pay.store.write_intent(
+        IntentSpec(
+            TxnKind.SALE,
+            Tender.CARD,
+            Money(1500),
+            staff.clerk.id,
+            staff.clerk.name,
+            invoice_facts(),
+        )
+    )
+    pay.store.mark_sent(view.id)
+    assert pay.store.settle(view.id, drivers.NotFound(view.ecr_ref), actor="x").state is S.NOT_FOUND
+    late = drivers.Approved(view.ecr_ref, 1500, 1500, "A1", "H1", "T1", "VISA", "1111")
+    after = pay.store.settle(view.id, late, actor="clerk")
+    assert after.state is S.APPROVED and after.approved == Money(1500)
+    assert [r[0] for r in outbox(ledger)] == [view.ecr_ref]
+    assert pay.store.settle(view.id, late, actor="clerk").state is S.APPROVED  # idempotent
+    assert len(outbox(ledger)) == 1
