@@ -567,19 +567,42 @@ class ServiceTitanClient:
         **filters: Any,
     ) -> list[Payment]:
         """Payments by invoice and date (all pages). ``active_state``: ActiveOnly | InactiveOnly
-        | All — All by default so a read-back also sees voided payments."""
+        | All — All by default so a read-back also sees voided payments. More than 50 invoice
+        ids or payment ids are split into several calls (the API's limit)."""
         params: dict[str, Any] = {
-            "appliedToInvoiceIds": _csv(applied_to_invoice_ids),
             "paidOnAfter": _iso(paid_on_after),
             "paidOnBefore": _iso(paid_on_before),
-            "ids": _csv(ids),
             "customerId": customer_id,
             "activeState": active_state,
             **filters,
         }
-        return await self._all(
-            "accounting", "payments", params, Payment.from_api, operation="read payments"
+        invoice_ids = None if applied_to_invoice_ids is None else list(applied_to_invoice_ids)
+        payment_ids = None if ids is None else list(ids)
+        if invoice_ids is not None and payment_ids is not None:
+            raise ValueError("list_payments takes applied_to_invoice_ids or ids, not both")
+        key, wanted = ("appliedToInvoiceIds", invoice_ids) if invoice_ids is not None else (
+            "ids", payment_ids
+        )  # fmt: skip
+        if wanted is None:
+            return await self._all(
+                "accounting", "payments", params, Payment.from_api, operation="read payments"
+            )
+        if not wanted:
+            return []
+        batches = await asyncio.gather(
+            *(
+                self._all(
+                    "accounting",
+                    "payments",
+                    {**params, key: _csv(chunk)},
+                    Payment.from_api,
+                    operation="read payments",
+                )
+                for chunk in _chunks(list(dict.fromkeys(int(i) for i in wanted)), MAX_IDS)
+            )
         )
+        merged = {p.id: p for batch in batches for p in batch}
+        return sorted(merged.values(), key=lambda p: p.id)
 
     async def iter_payments(
         self, *, page_size: int | None = None, **filters: Any

@@ -239,3 +239,13 @@ async def test_follow_export_until_caught_up_then_only_changes(st, sandbox):
     assert [i.id for i in changed] == [inv_id]
     pays = [p async for p in st.iter_payments(appliedToInvoiceIds=str(inv_id))]
     assert len(pays) == 1 and pays[0].total == Money(100)
+
+
+async def test_payments_for_more_than_50_invoices_are_read_in_batches(st, sandbox):
+    paid = [p for p in sandbox.data.payments][:80]
+    invoice_ids = [p.splits[0][0] for p in paid]
+    found = await st.list_payments(applied_to_invoice_ids=invoice_ids)
+    assert {p.id for p in paid} <= {p.id for p in found}
+    by_id = await st.list_payments(ids=[p.id for p in paid])
+    assert [p.id for p in by_id] == sorted(p.id for p in paid)
+    assert await st.list_payments(ids=[]) == []
