@@ -37,7 +37,6 @@ S = TxnState
 CASES = [
     ("intent_committed", "101.00", S.DISCARDED, False),
     ("marked_sent", "102.00", S.NOT_FOUND, False),
-    ("terminal:SENDING", "103.00", S.NOT_FOUND, False),
     ("terminal:WAITING_FOR_CARD", "104.00", S.APPROVED, True),  # at the terminal
     ("terminal_replied", "105.00", S.APPROVED, True),  # approved, before approval+outbox commit
     ("settled", "106.00", S.APPROVED, True),  # after the commit
@@ -126,7 +125,6 @@ def pg_db_url() -> Iterator[str]:
 
 
 PG_CASES = [
-    ("intent_committed", "301.00", S.DISCARDED, False),
     ("terminal:WAITING_FOR_CARD", "302.00", S.APPROVED, True),
     ("terminal_replied", "303.00", S.APPROVED, True),
     ("settled", "304.09", S.APPROVED, True),
