@@ -241,15 +241,11 @@ class PaymentService:
             raise InvalidRequest("The amount must be Money.", "Enter the amount, e.g. 125.00.")
         await self._db(self._authorize, operator, Action.CHARGE, None)
         supervisor_id: int | None = None
-        over = amount > invoice.balance
-        if over:
-            if amount.cents <= 0:
-                pass  # rejected just below with the rule's words
-            else:
-                sup = await self._db(
-                    self._authorize, operator, Action.CHARGE_OVER_BALANCE, approval
-                )
-                supervisor_id = sup.id if sup else None
+        if (
+            amount > invoice.balance and amount.cents > 0
+        ):  # ≤ 0 is refused below, in the rule's words
+            sup = await self._db(self._authorize, operator, Action.CHARGE_OVER_BALANCE, approval)
+            supervisor_id = sup.id if sup else None
         try:
             kind = check_charge_amount(
                 amount, invoice.balance, supervisor=supervisor_id is not None
