@@ -222,6 +222,12 @@ class ReconcileStore:
     def release(self, worker_id: str) -> None:
         """Give back every row this worker still claims (a clean shutdown)."""
         o = OutboxRow.__table__
+        with self.engine.connect() as conn:
+            held = conn.execute(
+                select(o.c.id).where(_mine(o.c.claimed_by, worker_id)).limit(1)
+            ).first()
+        if held is None:  # the usual case: nothing to write, no commit to wait for
+            return
         with self.engine.begin() as conn:
             conn.execute(
                 update(o)

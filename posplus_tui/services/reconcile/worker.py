@@ -338,12 +338,11 @@ class ReconcileWorker:
                     to_verify.append(
                         self._posted(item, result, batch, balance_before=item.balance_before)
                     )
-        await self._commit(batch)
-        # 4. verify
+        # 4. verify; written in one transaction with the posting results (a crash before it
+        # leaves the rows "posting", and the next worker finds them by their marker)
         if to_verify:
-            batch = m.Batch()
             await self._verify(to_verify, batch)
-            await self._commit(batch)
+        await self._commit(batch)
 
     async def _check_original(self, item: m.OutboxItem, batch: m.Batch) -> m.OutboxItem | None:
         """Refunds and voids wait for their sale; a void of a sale never posted cancels both."""
