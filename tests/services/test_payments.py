@@ -514,3 +514,20 @@ async def test_a_late_approval_overrides_not_found(
     assert [r[0] for r in outbox(ledger)] == [view.ecr_ref]
     assert pay.store.settle(view.id, late, actor="clerk").state is S.APPROVED  # idempotent
     assert len(outbox(ledger)) == 1
+
+
+async def test_a_broken_listener_never_breaks_a_payment(pay: PaymentService, staff: Staff) -> None:
+    seen: list[PaymentEventKind] = []
+
+    def broken(_event: PaymentEvent) -> None:
+        raise RuntimeError("screen went away")
+
+    unsubscribe_broken = pay.subscribe(broken)
+    unsubscribe = pay.subscribe(lambda e: seen.append(e.kind))
+    assert (await pay.charge(invoice_facts("9.00"), operator=staff.clerk)).approved
+    assert seen[-1] is PaymentEventKind.APPROVED
+    unsubscribe()
+    unsubscribe_broken()
+    count = len(seen)
+    await pay.charge(invoice_facts("8.00"), operator=staff.clerk)
+    assert len(seen) == count
