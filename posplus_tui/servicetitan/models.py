@@ -6,7 +6,8 @@ Each ``from_api`` reads the wire shape of the v2 tenant API (money arrives as st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -66,6 +67,25 @@ _fromiso = datetime.fromisoformat
 
 def _when(value: Any) -> datetime | None:
     return _fromiso(value) if value else None
+
+
+def _builder(cls: type[T]) -> Callable[..., T]:
+    """A fast positional constructor for a frozen, slotted dataclass used on hot paths.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; an invoice
+    page builds tens of thousands of records, so this writes the slots directly (all fields must
+    be given, in declaration order). Instances stay frozen for everyone else.
+    """
+    setters = [cls.__dict__[f.name].__set__ for f in fields(cls)]  # type: ignore[arg-type]
+    new = object.__new__
+
+    def build(*values: Any) -> T:
+        obj = new(cls)
+        for setter, value in zip(setters, values, strict=True):
+            setter(obj, value)
+        return obj
+
+    return build
 
 
 def _int(value: Any) -> int | None:
@@ -145,11 +165,16 @@ class InvoiceItem(NamedTuple):
         )
 
 
+_new_address = _builder(Address)
+_new_ref = _builder(NamedRef)
+_new_job_ref = _builder(JobRef)
+
+
 def _address(d: dict[str, Any] | None) -> Address | None:
     if not d:
         return None
     get = d.get
-    return Address(
+    return _new_address(
         get("street"), get("unit"), get("city"), get("state"), get("zip"), get("country")
     )
 
@@ -192,7 +217,7 @@ class Invoice:
         items = get("items")
         adj = get("adjustmentToId")
         project = get("projectId")
-        return cls(
+        return _new_invoice(
             int(d["id"]),
             get("referenceNumber"),
             _when(get("invoiceDate")),
@@ -201,11 +226,11 @@ class Invoice:
             _money(get("salesTax")),
             _money(get("total")),
             _money(get("balance")),
-            NamedRef(int(cust["id"]), cust.get("name")) if cust else None,
+            _new_ref(int(cust["id"]), cust.get("name")) if cust else None,
             _address(get("customerAddress")),
             _address(get("locationAddress")),
-            NamedRef(int(bu["id"]), bu.get("name")) if bu else None,
-            JobRef(int(job["id"]), job.get("number"), job.get("type")) if job else None,
+            _new_ref(int(bu["id"]), bu.get("name")) if bu else None,
+            _new_job_ref(int(job["id"]), job.get("number"), job.get("type")) if job else None,
             None if adj is None else int(adj),
             None if project is None else int(project),
             get("summary"),
@@ -238,6 +263,9 @@ class Invoice:
     @property
     def is_paid(self) -> bool:
         return self.balance.cents == 0 and self.total.cents != 0
+
+
+_new_invoice = _builder(Invoice)
 
 
 @dataclass(frozen=True, slots=True)
