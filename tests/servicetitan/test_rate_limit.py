@@ -6,16 +6,12 @@ import asyncio
 
 from posplus_tui.servicetitan.sandbox import Sandbox
 
-from .conftest import make_client
+from .conftest import make_client, serve
 
 
-async def test_client_limiter_avoids_429s_from_a_strict_server(base_url, mode):
+async def test_client_limiter_avoids_429s_from_a_strict_server(mode, request):
     sandbox = Sandbox(seed=6, rate_per_second=30)
-    if mode == "http":
-        with sandbox.serve_in_thread() as url:
-            await _busy(sandbox, url)
-    else:
-        await _busy(sandbox, None)
+    await _busy(sandbox, serve(sandbox, request) if mode == "http" else None)
     assert sandbox.stats.rate_limited == 0
 
 

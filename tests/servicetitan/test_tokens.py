@@ -6,7 +6,7 @@ import asyncio
 
 from posplus_tui.servicetitan.sandbox import ManualClock, Sandbox
 
-from .conftest import FAST
+from .conftest import FAST, serve
 
 
 async def _burst(sandbox: Sandbox, base_url: str | None, clock: ManualClock, how: str) -> None:
@@ -25,7 +25,7 @@ async def _burst(sandbox: Sandbox, base_url: str | None, clock: ManualClock, how
     assert sandbox.stats.max_token_in_flight == 1
 
 
-async def test_200_calls_across_a_token_expiry_make_one_token_request(base_url, mode):
+async def test_200_calls_across_a_token_expiry_make_one_token_request(mode):
     clock = ManualClock()
     sandbox = Sandbox(seed=2, rate_per_second=None, token_delay=0.05, clock=clock)
     if mode == "http":
@@ -35,14 +35,11 @@ async def test_200_calls_across_a_token_expiry_make_one_token_request(base_url, 
         await _burst(sandbox, None, clock, "expired")
 
 
-async def test_200_calls_that_all_get_401_make_one_token_request(mode):
+async def test_200_calls_that_all_get_401_make_one_token_request(mode, request):
     clock = ManualClock()
     sandbox = Sandbox(seed=2, rate_per_second=None, token_delay=0.05, clock=clock)
-    if mode == "http":
-        with sandbox.serve_in_thread() as url:
-            await _burst(sandbox, url, clock, "revoked")
-    else:
-        await _burst(sandbox, None, clock, "revoked")
+    url = serve(sandbox, request) if mode == "http" else None
+    await _burst(sandbox, url, clock, "revoked")
 
 
 async def test_token_is_renewed_a_minute_before_expiry(sandbox):
