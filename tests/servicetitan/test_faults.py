@@ -15,6 +15,7 @@ from posplus_tui.servicetitan import (
     RateLimited,
     ServerUnavailable,
     ServiceTitanError,
+    ValidationError,
 )
 
 from .conftest import make_client
@@ -147,3 +148,17 @@ async def test_tokens_revoked_server_side_are_renewed_once(st, sandbox):
     sandbox.faults.expire_tokens()
     await st.list_payment_types()
     assert st.token_requests == 2
+
+
+async def test_a_drop_waits_for_a_payment_that_is_actually_saved(st, sandbox):
+    inv_id = sandbox.cases["unpaid_invoice_id"]
+    await st.list_payment_types()
+    sandbox.faults.drop_next_payment_reply()
+    sandbox.faults.expire_tokens()  # the first try gets 401: nothing saved, nothing to drop
+    with pytest.raises(ValidationError):  # refused by the rules: nothing saved either
+        await st.create_payment(sandbox.cases["pos_plus_type_id"], [(inv_id, Money(0))])
+    assert sandbox.faults.pending == 1
+    with pytest.raises(OutcomeUnknown):
+        await st.create_payment(sandbox.cases["pos_plus_type_id"], [(inv_id, Money(300))])
+    assert sandbox.faults.pending == 0
+    assert len(await st.list_payments(applied_to_invoice_ids=[inv_id])) == 1

@@ -250,9 +250,13 @@ class SandboxApp:
             if fault.kind == "drop":
                 drop = True
         denied = self._check_auth(headers, tenant_text)
+        wait = 0.0 if denied is not None else self._throttle(
+            headers.get("st-app-key", ""), int(tenant_text)
+        )  # fmt: skip
+        if drop and fault is not None and (denied is not None or wait):
+            self.faults.give_back(fault)  # refused before any work: keep the drop for later
         if denied is not None:
             return (*denied, route, None)
-        wait = self._throttle(headers.get("st-app-key", ""), int(tenant_text))
         if wait:
             self.stats.rate_limited += 1
             return (
@@ -277,6 +281,8 @@ class SandboxApp:
         extra: dict[str, str] = {}
         if drop and status < 300:
             extra["x-sandbox-drop"] = "1"
+        elif drop and fault is not None:
+            self.faults.give_back(fault)
         return status, JSON, jsonwire.dumps(body), extra, route, parsed
 
     def _fault_reply(

@@ -126,6 +126,13 @@ class Faults:
         with self._lock:
             self._rules.append(rule)
 
+    def give_back(self, rule: FaultRule) -> None:
+        """Return one use of ``rule``: a drop only counts when there was something to drop."""
+        with self._lock:
+            if rule.remaining == 0 and rule not in self._rules:
+                self._rules.insert(0, rule)
+            rule.remaining += 1
+
     def take(self, method: str, path: str, *, is_token: bool = False) -> FaultRule | None:
         """Consume and return the first rule matching this call, if any."""
         with self._lock:
