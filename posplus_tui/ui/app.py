@@ -53,6 +53,8 @@ class PosPlusApp(App[None]):
             # Any posting step may change the outbox depth: refresh the bar (cheap, debounced by
             # the exclusive status worker).
             self.services.reconcile.subscribe(lambda _e: self.call_later(self.refresh_status))
+        if self.services.payments is not None:
+            self.services.payments.subscribe(lambda _e: self.call_later(self.refresh_status))
         if self.status_every:
             self.set_interval(self.status_every, self.refresh_status)
         from posplus_tui.ui.screens.setup import SetupScreen
@@ -76,7 +78,7 @@ class PosPlusApp(App[None]):
         name = getattr(op, "name", None) or str(op)
         role = getattr(op, "role", "")
         role = getattr(role, "value", role)
-        return f"{name} ({role})" if role else str(name)
+        return f"{name} ({role})" if role and role != name else str(name)
 
     @property
     def operator_role(self) -> str:
@@ -102,7 +104,7 @@ class PosPlusApp(App[None]):
 
     def refresh_status(self) -> None:
         self.run_worker(
-            self._poll_status(), name="status", group="status", exclusive=True, exit_on_error=False
+            self._poll_status, name="status", group="status", exclusive=True, exit_on_error=False
         )
 
     async def _poll_status(self) -> None:

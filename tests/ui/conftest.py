@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -55,10 +57,30 @@ def setup_only_app() -> Callable[..., PosPlusApp]:
 TEST_PIN_COST = 16
 
 
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """A demo ledger already migrated, with the demo operators and the invoice index filled from
+    the sandbox: copied for each test, so each starts from the same state without the wait."""
+    from posplus_tui.services.container import build_demo
+
+    folder = tmp_path_factory.mktemp("demo-template")
+    services = build_demo(folder, card_wait_ms=0, clock=FixedClock(), pin_cost=TEST_PIN_COST)
+
+    async def prime() -> None:
+        await services.sync.sync_once()
+        await services.aclose()
+
+    asyncio.run(prime())
+    return folder
+
+
 @pytest.fixture
-def demo_app(tmp_path) -> Callable[..., PosPlusApp]:
+def demo_app(tmp_path, demo_template) -> Callable[..., PosPlusApp]:
     """The demo app (sandbox, simulator, SQLite in tmp_path) with a clock that never moves."""
     from posplus_tui.services.container import build_demo
+
+    for file in demo_template.glob("demo-ledger.sqlite3*"):
+        shutil.copy(file, tmp_path / file.name)
 
     def make(card_wait_ms: int = 0, clock: FixedClock | None = None) -> PosPlusApp:
         services = build_demo(
@@ -66,6 +88,7 @@ def demo_app(tmp_path) -> Callable[..., PosPlusApp]:
             card_wait_ms=card_wait_ms,
             clock=clock or FixedClock(),
             pin_cost=TEST_PIN_COST,
+            sync_on_start=False,
         )
         return PosPlusApp(services, status_every=0)
 

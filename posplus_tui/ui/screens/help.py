@@ -1,4 +1,4 @@
-"""F1: every key and what each screen is for."""
+"""F1: every key and what each screen is for (built from the bindings, so it never drifts)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Markdown
+from textual.widgets import Static
 
 
 def _keys_of(cls: type) -> list[str]:
@@ -14,36 +14,31 @@ def _keys_of(cls: type) -> list[str]:
     for binding in getattr(cls, "BINDINGS", []):
         if isinstance(binding, Binding) and binding.description:
             key = binding.key_display or binding.key
-            rows.append(f"| `{key}` | {binding.description} |")
+            rows.append(f"  {key:<12} {binding.description}")
     return rows
 
 
 def help_text(app_cls: type, screens: list[type[Screen]]) -> str:
-    """The help page as Markdown, built from the bindings so it never drifts from the keys."""
+    """The help page as plain text."""
     parts = [
-        "# Help",
+        "HELP — Esc or F1 closes this page",
         "",
-        "Keys work everywhere unless a screen says otherwise. `ctrl+p` opens the command palette,",
-        "which lists every action of the screen you are on.",
+        "ctrl+p opens the command palette: it lists every action of the screen you are on. "
+        "States are always written in words; nothing is shown by colour alone.",
         "",
-        "## Everywhere",
-        "",
-        "| key | action |",
-        "|---|---|",
+        "EVERYWHERE",
         *_keys_of(app_cls),
     ]
     for screen in screens:
         area = getattr(screen, "AREA", "") or screen.__name__
         purpose = getattr(screen, "PURPOSE", "")
-        parts += ["", f"## {area}", "", purpose, ""]
-        keys = _keys_of(screen)
-        if keys:
-            parts += ["| key | action |", "|---|---|", *keys]
+        parts += ["", area.upper(), purpose]
+        parts += _keys_of(screen)
     return "\n".join(parts)
 
 
 class HelpScreen(ModalScreen[None]):
-    """The help page; Esc or F1 closes it."""
+    """The help page."""
 
     BINDINGS = [Binding("escape,f1,q", "close", "Close help")]
 
@@ -53,7 +48,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
-            yield Markdown(self.text, id="help-text")
+            yield Static(self.text, id="help-text", markup=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -79,6 +79,7 @@ class ReconcileScreen(PosScreen[None]):
             table: DataTable[str] = DataTable(id="events", cursor_type="row")
             table.add_columns("When", "Invoice", "Amount", "State", "What happened")
             yield table
+            yield Static("", id="event-detail", markup=False)
             yield FieldMessage(id="reconcile-message")
             yield ProblemPanel(id="reconcile-problem")
 
@@ -152,6 +153,7 @@ class ReconcileScreen(PosScreen[None]):
                 KIND_WORDS.get(kind, kind),
                 e.message,
             )
+        self._describe_event()
         message = self.query_one("#reconcile-message", FieldMessage)
         if not self.shown:
             message.hint(
@@ -159,6 +161,19 @@ class ReconcileScreen(PosScreen[None]):
             )
         else:
             message.clear()
+
+    @on(DataTable.RowHighlighted, "#events")
+    def _describe_event(self) -> None:
+        event = self._selected()
+        detail = self.query_one("#event-detail", Static)
+        if event is None:
+            detail.update("")
+            return
+        kind = str(getattr(event.kind, "value", event.kind))
+        detail.update(
+            f"{KIND_WORDS.get(kind, kind)} · payment {event.transaction_ref or '—'} · "
+            f"{event.message}"
+        )
 
     # -- actions ---------------------------------------------------------------------------------
 

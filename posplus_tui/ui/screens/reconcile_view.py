@@ -38,9 +38,9 @@ def visible(
 ) -> list[ReconcileEvent]:
     """The events the table shows: newest first, filtered, at most ``limit``."""
     kinds = FILTERS[filter_name][1]
-    chosen = [e for e in events if not kinds or e.kind in kinds]
-    chosen.sort(key=lambda e: (e.time, e.id or 0), reverse=True)
-    return chosen[:limit]
+    chosen = [(i, e) for i, e in enumerate(events) if not kinds or e.kind in kinds]
+    chosen.sort(key=lambda p: (p[1].time, p[1].id or 0, p[0]), reverse=True)
+    return [e for _, e in chosen[:limit]]
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,9 @@ class RefundScreen(LiveRequest, PosScreen[None]):
         with VerticalScroll(id="refund-body"):
             yield Static(
                 f"{verb} · invoice {self.detail.number} · {self.detail.customer_name}\n"
-                f"Payment {t.ecr_ref} · {self.card} · approved {t.approved.format()}",
+                f"{str(getattr(t.kind, 'value', t.kind)).capitalize()} of "
+                f"{t.created_at.astimezone().strftime('%m/%d/%y')} · {self.card} · "
+                f"approved {t.approved.format()}",
                 id="refund-head",
                 markup=False,
             )

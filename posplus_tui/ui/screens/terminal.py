@@ -127,6 +127,7 @@ class TerminalScreen(PosScreen[None]):
         else:
             box.ok(f"The terminal answered: {words}")
         self._state()
+        self.pos_app.refresh_status()
 
     def action_batch_close(self) -> None:
         if self.services.terminal is not None:
