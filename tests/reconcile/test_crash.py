@@ -26,8 +26,19 @@ from tests.reconcile.ledgerdata import add_approved
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli_env(sandbox: Sandbox, base_url: str, database_url: str) -> dict[str, str]:
-    c = sandbox.credentials
+def cli_env(
+    sandbox: Sandbox | None, base_url: str, database_url: str, creds: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment for a ``posplus`` child process aimed at this sandbox and ledger."""
+    if creds is None:
+        assert sandbox is not None
+        c = sandbox.credentials
+        creds = {
+            "tenant_id": str(c.tenant_id),
+            "client_id": c.client_id,
+            "client_secret": c.client_secret,
+            "app_key": c.app_key,
+        }
     env = dict(os.environ)
     # compiled bytecode cached outside the tree, so each started process imports quickly
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -35,10 +46,10 @@ def cli_env(sandbox: Sandbox, base_url: str, database_url: str) -> dict[str, str
     env.update(
         POSPLUS_ENVIRONMENT="sandbox",
         POSPLUS_SANDBOX_URL=base_url,
-        POSPLUS_TENANT_ID=str(c.tenant_id),
-        POSPLUS_CLIENT_ID=c.client_id,
-        POSPLUS_CLIENT_SECRET=c.client_secret,
-        POSPLUS_APP_KEY=c.app_key,
+        POSPLUS_TENANT_ID=creds["tenant_id"],
+        POSPLUS_CLIENT_ID=creds["client_id"],
+        POSPLUS_CLIENT_SECRET=creds["client_secret"],
+        POSPLUS_APP_KEY=creds["app_key"],
         POSPLUS_DATABASE_URL=database_url,
         POSPLUS_RECONCILIATION_USERNAME="recon",
     )

@@ -3,7 +3,10 @@ sandbox shows exactly one payment per marker."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +17,10 @@ from posplus_tui.ledger.tables.outbox import OutboxRow
 from posplus_tui.servicetitan.sandbox import Sandbox
 from tests.reconcile.conftest import unpaid_invoices
 from tests.reconcile.ledgerdata import add_many
-from tests.reconcile.test_crash import cli_env, markers_in_sandbox, run_cli
+from tests.reconcile.served import ROOT, client_for, markers_in_feed, sandbox_process
+from tests.reconcile.test_crash import cli_env
+
+ONCE = [sys.executable, "-m", "posplus_tui", "reconcile", "--once", "--no-progress"]
 
 
 @pytest.fixture
@@ -27,21 +33,36 @@ def pg_ledger(pg_url: str) -> Iterator[Ledger]:
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_two_workers_on_postgresql_post_each_marker_exactly_once(pg_ledger: Ledger) -> None:
-    sandbox = Sandbox(seed=1, rate_per_second=None)
-    invoices = [(i, n) for i, n, _ in unpaid_invoices(sandbox, 1_000, min_cents=100)]
+    # the same seed as the served sandbox: the same open invoices
+    invoices = [(i, n) for i, n, _ in unpaid_invoices(Sandbox(seed=1), 1_000, min_cents=100)]
     rows = add_many(pg_ledger, invoices, cents=100)
-    with sandbox.serve_in_thread() as base_url:
-        env = cli_env(sandbox, base_url, pg_ledger.url)
-        workers = [run_cli(env, "--rate", "0", "--batch", "25") for _ in range(2)]
+    with sandbox_process(rate=0, seed=1) as info:
+        env = cli_env(None, info["base_url"], pg_ledger.url, info)
+        workers = [
+            subprocess.Popen(
+                [*ONCE, "--rate", "0"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
         outputs = [w.communicate(timeout=170) for w in workers]
+
+        async def count() -> dict[str, int]:
+            async with client_for(info) as st:
+                return dict(await markers_in_feed(st))
+
+        counts = asyncio.run(count())
     for w, (out, err) in zip(workers, outputs, strict=True):
         assert w.returncode == 0, out + err
     posted = [int(re.search(r"Posted (\d+)", out).group(1)) for out, _ in outputs]  # type: ignore[union-attr]
-    assert min(posted) > 0, "both stations should have taken rows"
     assert sum(posted) == 1_000, outputs
-    counts = markers_in_sandbox(sandbox)
-    assert all(counts[r.marker] == 1 for r in rows)
-    assert sum(counts.values()) == 1_000
+    assert min(posted) > 0, "both stations should have taken rows"
+    assert all(counts.get(r.marker) == 1 for r in rows)
+    assert sum(counts.get(r.marker, 0) for r in rows) == 1_000
     o = OutboxRow.__table__
     with pg_ledger.engine.connect() as conn:
         states = dict(conn.execute(select(o.c.state, func.count()).group_by(o.c.state)).all())
