@@ -40,12 +40,20 @@ _ZERO = Money(0)
 _new = object.__new__
 _set = object.__setattr__
 _tuple_new = tuple.__new__
+#: Parsed amounts by their exact API text (bounded; Money is immutable, so sharing is safe).
+_MONEY_CACHE: dict[str, Money] = {}
+_MONEY_CACHE_SIZE = 16_384
 
 
 def _money(value: Any) -> Money:
-    """API amount → Money. The usual ``"123.45"`` takes a fast exact path (this runs ~10 times
-    per invoice); anything else goes through ``Money.from_decimal``'s full checks."""
+    """API amount → Money. The usual ``"123.45"`` takes a fast exact path and equal strings
+    share one (immutable) Money: a page of invoices repeats the same prices over and over, so
+    this saves most of the parsing and the allocations. Anything else goes through
+    ``Money.from_decimal``'s full checks."""
     if value.__class__ is str:
+        cached = _MONEY_CACHE.get(value)
+        if cached is not None:
+            return cached
         text = value
         negative = text[:1] == "-"
         if negative:
@@ -56,6 +64,8 @@ def _money(value: Any) -> Money:
             if cents <= MAX_CENTS:
                 money = _new(Money)
                 _set(money, "cents", -cents if negative else cents)
+                if len(_MONEY_CACHE) < _MONEY_CACHE_SIZE:
+                    _MONEY_CACHE[value] = money
                 return money
     if value is None or value == "":
         return _ZERO

@@ -151,3 +151,15 @@ async def test_rate_limiter_spaces_calls_out():
     for _ in range(1000):
         await off.acquire()
     assert time.monotonic() - start < 0.5
+
+
+def test_repeated_amounts_share_one_exact_money():
+    from posplus_tui.servicetitan.models import _money
+
+    a, b = _money("12.30"), _money("12.30")
+    assert a == Money(1230) and a is b
+    assert _money("-0.05") == Money(-5) and _money("-0.05") is _money("-0.05")
+    assert _money("7") == Money(700) and _money("7.5") == Money(750)
+    assert _money(None) == Money(0) and _money(Decimal("1.01")) == Money(101)
+    with pytest.raises(MoneyError):
+        _money("1.005")
