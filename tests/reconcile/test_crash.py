@@ -119,3 +119,37 @@ def test_killed_mid_drain_and_restarted_posts_each_once(
         else:
             assert counts[row.marker] <= 1
     assert max(counts.values()) == 1
+
+
+@pytest.mark.slow
+def test_follow_posts_as_payments_arrive_and_stops_on_ctrl_c(
+    ledger: Ledger, sandbox: Sandbox, base_url: str
+) -> None:
+    env = cli_env(sandbox, base_url, ledger.url)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "posplus_tui", "reconcile", "--follow"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "Posting payments to ServiceTitan as they arrive" in proc.stdout.readline()
+        [(inv, num, _)] = unpaid_invoices(sandbox, 1)
+        row = add_approved(ledger, invoice_id=inv, invoice_number=num, cents=1_234)
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "verified" in line and num in line:
+                break
+        assert any("verified" in ln and "$12.34" in ln for ln in lines), lines
+        assert markers_in_sandbox(sandbox)[row.marker] == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
