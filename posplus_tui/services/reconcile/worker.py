@@ -648,8 +648,6 @@ class ReconcileWorker:
             delay = self.backoff.delay(max(1, item.attempts), retry_after=exc.retry_after)
             # a failed search or read changes nothing: the row keeps the state it had
             state = item.state if during in ("search", "read") else m.PENDING
-            if during == "read" and state == m.POSTING:
-                state = m.POSTING
             self._retry(item, batch, state, delay, exc.message)
         else:  # pragma: no cover - PosterError subclasses are the four above
             self._retry(item, batch, item.state, self.backoff.delay(item.attempts), exc.message)
@@ -657,13 +655,23 @@ class ReconcileWorker:
     def _retry(
         self, item: m.OutboxItem, batch: m.Batch, state: str, delay: float, why: str
     ) -> None:
-        if item.attempts >= self.max_attempts and state == m.PENDING:
-            self._attention(
-                item,
-                batch,
-                f"ServiceTitan kept failing after {item.attempts} tries: {why}",
-                "Check that ServiceTitan is reachable, then use Retry now.",
-            )
+        if item.attempts >= self.max_attempts:
+            if state == m.POSTING:
+                self._attention(
+                    item,
+                    batch,
+                    f"ServiceTitan kept failing after {item.attempts} tries and may or may not "
+                    f"have recorded this payment: {why}",
+                    f"Do not post it by hand yet: use Retry now once ServiceTitan answers (the app "
+                    f"searches for {item.posting.marker} first), or search ServiceTitan for it.",
+                )
+            else:
+                self._attention(
+                    item,
+                    batch,
+                    f"ServiceTitan kept failing after {item.attempts} tries: {why}",
+                    "Check that ServiceTitan is reachable, then use Retry now.",
+                )
             return
         self.progress.retried += 1
         batch.updates.append(
