@@ -97,3 +97,21 @@ def test_supervisor_actions_refuse_what_would_be_wrong(ledger: Ledger) -> None:
     assert "void or refund" in info.value.fix or "void or refund" in str(info.value)
     kinds = [e.kind.value for e in store.history()]
     assert kinds == ["cancelled", "resolved"]
+
+
+def test_claims_of_a_killed_worker_on_this_computer_are_released(any_ledger: Ledger) -> None:
+    import os
+    import socket
+
+    add_many(any_ledger, [(2000 + i, str(i)) for i in range(5)], cents=100)
+    store = ReconcileStore(any_ledger.engine)
+    host = socket.gethostname()
+    now = datetime.now(UTC)
+    stale = now - timedelta(minutes=5)
+    dead = f"Counter 1@{host}:999999999:abcdef#0"  # no such process
+    alive = f"Counter 2@{host}:{os.getpid()}:abcdef#0"
+    assert len(store.claim(dead, 3, now, stale)) == 3
+    assert len(store.claim(alive, 3, now, stale)) == 2
+    assert store.claim("someone", 5, now, stale) == []  # all held, the lease has not run out
+    assert store.release_dead_claims() == 3
+    assert len(store.claim("someone", 5, now, stale)) == 3  # only the dead worker's rows

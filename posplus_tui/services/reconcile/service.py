@@ -128,6 +128,8 @@ class ReconcileService:
                     await self.worker._sleep(self.lock_ttl / 2)
                     continue
                 await asyncio.to_thread(self.store.release_other_claims, self.worker.worker_id)
+            else:
+                await asyncio.to_thread(self.store.release_dead_claims)
             renew = asyncio.create_task(self._renew_lock()) if self.needs_lock else None
             try:
                 await self.worker.run()
@@ -174,6 +176,8 @@ class ReconcileService:
                     "Wait for it to finish, or stop it, then run this again.",
                 )
             await asyncio.to_thread(self.store.release_other_claims, self.worker.worker_id)
+        else:
+            await asyncio.to_thread(self.store.release_dead_claims)
         renew = asyncio.create_task(self._renew_lock()) if self.needs_lock else None
         try:
             return await self.worker.drain_once(

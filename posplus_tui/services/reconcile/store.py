@@ -911,6 +911,25 @@ class ReconcileStore:
             )
         return int(result.rowcount or 0)
 
+    def release_dead_claims(self) -> int:
+        """Drop claims of workers on this computer whose process is gone (killed), so a
+        restarted station does not wait for their lease to run out."""
+        o = OutboxRow.__table__
+        with self.engine.connect() as conn:
+            holders = list(
+                conn.execute(
+                    select(o.c.claimed_by).where(o.c.claimed_by.is_not(None)).distinct()
+                ).scalars()
+            )
+        dead = [h for h in holders if _holder_is_dead(h.split("#", 1)[0])]
+        if not dead:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(o).where(o.c.claimed_by.in_(dead)).values(claimed_by=None, claimed_at=None)
+            )
+        return int(result.rowcount or 0)
+
     def release_lock(self, holder: str, name: str = "outbox") -> None:
         lk = ReconcileLock.__table__
         with self.engine.begin() as conn:
