@@ -167,3 +167,28 @@ async def test_payment_type_problems_stop_before_posting_and_say_what_to_fix(
     assert payments_with(sandbox, row.marker) == []
     [event] = ReconcileStore(ledger.engine).history()
     assert event.kind == EventKind.SETUP_ERROR and "Payment Types" in event.message
+
+
+async def test_two_payments_with_our_marker_stop_for_a_person_instead_of_guessing(
+    ledger: Ledger, sandbox: Sandbox, client: ServiceTitanClient
+) -> None:
+    from sqlalchemy import update
+
+    from posplus_tui.domain.money import Money
+    from posplus_tui.ledger.tables.outbox import OutboxRow
+
+    [row] = _sales(ledger, sandbox, 1, cents=1_500)
+    [(inv, _, _)] = unpaid_invoices(sandbox, 1)
+    for _ in range(2):  # e.g. someone re-keyed it from the receipt, marker and all
+        await client.create_payment(
+            sandbox.cases["pos_plus_type_id"], [(inv, Money(1_500))], memo=row.marker
+        )
+    o = OutboxRow.__table__
+    with ledger.engine.begin() as conn:  # our own POST's reply was lost: the row is in doubt
+        conn.execute(update(o).where(o.c.id == row.outbox_id).values(state="posting", attempts=1))
+    progress = await make_worker(ledger, client).drain_once()
+    assert progress.needs_attention == 1 and progress.posted == 0
+    state, pid, err = outbox_state(ledger, row.outbox_id)
+    assert state == "needs_attention" and pid is None
+    assert "2 payments carrying" in (err or "") and "Deactivate all but one" in (err or "")
+    assert len(payments_with(sandbox, row.marker)) == 2  # nothing added by us
