@@ -96,8 +96,7 @@ class PtySimServer:
     async def close(self) -> None:
         self._task.cancel()
         await self._conn.aclose()
-        with contextlib.suppress(BaseException):
-            await self._task
+        await asyncio.gather(self._task, return_exceptions=True)
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
             loop.remove_reader(self._master)
