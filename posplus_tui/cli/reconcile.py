@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rc.add_argument("--concurrency", type=int, default=8, help=argparse.SUPPRESS)
     rc.add_argument("--rate", type=float, default=None, help=argparse.SUPPRESS)
     rc.add_argument("--lease", type=float, default=120.0, help=argparse.SUPPRESS)
+    rc.add_argument("--doubt-wait", type=float, default=None, help=argparse.SUPPRESS)
     rc.set_defaults(func=_run)
 
 
@@ -89,14 +90,14 @@ async def _async_main(args: argparse.Namespace, settings: Any) -> int:
     from posplus_tui.services.reconcile.factory import build_bundle
 
     ledger, client = _open(settings, args)
-    bundle = build_bundle(
-        settings,
-        ledger,
-        client,
-        batch_size=args.batch,
-        concurrency=args.concurrency,
-        lease_seconds=args.lease,
-    )
+    options: dict[str, Any] = {
+        "batch_size": args.batch,
+        "concurrency": args.concurrency,
+        "lease_seconds": args.lease,
+    }
+    if args.doubt_wait is not None:
+        options["doubt_wait"] = args.doubt_wait
+    bundle = build_bundle(settings, ledger, client, **options)
     try:
         if args.sync:
             report = await bundle.sync.sync_once()

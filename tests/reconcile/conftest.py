@@ -52,6 +52,7 @@ def make_worker(ledger: Ledger, client: ServiceTitanClient, **kw: object) -> Rec
     kw.setdefault("backoff", FAST)
     kw.setdefault("unknown_backoff", FAST)
     kw.setdefault("dependency_wait", 0.05)
+    kw.setdefault("doubt_wait", 0.05)
     kw.setdefault("station", "Counter 1")
     return ReconcileWorker(
         ReconcileStore(ledger.engine),

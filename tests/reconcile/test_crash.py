@@ -58,7 +58,11 @@ def cli_env(
 
 def run_cli(env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "posplus_tui", "reconcile", "--once", "--no-progress", *extra],
+        [
+            *[sys.executable, "-m", "posplus_tui", "reconcile", "--once", "--no-progress"],
+            # the sandbox's dropped replies are saved at once: no need to wait 10 s to search
+            *["--doubt-wait", "0.2", *extra],
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

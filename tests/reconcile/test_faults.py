@@ -192,3 +192,19 @@ async def test_two_payments_with_our_marker_stop_for_a_person_instead_of_guessin
     assert state == "needs_attention" and pid is None
     assert "2 payments carrying" in (err or "") and "Deactivate all but one" in (err or "")
     assert len(payments_with(sandbox, row.marker)) == 2  # nothing added by us
+
+
+async def test_a_reply_slower_than_the_timeout_is_waited_out_before_searching(
+    ledger: Ledger, sandbox: Sandbox, base_url: str
+) -> None:
+    """The server may still save a payment after the client gave up waiting: the search must
+    come only after the server's own deadline, or the row would be posted twice."""
+    rows = _sales(ledger, sandbox, 2)
+    st = sandbox.client_for(base_url, timeout=0.5, backoff_base=0.01, backoff_cap=0.05)
+    async with st:
+        worker = make_worker(ledger, st, doubt_wait=2.0)
+        await worker.prepare()
+        sandbox.faults.slow_next(1, seconds=1.2, method="POST", path_contains="/payments")
+        progress = await worker.drain_once()
+    _assert_once_each(ledger, sandbox, rows)
+    assert progress.found_existing == 1

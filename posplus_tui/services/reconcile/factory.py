@@ -20,6 +20,10 @@ from posplus_tui.services.reconcile.st_poster import ServiceTitanPoster
 from posplus_tui.services.sync import SyncService
 from posplus_tui.servicetitan import ServiceTitanClient
 
+#: After a lost reply from the sandbox, wait this long before searching for the marker (its
+#: slowest injected reply takes 5 s); against ServiceTitan the worker's default (100 s) applies.
+SANDBOX_DOUBT_WAIT = 10.0
+
 
 class NotConfigured(ServiceError):
     """ServiceTitan is not set up enough to post payments."""
@@ -78,6 +82,9 @@ def build_bundle(
     **worker_options: Any,
 ) -> ReconcileBundle:
     bus = EventBus()
+    if client.environment.name not in ("production", "integration"):
+        # the local sandbox has no 100 s server deadline: a lost reply is settled sooner
+        worker_options.setdefault("doubt_wait", SANDBOX_DOUBT_WAIT)
     poster = ServiceTitanPoster(client, settings.payment_type_name)
     reconcile = ReconcileService(
         ledger,

@@ -103,6 +103,7 @@ class ReconcileWorker:
         unknown_backoff: Backoff | None = None,
         max_attempts: int = 25,
         lanes: int = 2,
+        doubt_wait: float = 100.0,
         lease_seconds: float = 120.0,
         dependency_wait: float = 2.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -119,6 +120,10 @@ class ReconcileWorker:
         self.max_attempts = max_attempts
         #: Batches in flight at once: one lane's database work overlaps another's requests.
         self.lanes = max(1, lanes)
+        #: After a lost reply, how long the server may still be working on the request
+        #: (ServiceTitan's own timeout is 100 s): the marker search waits at least this long,
+        #: or a payment saved late would be posted a second time.
+        self.doubt_wait = doubt_wait
         self.lease = timedelta(seconds=lease_seconds)
         self.dependency_wait = dependency_wait
         self.clock = clock
@@ -640,7 +645,7 @@ class ReconcileWorker:
             self._setup_problem = exc
         elif isinstance(exc, OutcomeUnknown):
             # leave it ``posting``: the next attempt searches for the marker first
-            delay = self.unknown_backoff.delay(item.attempts)
+            delay = max(self.unknown_backoff.delay(item.attempts), self.doubt_wait)
             self._retry(
                 item, batch, m.POSTING, delay, f"{exc.message} Will search before posting again."
             )
