@@ -358,6 +358,7 @@ class OperatorService:
         """Shared by sign-in and approval: lockout, counting, auditing. Raises or returns the row."""
         now = self._now()
         unknown = False
+        still_locked: OperatorLocked | None = None
         with self._ledger.session() as session:
             row = self._by_name(session, name)
             if row is None or row.disabled:
@@ -367,7 +368,8 @@ class OperatorService:
                 unknown = True  # raised below, once the audit event is committed
             elif row.locked_until is not None and row.locked_until > now:
                 minutes = max(1, round((row.locked_until - now).total_seconds() / 60))
-                raise OperatorLocked(
+                self._audit(session, f"{purpose}_refused", row.name, reason="locked")
+                still_locked = OperatorLocked(
                     f"{row.name} is locked after {MAX_PIN_ATTEMPTS} wrong PINs.",
                     f"Wait about {minutes} minute{'s' if minutes != 1 else ''}, or ask an admin to "
                     "reset the PIN.",
@@ -375,6 +377,9 @@ class OperatorService:
                 )
             else:
                 pin_hash, row_id = row.pin_hash, row.id
+                still_locked = None
+        if still_locked is not None:
+            raise still_locked
         if unknown:
             raise SignInFailed(
                 f"No active operator is named “{redact(name.strip())}”.",

@@ -113,6 +113,7 @@ async def test_sign_in_and_five_wrong_pins_lock_for_five_minutes(
     actions = [a for a, _ in _audit_actions(ledger)]
     assert actions.count("sign_in_failed") == 4 and actions.count("operator_locked") == 1
     assert actions.count("sign_in") == 3
+    assert actions.count("sign_in_refused") == 2  # the tries while locked are on record too
     assert verify(ledger.engine).ok
 
 
