@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlmodel import Session
 
 from posplus_tui.domain.money import Money
@@ -196,9 +196,9 @@ class LookupService:
         with Session(self.engine) as session:
             for kind in kinds:
                 if kind == "number":
-                    cond = t.number == plain
+                    cond = func.lower(t.number) == plain.lower()
                 elif kind == "job":
-                    cond = t.job_number == plain
+                    cond = func.lower(t.job_number) == plain.lower()
                 elif kind == "id":
                     cond = t.id == int(plain)
                 elif kind == "phone":

@@ -110,8 +110,10 @@ async def test_lookup_returns_every_match_for_an_ambiguous_number(
     assert {h.id for h in again} == {h.id for h in hits}
     assert all(h.source == "index" for h in again)
     overridden = sandbox.store.invoices[sandbox.cases["overridden_number_invoice_id"]]
-    [hit] = await lookup.search(overridden.number)
+    [hit] = await lookup.search(overridden.number.lower())  # typed in lower case
     assert (hit.id, hit.matched_by) == (overridden.id, "number")
+    [hit] = await lookup.search(overridden.number)
+    assert hit.source == "index"
     [by_id] = await lookup.search(str(overridden.id))
     assert by_id.matched_by == "id"
 
