@@ -5,6 +5,12 @@ async with sandbox.client() as st:          # in-process (httpx ASGI transport)
     ...
 with sandbox.serve_in_thread() as base_url:  # real HTTP on loopback (uvicorn)
     ...
+sandbox.faults.throttle_next(3)              # misbehave on demand (see ``Faults``)
+
+``sandbox.cases`` names the interesting seed records (an overridden number, a job with two
+invoices, an adjustment, paid / part-paid / unpaid invoices, the POS+ and an inactive payment
+type). A sandbox served by ``posplus sandbox serve`` takes the same faults over HTTP
+(``posplus sandbox fault``).
 """
 
 from __future__ import annotations
