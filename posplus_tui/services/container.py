@@ -404,6 +404,7 @@ def build_demo(
     clock: Clock | None = None,
     pin_cost: int | None = None,
     sync_on_start: bool = True,
+    sandbox_size: str = "demo",
     **worker_options: Any,
 ) -> Services:
     """Services for ``posplus demo``: SQLite in ``folder``, the sandbox in-process, ``sim://``."""
@@ -414,7 +415,7 @@ def build_demo(
     from posplus_tui.servicetitan.sandbox import IN_PROCESS_BASE_URL, Sandbox
 
     folder = Path(folder)
-    sandbox = Sandbox(seed=1, size="demo")
+    sandbox = Sandbox(seed=1, size=sandbox_size)  # type: ignore[arg-type]
     creds = sandbox.credentials
     settings = Settings(
         environment="sandbox",

@@ -47,8 +47,9 @@ class PosPlusApp(App[None]):
 
     def on_mount(self) -> None:
         self.title = f"POS+ · {self.services.station}"
-        self.run_worker(self.services.start(), name="start", exit_on_error=False)
-        self.refresh_status()
+        # Background start-up (recovery, the reconcile worker, the index) and the first status
+        # probe wait for the first frame, so the sign-in screen appears at once.
+        self.call_after_refresh(self._start_services)
         if self.services.reconcile is not None:
             # Any posting step may change the outbox depth: refresh the bar (cheap, debounced by
             # the exclusive status worker).
@@ -64,6 +65,10 @@ class PosPlusApp(App[None]):
             self.push_screen(SetupScreen(first_run=True))
         else:
             self.push_screen(SignInScreen())
+
+    def _start_services(self) -> None:
+        self.run_worker(self.services.start, name="start", group="start", exit_on_error=False)
+        self.refresh_status()
 
     async def on_unmount(self) -> None:
         await self.services.aclose()

@@ -88,10 +88,11 @@ def test_demo_in_a_real_terminal(tmp_path: Path) -> None:
     try:
         tmux.wait_for("DEMO — practice money only", timeout=60)
         tmux.wait_for("Demo operators")
-        # A person pauses between fields; keys sent in one burst would all land in the first.
+        # Like a person, wait for the PIN prompt: keys sent in one burst before the focus moves
+        # would all land in the first field.
         tmux.type("clerk")
         tmux.keys("Enter")
-        time.sleep(0.5)
+        tmux.wait_for("Now your PIN")
         tmux.type("1111")
         tmux.wait_for("••••")
         tmux.keys("Enter")

@@ -16,6 +16,8 @@ from posplus_tui.ui.widgets import FieldMessage
 
 #: Below this width the API id moves from the table to the line under it.
 WIDE = 100
+#: Rows put in the table: more than a clerk can scan; the message asks to type more.
+SHOWN = 50
 
 
 def status_words(summary: Any) -> str:
@@ -67,6 +69,7 @@ class LookupScreen(PosScreen[None]):
 
     def on_mount(self) -> None:
         self.results: list[Any] = []
+        self.shown_for = ""
         self.wide = self.app.size.width >= WIDE
         table = self.query_one("#results", DataTable)
         cols = ["Invoice", "Job"] + (["API id"] if self.wide else [])
@@ -139,9 +142,11 @@ class LookupScreen(PosScreen[None]):
 
     def _show(self, found: list[Any], text: str, *, local: bool = False) -> None:
         self.results = found
+        #: The search text the table now answers (the benchmark and tests read it).
+        self.shown_for = text
         table = self.query_one("#results", DataTable)
         table.clear()
-        for s in found[:200]:
+        for s in found[:SHOWN]:
             row = [s.number, s.job_number or "—"]
             if self.wide:
                 row.append(str(s.id))
@@ -169,6 +174,11 @@ class LookupScreen(PosScreen[None]):
                     f"{len(by_number)} invoices have the number “{text}” (invoice or job "
                     "numbers repeat). Check the customer and the date, then pick one with ↑↓ "
                     "and Enter. Nothing is chosen for you."
+                )
+            elif len(found) > SHOWN:
+                message.ok(
+                    f"{len(found)}+ invoices match “{text}”: the first {SHOWN} are listed. "
+                    "Type more of the name or number to narrow them."
                 )
             else:
                 message.ok(f"{len(found)} invoices match “{text}”. Pick one with ↑↓ and Enter.")

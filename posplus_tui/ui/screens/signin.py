@@ -51,6 +51,7 @@ class SignInScreen(PosScreen[None]):
     @on(Input.Submitted, "#signin-username")
     def _to_pin(self) -> None:
         self.query_one("#signin-pin", Input).focus()
+        self.query_one("#signin-error", FieldMessage).hint("Now your PIN, then Enter.")
 
     @on(Input.Submitted, "#signin-pin")
     @on(Button.Pressed, "#signin-button")
