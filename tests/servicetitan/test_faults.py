@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -106,14 +107,24 @@ async def test_a_slow_read_times_out_and_is_retried(sandbox, base_url):
     assert sandbox.stats.by_route[GET_TYPES] == 2
 
 
-async def test_a_slow_post_is_outcome_unknown(sandbox, base_url):
+async def test_a_slow_post_is_outcome_unknown_and_still_lands(sandbox, base_url):
     inv_id = sandbox.cases["unpaid_invoice_id"]
     async with make_client(sandbox, base_url, timeout=0.3) as st:
         await st.list_payment_types()
         sandbox.faults.slow_next(1, seconds=0.6, method="POST")
         with pytest.raises(OutcomeUnknown):
-            await st.create_payment(sandbox.cases["pos_plus_type_id"], [(inv_id, Money(100))])
-    assert sandbox.stats.by_route[POST_PAYMENTS] == 1
+            await st.create_payment(
+                sandbox.cases["pos_plus_type_id"], [(inv_id, Money(100))], memo="POSPLUS-SLOW"
+            )
+        assert sandbox.stats.by_route[POST_PAYMENTS] == 1
+        # The server finishes the work after the client gave up: the read-back finds it.
+        deadline = time.monotonic() + 5
+        found: list = []
+        while not found and time.monotonic() < deadline:
+            found = await st.find_payments_with_marker("POSPLUS-SLOW", invoice_ids=[inv_id])
+            if not found:
+                await asyncio.sleep(0.1)
+        assert len(found) == 1
 
 
 async def test_payment_posting_switched_off_like_the_2026_catalog(st, sandbox):
