@@ -8,6 +8,9 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.dom import DOMNode
 
+#: Textual's own focus/copy keys: real, but not actions of a counter screen.
+TEXTUAL_BUILTINS = frozenset({"app.focus_next", "app.focus_previous", "screen.copy_text"})
+
 
 class ScreenActions(Provider):
     """Offers the current screen's and the app's bindings as commands; disabled ones are left out."""
@@ -23,7 +26,7 @@ class ScreenActions(Provider):
                 continue
             if active.node is not screen and active.node is not self.app:
                 continue  # a focused field's own keys (cursor moves…) are not screen actions
-            if "command_palette" in binding.action:
+            if "command_palette" in binding.action or binding.action in TEXTUAL_BUILTINS:
                 continue
             seen.add(ident)
             owner = "App" if active.node is self.app else area

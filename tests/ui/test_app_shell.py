@@ -1,0 +1,65 @@
+"""The shell around the screens: the command palette, help, and `posplus run` opening Setup."""
+
+from __future__ import annotations
+
+from posplus_tui.config import Settings
+from posplus_tui.services.container import FixedClock, build_run
+from posplus_tui.ui.app import PosPlusApp
+from posplus_tui.ui.commands import ScreenActions
+from tests.ui.conftest import (
+    TEST_PIN_COST,
+    invoice_number,
+    open_invoice,
+    screen_text,
+    settle,
+    sign_in,
+)
+
+
+async def test_the_palette_offers_every_action_of_the_current_screen(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await sign_in(pilot, "clerk", "1111")
+        await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
+        provider = ScreenActions(app.screen)
+        names = [hit.text async for hit in provider.discover()]
+        for action in ("Charge balance", "Deposit", "Card on file", "Keyed card", "ACH", "Back"):
+            assert f"Invoice: {action}" in names
+        # Refund and void need one of our payments: until then they are not offered.
+        assert "Invoice: Refund" not in names and "Invoice: Void" not in names
+        assert not any("Focus" in name for name in names)
+        assert "App: Help" in names and "App: Reconcile" in names
+        # Running one from the palette does what its key does.
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*"Deposit")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.AREA == "Charge"
+
+
+async def test_help_lists_keys_and_screens(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(100, 60)) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "EVERYWHERE" in text and "f6 Reconcile" in text and "CHARGE" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen.AREA == "Sign in"
+
+
+async def test_run_with_an_incomplete_configuration_opens_setup(tmp_path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    services = build_run(settings, clock=FixedClock(), pin_cost=TEST_PIN_COST)
+    assert services.payments is None and services.missing_setup()
+    app = PosPlusApp(services, status_every=0)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        assert app.screen.AREA == "Setup"
+        text = screen_text(app)
+        assert "Welcome" in text and "ServiceTitan not set up" in text
