@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, func
 from sqlmodel import Field, SQLModel
 
 
@@ -135,3 +135,9 @@ __all__ = [
     "SyncCursor",
     "utcnow",
 ]
+
+
+# Lookups compare invoice and job numbers without regard to case; these keep that instant on a
+# 100,000-invoice index (SQLite and PostgreSQL both use an index on the expression).
+Index("ix_invoice_index_number_lower", func.lower(InvoiceIndexRow.__table__.c.number))
+Index("ix_invoice_index_job_number_lower", func.lower(InvoiceIndexRow.__table__.c.job_number))
