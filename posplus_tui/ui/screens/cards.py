@@ -23,6 +23,7 @@ def expiry_words(expiry: str) -> str:
 class CardsScreen(PosScreen[None]):
     """Saved cards of the invoice's customer (brand, last 4 and expiry only: never a number)."""
 
+    CSS_PATH = "cards.tcss"
     AREA = "Card on file"
     PURPOSE = (
         "The customer's saved cards. Charge the invoice to one of them (no card present), or "

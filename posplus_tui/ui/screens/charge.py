@@ -36,6 +36,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
     FORM = "#charge-form"
     LIVE = "#charge-live"
     PROBLEM = "#charge-problem"
+    CSS_PATH = "payment.tcss"
     AREA = "Charge"
     PURPOSE = (
         "The amount starts at the balance; change it for a deposit. Choose how the customer "

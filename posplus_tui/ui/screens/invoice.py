@@ -61,6 +61,7 @@ def value_of(x: Any) -> str:
 class InvoiceScreen(PosScreen[None]):
     """One invoice and everything the counter can do with it."""
 
+    CSS_PATH = "invoice.tcss"
     AREA = "Invoice"
     PURPOSE = (
         "Check the customer, the items and the balance, then take a payment: the balance, a "

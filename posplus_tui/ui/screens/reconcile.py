@@ -44,6 +44,7 @@ class ReconcileSeen(Message):
 class ReconcileScreen(PosScreen[None]):
     """Every step of posting our payments to ServiceTitan, newest first."""
 
+    CSS_PATH = "reconcile.tcss"
     AREA = "Reconcile"
     PURPOSE = (
         "Each payment is posted to ServiceTitan and checked there. Newest first; filter with "

@@ -30,6 +30,7 @@ class RefundScreen(LiveRequest, PosScreen[None]):
     FORM = "#refund-form"
     LIVE = "#refund-live"
     PROBLEM = "#refund-problem"
+    CSS_PATH = "payment.tcss"
     AREA = "Refund / void"
     PURPOSE = (
         "Refund all or part of a payment (up to what remains refundable), or void it before the "

@@ -45,6 +45,7 @@ def row(label: str, widget: Widget) -> Horizontal:
 class SetupScreen(PosScreen[None]):
     """Connection, payment type, reconciliation user, terminal and operators."""
 
+    CSS_PATH = "setup.tcss"
     AREA = "Setup"
     PURPOSE = (
         "Connect this counter to ServiceTitan and the card terminal. Each step has a test "

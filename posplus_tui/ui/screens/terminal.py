@@ -29,6 +29,7 @@ class FrameSeen(Message):
 class TerminalScreen(PosScreen[None]):
     """Diagnose the card terminal."""
 
+    CSS_PATH = "terminal.tcss"
     AREA = "Terminal"
     PURPOSE = (
         "For technicians: which terminal this counter uses, t to test (initialise) it, the last "
