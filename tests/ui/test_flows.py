@@ -189,3 +189,23 @@ async def test_escape_cancels_at_the_terminal_during_a_five_second_card_wait(dem
         assert time.monotonic() - started < 4.5
         text = screen_text(app)
         assert "PAYMENT CANCELLED" in text and "Nothing was charged" in text
+
+
+async def test_keyed_ach_never_shows_the_account_number(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _signed_in(pilot)
+        await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
+        await pilot.press("a")
+        await settle(pilot)
+        screen = app.screen
+        screen.query_one("#amount").value = "40.00"
+        screen.query_one("#routing").value = "011000015"
+        screen.query_one("#account").value = "987654321012"
+        screen.query_one("#holder").value = "Susan Torres"
+        await settle(pilot)
+        assert "987654321012" not in screen_text(app)  # a password field: dots only
+        await _pay(pilot, [])
+        text = screen_text(app)
+        assert "PAYMENT APPROVED" in text and "$40.00" in text
+        assert "987654321012" not in text
