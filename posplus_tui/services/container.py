@@ -253,11 +253,17 @@ class Services:
         if self.sync is not None and self.sync_on_start:
             with contextlib.suppress(Exception):  # lookups fall back to ServiceTitan
                 await self.sync.sync_once()
+            # Then keep following the export feeds (every 5 minutes, as ServiceTitan asks).
+            self._tasks.append(asyncio.create_task(self.sync.run(), name="posplus-sync"))
 
     async def aclose(self) -> None:
         """Stop background work and close connections."""
         for task in self._tasks:
             task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks.clear()
         for closer in reversed(self._closers):
             try:
                 result = closer()
