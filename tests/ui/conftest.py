@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -154,3 +154,16 @@ async def open_invoice(pilot, number: str) -> None:
     await settle(pilot)
     await wait_for(pilot, lambda: pilot.app.screen.AREA == "Invoice", what="the invoice screen")
     await settle(pilot)
+
+
+@pytest.fixture(autouse=True)
+def fresh_redaction() -> Iterator[None]:
+    """Secrets registered by other tests in this process (e.g. a test secret "wrong") would be
+    masked in the words on screen; each UI test starts with none and leaves none behind."""
+    from posplus_tui import redaction
+
+    saved = set(redaction._known)
+    redaction._known.clear()
+    yield
+    redaction._known.clear()
+    redaction._known.update(saved)
