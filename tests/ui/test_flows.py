@@ -56,7 +56,15 @@ async def test_lookup_charge_approved_then_posted_on_reconciliation(demo_app) ->
         assert app.screen.AREA == "Reconcile"
         await wait_for_text(pilot, "posted and checked")
         assert number in screen_text(app)
-        await pilot.press("escape")
+        # Row actions: a clerk may not change a posting (said in words, in place) …
+        await pilot.press("r")
+        await wait_for_text(pilot, "Only a supervisor can change a posting")
+        # … but can open the invoice it belongs to.
+        await pilot.press("o")
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.screen.AREA == "Invoice", what="the invoice")
+        await wait_for_text(pilot, "PAID IN FULL")
+        await pilot.press("escape", "escape")
         await settle(pilot)
         assert app.screen.AREA == "Lookup"
 
@@ -209,3 +217,16 @@ async def test_keyed_ach_never_shows_the_account_number(demo_app) -> None:
         text = screen_text(app)
         assert "PAYMENT APPROVED" in text and "$40.00" in text
         assert "987654321012" not in text
+
+
+async def test_batch_close_by_a_technician_with_a_supervisor(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _signed_in(pilot, "technician", "3333")
+        await pilot.press("b")
+        await wait_for_text(pilot, "Supervisor approval needed")
+        await pilot.press(*"supervisor", "enter", *"2222", "enter")
+        await wait_for_text(pilot, "Close the batch?")
+        await pilot.press("enter")
+        await wait_for_text(pilot, "closed:")
+        assert "Batch" in screen_text(app) and "transactions" in screen_text(app)
