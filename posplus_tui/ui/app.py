@@ -13,6 +13,7 @@ from posplus_tui.services.container import Services, StatusSnapshot
 from posplus_tui.ui.commands import ScreenActions
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import ErrorDialog
+from posplus_tui.ui.screens.base import HOME_DEPTH
 from posplus_tui.ui.widgets import StatusBar
 
 #: How often the status bar asks the services how things are (seconds).
@@ -58,13 +59,15 @@ class PosPlusApp(App[None]):
             self.services.payments.subscribe(lambda _e: self.call_later(self.refresh_status))
         if self.status_every:
             self.set_interval(self.status_every, self.refresh_status)
+
+    def get_default_screen(self) -> Screen[Any]:
+        """The first screen is Setup on a fresh install, else Sign in (no blank screen first)."""
         from posplus_tui.ui.screens.setup import SetupScreen
         from posplus_tui.ui.screens.signin import SignInScreen
 
         if self.services.missing_setup():
-            self.push_screen(SetupScreen(first_run=True))
-        else:
-            self.push_screen(SignInScreen())
+            return SetupScreen(first_run=True)
+        return SignInScreen()
 
     def _start_services(self) -> None:
         self.run_worker(self.services.start, name="start", group="start", exit_on_error=False)
@@ -94,7 +97,7 @@ class PosPlusApp(App[None]):
         """Called by the sign-in screen: show the operator's home screen."""
         self.operator = operator
         self.update_status_bars()
-        self.switch_screen(self.home_screen())
+        self.push_screen(self.home_screen())
 
     def home_screen(self) -> Screen[Any]:
         if self.operator_role == "technician":
@@ -152,7 +155,7 @@ class PosPlusApp(App[None]):
         """Open a top-level area on top of the home screen (Esc comes back home)."""
         if not self._need_operator():
             return
-        while len(self.screen_stack) > 2:
+        while len(self.screen_stack) > HOME_DEPTH:
             self.pop_screen()
         if type(self.screen) is type(screen):
             return
@@ -161,7 +164,7 @@ class PosPlusApp(App[None]):
     def action_go_lookup(self) -> None:
         if not self._need_operator():
             return
-        while len(self.screen_stack) > 2:
+        while len(self.screen_stack) > HOME_DEPTH:
             self.pop_screen()
 
     def action_go_reconcile(self) -> None:
@@ -200,6 +203,8 @@ class PosPlusApp(App[None]):
         from posplus_tui.ui.screens.signin import SignInScreen
 
         self.operator = None
-        while len(self.screen_stack) > 2:
+        while len(self.screen_stack) > 1:
             self.pop_screen()
-        self.switch_screen(SignInScreen())
+        if not isinstance(self.screen, SignInScreen):
+            self.push_screen(SignInScreen())
+        self.update_status_bars()

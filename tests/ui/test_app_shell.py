@@ -63,3 +63,19 @@ async def test_run_with_an_incomplete_configuration_opens_setup(tmp_path) -> Non
         assert app.screen.AREA == "Setup"
         text = screen_text(app)
         assert "Welcome" in text and "ServiceTitan not set up" in text
+
+
+async def test_sign_out_leaves_an_empty_form_for_the_next_person(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await sign_in(pilot, "clerk", "1111")
+        await pilot.press("f6")
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert app.screen.AREA == "Sign in" and app.operator is None
+        assert app.screen.query_one("#signin-username").value == ""
+        assert "nobody signed in" in screen_text(app)
+        await sign_in(pilot, "supervisor", "2222")
+        assert app.screen.AREA == "Lookup" and app.operator_label == "supervisor"

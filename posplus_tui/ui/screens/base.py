@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Screens in the stack when the operator's home screen is showing: sign-in at the bottom (the
+#: app's first screen, no blank screen before it), the home screen (Lookup / Terminal) above.
+HOME_DEPTH = 2
+
 
 class PosScreen(Screen[T]):
     """A task screen. Subclasses yield their content from :meth:`body`."""

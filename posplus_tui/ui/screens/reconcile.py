@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Label, Sparkline, Static
 
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import TextPrompt
-from posplus_tui.ui.screens.base import PosScreen
+from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
 from posplus_tui.ui.screens.reconcile_view import FILTERS, KIND_WORDS, summary_words, visible
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
 
@@ -273,7 +273,7 @@ class ReconcileScreen(PosScreen[None]):
         self.app.push_screen(InvoiceScreen(int(txn.invoice_id), txn.invoice_number))
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2:
+        if len(self.app.screen_stack) > HOME_DEPTH:
             self.app.pop_screen()
 
     @on(DataTable.RowSelected, "#events")

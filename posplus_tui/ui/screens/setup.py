@@ -21,7 +21,7 @@ from posplus_tui.services.setup import (
 )
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import OperatorDraft, OperatorForm
-from posplus_tui.ui.screens.base import PosScreen
+from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
 
 ENVIRONMENTS = [
@@ -331,7 +331,7 @@ class SetupScreen(PosScreen[None]):
             result.ok("Saved. Restart posplus run to use the new settings.")
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2:
+        if len(self.app.screen_stack) > HOME_DEPTH:
             self.app.pop_screen()
 
     # -- operators -----------------------------------------------------------------------------

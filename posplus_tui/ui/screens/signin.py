@@ -48,6 +48,14 @@ class SignInScreen(PosScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#signin-username", Input).focus()
 
+    def on_screen_resume(self) -> None:
+        """Back after a sign-out: an empty form for the next person."""
+        if self.pos_app.operator is None:
+            self.query_one("#signin-username", Input).value = ""
+            self.query_one("#signin-pin", Input).value = ""
+            self.query_one("#signin-error", FieldMessage).clear()
+            self.query_one("#signin-username", Input).focus()
+
     @on(Input.Submitted, "#signin-username")
     def _to_pin(self) -> None:
         self.query_one("#signin-pin", Input).focus()

@@ -15,7 +15,7 @@ from textual.widgets import Label, Log, Static
 from posplus_tui.domain.roles import Action, can_approve
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import Confirm, SupervisorApproval
-from posplus_tui.ui.screens.base import PosScreen
+from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
 from posplus_tui.ui.screens.invoice import STATE_WORDS
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
 
@@ -187,5 +187,5 @@ class TerminalScreen(PosScreen[None]):
         self.query_one("#frames", Log).clear()
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2:
+        if len(self.app.screen_stack) > HOME_DEPTH:
             self.app.pop_screen()
