@@ -4,6 +4,7 @@ single-worker lock, history and supervisor actions."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,7 @@ def test_concurrent_claims_never_hand_a_row_to_two_claimants(any_ledger: Ledger)
                     return
                 continue
             got[k].extend(i.outbox_id for i in items)
+            time.sleep(0.002)  # a real worker posts between claims; let the others in
 
     threads = [threading.Thread(target=claimant, args=(k,)) for k in range(6)]
     for t in threads:
