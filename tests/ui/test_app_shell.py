@@ -13,6 +13,7 @@ from tests.ui.conftest import (
     screen_text,
     settle,
     sign_in,
+    wait_for_text,
 )
 
 
@@ -76,6 +77,6 @@ async def test_sign_out_leaves_an_empty_form_for_the_next_person(demo_app) -> No
         await settle(pilot)
         assert app.screen.AREA == "Sign in" and app.operator is None
         assert app.screen.query_one("#signin-username").value == ""
-        assert "nobody signed in" in screen_text(app)
+        await wait_for_text(pilot, "nobody signed in")
         await sign_in(pilot, "supervisor", "2222")
         assert app.screen.AREA == "Lookup" and app.operator_label == "supervisor"

@@ -41,11 +41,11 @@ async def test_lookup_charge_approved_then_posted_on_reconciliation(demo_app) ->
         number = invoice_number(app, "unpaid_invoice_id")
         balance = invoice_balance(app, "unpaid_invoice_id")
         await open_invoice(pilot, number)
-        assert f"Balance due {balance.format()}" in screen_text(app)
+        await wait_for_text(pilot, f"Balance due {balance.format()}")
         await pilot.press("c")
         await settle(pilot)
         assert app.screen.AREA == "Charge"
-        assert f"The full balance, {balance.format()}" in screen_text(app)
+        await wait_for_text(pilot, f"The full balance, {balance.format()}")
         await _pay(pilot, [])
         text = screen_text(app)
         assert "PAYMENT APPROVED" in text and balance.format() in text and "auth code" in text
@@ -55,7 +55,7 @@ async def test_lookup_charge_approved_then_posted_on_reconciliation(demo_app) ->
         await settle(pilot)
         assert app.screen.AREA == "Reconcile"
         await wait_for_text(pilot, "posted and checked")
-        assert number in screen_text(app)
+        await wait_for_text(pilot, number)
         # Row actions: a clerk may not change a posting (said in words, in place) …
         await pilot.press("r")
         await wait_for_text(pilot, "Only a supervisor can change a posting")
@@ -78,23 +78,24 @@ async def test_deposit_card_on_file_and_refund_with_supervisor_approval(demo_app
         number = invoice_number(app, "unpaid_invoice_id")
         balance = invoice_balance(app, "unpaid_invoice_id")
         await open_invoice(pilot, number)
-        assert f"Balance due {balance.format()}" in screen_text(app)
+        await wait_for_text(pilot, f"Balance due {balance.format()}")
 
         # Deposit: the amount is checked as it is typed, with the reason.
         await pilot.press("d")
         await settle(pilot)
         await pilot.press(*"100.001")
-        assert "more than two decimals" in screen_text(app)
+        await wait_for_text(pilot, "more than two decimals")
         await pilot.press("backspace")
         rest = balance - Money(10000)
-        assert f"{rest.format()} will still be due" in screen_text(app)
+        await wait_for_text(pilot, f"{rest.format()} will still be due")
         app.screen.query_one("#save-card").value = True
         await _pay(pilot, [])
-        assert "PAYMENT APPROVED" in screen_text(app) and "$100.00" in screen_text(app)
+        await wait_for_text(pilot, "PAYMENT APPROVED")
+        await wait_for_text(pilot, "$100.00")
         await pilot.press("enter")
         await settle(pilot)
         await wait_for_text(pilot, f"Balance due {rest.format()}")
-        assert "deposit" in screen_text(app)
+        await wait_for_text(pilot, "deposit")
 
         # Card on file: the saved card (brand, last 4, expiry) charges the rest.
         await pilot.press("f")
@@ -103,12 +104,13 @@ async def test_deposit_card_on_file_and_refund_with_supervisor_approval(demo_app
         await wait_for(pilot, lambda: app.screen.cards, what="the saved card")
         card = app.screen.cards[0]
         label = f"{card.brand} •••• {card.last4}"
-        assert label in screen_text(app)
+        await wait_for_text(pilot, label)
         await pilot.press("c")
         await settle(pilot)
-        assert f"The full balance, {rest.format()}" in screen_text(app)
+        await wait_for_text(pilot, f"The full balance, {rest.format()}")
         await _pay(pilot, [])
-        assert "PAYMENT APPROVED" in screen_text(app) and label in screen_text(app)
+        await wait_for_text(pilot, "PAYMENT APPROVED")
+        await wait_for_text(pilot, label)
         await pilot.press("enter")
         await settle(pilot)
         await pilot.press("escape")  # cards → invoice
@@ -130,7 +132,7 @@ async def test_deposit_card_on_file_and_refund_with_supervisor_approval(demo_app
         await wait_for_text(pilot, f"Refund $30.00 to {label}?")
         await pilot.press("enter")  # confirm
         await wait_for(pilot, lambda: app.screen.query("#outcome-panel"), what="the outcome")
-        assert "REFUND APPROVED" in screen_text(app)
+        await wait_for_text(pilot, "REFUND APPROVED")
         await pilot.press("enter")
         await settle(pilot)
         await wait_for_text(pilot, "partly refunded")
@@ -144,10 +146,10 @@ async def test_decline_over_balance_and_void_by_a_supervisor(demo_app) -> None:
 
         # More than the balance is refused before anything is sent.
         await pilot.press("d", *"999999")
-        assert "is more than the balance" in screen_text(app)
+        await wait_for_text(pilot, "is more than the balance")
         await pilot.press("f2")
         await settle(pilot)
-        assert "The amount is not right yet" in screen_text(app)
+        await wait_for_text(pilot, "The amount is not right yet")
         assert not app.screen.query("#terminal-panel")
 
         # A decline says why and what next (the simulator declines .01: DO NOT HONOR).
@@ -167,14 +169,14 @@ async def test_decline_over_balance_and_void_by_a_supervisor(demo_app) -> None:
         await wait_for(pilot, lambda: app.screen.transactions, what="our transactions")
         await pilot.press("v")
         await settle(pilot)
-        assert "A void cancels the whole payment ($25.00)" in screen_text(app)
+        await wait_for_text(pilot, "A void cancels the whole payment ($25.00)")
         app.screen.query_one("#reason").value = "wrong invoice"
         await pilot.press("f2")
         await wait_for_text(pilot, "Void $25.00 to")
         assert "Supervisor approval" not in screen_text(app)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.query("#outcome-panel"), what="the outcome")
-        assert "VOID APPROVED" in screen_text(app)
+        await wait_for_text(pilot, "VOID APPROVED")
         await pilot.press("enter")
         await settle(pilot)
         await wait_for_text(pilot, "voided")
@@ -191,7 +193,7 @@ async def test_escape_cancels_at_the_terminal_during_a_five_second_card_wait(dem
         await pilot.press("f2")
         await wait_for_text(pilot, "waiting for card")
         # The app still redraws and takes keys while the terminal waits.
-        assert "Esc: cancel at the terminal" in screen_text(app)
+        await wait_for_text(pilot, "Esc: cancel at the terminal")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen.query("#outcome-panel"), what="the outcome")
         assert time.monotonic() - started < 4.5
@@ -229,4 +231,5 @@ async def test_batch_close_by_a_technician_with_a_supervisor(demo_app) -> None:
         await wait_for_text(pilot, "Close the batch?")
         await pilot.press("enter")
         await wait_for_text(pilot, "closed:")
-        assert "Batch" in screen_text(app) and "transactions" in screen_text(app)
+        await wait_for_text(pilot, "Batch")
+        await wait_for_text(pilot, "transactions")

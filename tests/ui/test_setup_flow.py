@@ -16,14 +16,15 @@ async def test_setup_with_a_wrong_secret_says_what_to_fix(demo_app) -> None:
         # The stored credentials are tested on arrival: the connection works.
         await wait_for_text(pilot, "Connected: token received")
         # Several payment types look like the chosen one: the warning names them.
-        assert "look like “POS+”" in screen_text(app) and "“POS+ Gift Card”" in screen_text(app)
+        await wait_for_text(pilot, "look like “POS+”")
+        await wait_for_text(pilot, "“POS+ Gift Card”")
         # The reconciliation user is checked case-exactly; the near miss is shown as the mistake.
         app.screen.query_one("#reconciliation_username").value = "dlee"
         await settle(pilot)
-        assert "Probably you meant “DLee”" in screen_text(app)
+        await wait_for_text(pilot, "Probably you meant “DLee”")
         app.screen.query_one("#reconciliation_username").value = "DLee"
         await settle(pilot)
-        assert "“DLee” is a ServiceTitan user" in screen_text(app)
+        await wait_for_text(pilot, "“DLee” is a ServiceTitan user")
         # A wrong client secret: the sandbox refuses the token, the screen says what to check.
         app.screen.query_one("#client_secret").value = "cs1.not-the-right-secret"
         await pilot.press("ctrl+t")
@@ -47,7 +48,7 @@ async def test_operator_with_a_near_miss_username(demo_app) -> None:
         app.screen.query_one("#op-pin").value = "5678"
         app.screen.query_one("#op-st-username").value = "counter.clerk1"
         await settle(pilot)
-        assert "Probably you meant “Counter.Clerk1”" in screen_text(app)
+        await wait_for_text(pilot, "Probably you meant “Counter.Clerk1”")
         await pilot.click("#op-suggest")
         await settle(pilot)
         assert app.screen.query_one("#op-st-username").value == "Counter.Clerk1"

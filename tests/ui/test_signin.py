@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from tests.ui.conftest import screen_text, settle, sign_in
+from tests.ui.conftest import screen_text, settle, sign_in, wait_for_text
 
 
 async def test_wrong_pins_lock_the_operator_out(demo_app) -> None:
     app = demo_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        assert "DEMO" in screen_text(app)
+        await wait_for_text(pilot, "DEMO")
         await sign_in(pilot, "clerk", "9999")
-        assert "4 attempts left" in screen_text(app)
+        await wait_for_text(pilot, "4 attempts left")
         for _ in range(4):
             await pilot.press(*"9999", "enter")
             await settle(pilot)
@@ -20,7 +20,7 @@ async def test_wrong_pins_lock_the_operator_out(demo_app) -> None:
         # Even the right PIN is refused while locked.
         await pilot.press(*"1111", "enter")
         await settle(pilot)
-        assert "locked" in screen_text(app)
+        await wait_for_text(pilot, "locked")
         assert app.operator is None
 
 
@@ -29,4 +29,4 @@ async def test_empty_fields_say_what_to_type(demo_app) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.click("#signin-button")
         await pilot.pause()
-        assert "Type your operator name." in screen_text(app)
+        await wait_for_text(pilot, "Type your operator name.")
