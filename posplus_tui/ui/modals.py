@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -27,7 +28,12 @@ class Credentials:
 class SupervisorApproval(ModalScreen[Credentials | None]):
     """Ask a supervisor for their username and PIN; returns them, or ``None`` when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # Enter is a priority binding so "name⏎PIN⏎" typed in one burst moves the focus before the
+    # PIN's keys are routed (see the sign-in screen).
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "enter", "Approve", show=False, priority=True),
+    ]
 
     def __init__(self, reason: str, error: str = "") -> None:
         super().__init__()
@@ -51,9 +57,12 @@ class SupervisorApproval(ModalScreen[Credentials | None]):
         if self.error:
             self.query_one("#sup-error", FieldMessage).error(self.error)
 
-    @on(Input.Submitted, "#sup-username")
-    def _next(self) -> None:
-        self.query_one("#sup-pin", Input).focus()
+    def action_enter(self) -> None:
+        """Enter in the username field moves to the PIN at once; elsewhere it goes on to the
+        focused widget in order (the PIN field submits, a button presses)."""
+        if self.focused is not self.query_one("#sup-username", Input):
+            raise SkipAction()
+        self.set_focus(self.query_one("#sup-pin", Input))
 
     @on(Input.Submitted, "#sup-pin")
     @on(Button.Pressed, "#sup-ok")

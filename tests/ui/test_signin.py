@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.ui.conftest import screen_text, settle, sign_in, wait_for_text
+from tests.ui.conftest import screen_text, settle, sign_in, wait_for, wait_for_text
 
 
 async def test_wrong_pins_lock_the_operator_out(demo_app) -> None:
@@ -30,3 +30,20 @@ async def test_empty_fields_say_what_to_type(demo_app) -> None:
         await pilot.click("#signin-button")
         await pilot.pause()
         await wait_for_text(pilot, "Type your operator name.")
+
+
+async def test_name_and_pin_typed_in_one_burst_sign_in(demo_app) -> None:
+    """A fast typist (or a badge reader) sends "name⏎PIN⏎" before the screen has redrawn: the
+    PIN must still land in the PIN field, as it does in a real terminal."""
+    from textual import events
+
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        burst = [*"clerk", "enter", *"1111", "enter"]
+        for key in burst:  # queued all at once: nothing is processed between them
+            app.post_message(events.Key(key, key if len(key) == 1 else None))
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.operator is not None, what="the sign-in")
+        assert app.operator.name == "clerk"
+        assert app.screen.AREA == "Lookup"

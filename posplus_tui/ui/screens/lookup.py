@@ -7,6 +7,7 @@ from collections import deque
 from typing import Any
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -56,7 +57,9 @@ class LookupScreen(PosScreen[None]):
     BINDINGS = [
         Binding("enter", "open_invoice", "Open invoice", show=False),
         Binding("ctrl+f", "focus_search", "Search"),
-        Binding("down", "to_results", "Results", show=False),
+        # A priority binding, so the focus moves before the next key is routed: "↓⏎" typed in
+        # one burst opens the highlighted invoice instead of searching again.
+        Binding("down", "to_results", "Results", show=False, priority=True),
     ]
 
     def body(self) -> ComposeResult:
@@ -242,5 +245,7 @@ class LookupScreen(PosScreen[None]):
         self.query_one("#search", Input).focus()
 
     def action_to_results(self) -> None:
-        if self.results:
-            self.query_one("#results", DataTable).focus()
+        """↓ from the search box goes to the results; anywhere else it is an ordinary ↓."""
+        if self.focused is not self.query_one("#search", Input) or not self.results:
+            raise SkipAction()
+        self.set_focus(self.query_one("#results", DataTable))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical
@@ -21,7 +22,10 @@ class SignInScreen(PosScreen[None]):
         "Type your operator name and PIN. After several wrong PINs the operator is locked for a "
         "while; a supervisor can unlock it in Setup."
     )
-    BINDINGS = [Binding("enter", "sign_in", "Sign in", show=False)]
+    # Enter is a priority binding so that it moves the focus *before* the next keys are routed:
+    # a fast typist (or a badge reader) sends "name⏎PIN⏎" in one burst, and with Input's own
+    # Submitted message the PIN would land in the name field.
+    BINDINGS = [Binding("enter", "enter", "Sign in", show=False, priority=True)]
 
     def body(self) -> ComposeResult:
         with Center(id="signin-center"), Vertical(id="signin-box"):
@@ -56,9 +60,13 @@ class SignInScreen(PosScreen[None]):
             self.query_one("#signin-error", FieldMessage).clear()
             self.query_one("#signin-username", Input).focus()
 
-    @on(Input.Submitted, "#signin-username")
-    def _to_pin(self) -> None:
-        self.query_one("#signin-pin", Input).focus()
+    def action_enter(self) -> None:
+        """Enter in the name field moves to the PIN at once (the name's keys may still be in
+        flight: that is fine, they were routed before this). Anywhere else Enter goes on to the
+        focused widget, in order behind the keys typed before it, so the PIN is complete."""
+        if self.focused is not self.query_one("#signin-username", Input):
+            raise SkipAction()
+        self.set_focus(self.query_one("#signin-pin", Input))  # now, not after a refresh
         self.query_one("#signin-error", FieldMessage).hint("Now your PIN, then Enter.")
 
     @on(Input.Submitted, "#signin-pin")
@@ -69,11 +77,11 @@ class SignInScreen(PosScreen[None]):
         message = self.query_one("#signin-error", FieldMessage)
         if not username:
             message.error("Type your operator name.")
-            self.query_one("#signin-username", Input).focus()
+            self.set_focus(self.query_one("#signin-username", Input))
             return
         if not pin:
             message.error("Type your PIN.")
-            self.query_one("#signin-pin", Input).focus()
+            self.set_focus(self.query_one("#signin-pin", Input))
             return
         message.hint("Checking…")
         self.run_service(self._sign_in(username, pin), name="sign-in")
