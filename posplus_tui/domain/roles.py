@@ -24,10 +24,18 @@ class Action(enum.StrEnum):
     MANAGE_OPERATORS = "manage_operators"
     CHANGE_SETTINGS = "change_settings"
     TERMINAL_SETUP = "terminal_setup"
+    #: Retry, mark posted by hand or cancel a ServiceTitan posting (it changes the books).
+    RESOLVE_POSTING = "resolve_posting"
 
 
 _SUPERVISOR_ACTIONS = frozenset(
-    {Action.CHARGE_OVER_BALANCE, Action.REFUND, Action.VOID, Action.BATCH_CLOSE}
+    {
+        Action.CHARGE_OVER_BALANCE,
+        Action.REFUND,
+        Action.VOID,
+        Action.BATCH_CLOSE,
+        Action.RESOLVE_POSTING,
+    }
 )
 
 _ALLOWED: dict[Role, frozenset[Action]] = {

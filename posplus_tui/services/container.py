@@ -229,18 +229,6 @@ class Services:
             self._st_words = "reachable"
         return self._st_words
 
-    async def record_reason(self, ref: str, operator: Any, what: str, reason: str) -> None:
-        """Keep the reason for a refund or void in the audit chain, beside the request."""
-        if self.payments is None:
-            return
-        await asyncio.to_thread(
-            self.payments.store.audit,
-            f"{what}_reason",
-            str(getattr(operator, "name", operator)),
-            ref,
-            reason=redact(reason)[:200],
-        )
-
     async def start(self) -> None:
         """Settle interrupted payments, start the reconcile worker and fill the invoice index."""
         if self.payments is not None:

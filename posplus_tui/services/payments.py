@@ -514,10 +514,12 @@ class PaymentService:
         *,
         operator: OperatorInfo,
         approval: Approval | None = None,
+        reason: str = "",
         on_event: PaymentListener | None = None,
     ) -> PaymentResult:
         """Refund all that is left (``amount=None``) or part of an approved sale. Needs a supervisor.
-        Refunds never add up to more than was captured, even from two stations at once."""
+        Refunds never add up to more than was captured, even from two stations at once. The
+        ``reason`` is written with the intent, in the same commit, into the audit chain."""
         supervisor = await self._db(self._authorize, operator, Action.REFUND, approval)
         original = await self._db(self._store.get, ecr_ref)
         if amount is None:
@@ -536,6 +538,7 @@ class PaymentService:
             operator_name=operator.name,
             supervisor_id=supervisor.id if supervisor else None,
             parent_ref=original.ecr_ref,
+            reason=reason,
         )
 
         def send(
@@ -551,6 +554,7 @@ class PaymentService:
         *,
         operator: OperatorInfo,
         approval: Approval | None = None,
+        reason: str = "",
         on_event: PaymentListener | None = None,
     ) -> PaymentResult:
         """Void an approved sale before its batch closes; after that, a refund is needed instead."""
@@ -565,6 +569,7 @@ class PaymentService:
             operator_name=operator.name,
             supervisor_id=supervisor.id if supervisor else None,
             parent_ref=original.ecr_ref,
+            reason=reason,
         )
 
         def send(

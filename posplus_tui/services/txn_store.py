@@ -40,6 +40,7 @@ from posplus_tui.domain.transactions import (
 from posplus_tui.ledger import Ledger
 from posplus_tui.ledger import audit as chain
 from posplus_tui.ledger.tables import CardOnFile, OutboxRow, Transaction
+from posplus_tui.redaction import redact
 from posplus_tui.services.errors import (
     InvalidRequest,
     RefundTooLarge,
@@ -125,6 +126,7 @@ class IntentSpec:
     save_card: bool = False
     card_on_file_id: int | None = None
     parent_ref: str | None = None  # refunds and voids
+    reason: str = ""  # refunds and voids: why, in the operator's words (kept in the audit chain)
 
 
 def _view(row: Transaction) -> TransactionView:
@@ -351,6 +353,7 @@ class TxnStore:
             invoice=row.invoice_number,
             parent=spec.parent_ref or "",
             supervisor_id=spec.supervisor_id,
+            **({"reason": redact(spec.reason)[:200]} if spec.reason else {}),
         )
         return _view(row)
 

@@ -531,3 +531,30 @@ async def test_a_broken_listener_never_breaks_a_payment(pay: PaymentService, sta
     count = len(seen)
     await pay.charge(invoice_facts("8.00"), operator=staff.clerk)
     assert len(seen) == count
+
+
+async def test_the_reason_for_a_refund_or_void_is_in_the_audit_chain_with_its_intent(
+    pay: PaymentService, staff: Staff, ledger: Ledger
+) -> None:
+    """Why money went back is kept in the same commit as the request, in the operator's words,
+    with anything that looks like a card number masked."""
+    sale = await pay.charge(invoice_facts("90.00"), operator=staff.clerk)
+    other = await pay.charge(invoice_facts("20.00"), operator=staff.clerk)
+    refund = await pay.refund(
+        sale.ecr_ref,
+        Money.parse("15"),
+        operator=staff.supervisor,
+        reason="part returned; card 4111111111111111",
+    )
+    void = await pay.void(other.ecr_ref, operator=staff.supervisor, reason="charged twice")
+    details = dict(
+        rows(
+            ledger,
+            "SELECT subject, details FROM audit_events WHERE action = 'payment_intent'",
+        )
+    )
+    assert "part returned" in details[refund.ecr_ref]
+    assert "4111111111111111" not in details[refund.ecr_ref]
+    assert "charged twice" in details[void.ecr_ref]
+    assert '"reason"' not in details[sale.ecr_ref]  # a sale has none
+    assert verify(ledger.engine).ok

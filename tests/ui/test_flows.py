@@ -56,10 +56,14 @@ async def test_lookup_charge_approved_then_posted_on_reconciliation(demo_app) ->
         assert app.screen.AREA == "Reconcile"
         await wait_for_text(pilot, "posted and checked")
         await wait_for_text(pilot, number)
-        # Row actions: a clerk may not change a posting (said in words, in place) …
+        # Row actions: a clerk who tries to change a posting is asked for a supervisor; Esc
+        # leaves everything as it was …
         await pilot.press("r")
-        await wait_for_text(pilot, "Only a supervisor can change a posting")
-        # … but can open the invoice it belongs to.
+        await wait_for_text(pilot, "Supervisor approval needed")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen.AREA == "Reconcile"
+        # … and the clerk can open the invoice the row belongs to.
         await pilot.press("o")
         await settle(pilot)
         await wait_for(pilot, lambda: app.screen.AREA == "Invoice", what="the invoice")
@@ -233,3 +237,60 @@ async def test_batch_close_by_a_technician_with_a_supervisor(demo_app) -> None:
         await wait_for_text(pilot, "closed:")
         await wait_for_text(pilot, "Batch")
         await wait_for_text(pilot, "transactions")
+
+
+async def test_a_posting_that_needs_attention_retried_and_one_posted_by_hand(demo_app) -> None:
+    """ServiceTitan refuses two postings; a clerk retries one with a supervisor's PIN, and a
+    supervisor records the other as entered by hand, with a note for the audit log."""
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _signed_in(pilot)
+        faults = app.services.sandbox.faults
+        numbers = []
+        for case in ("unpaid_invoice_id", "part_paid_invoice_id"):
+            faults.fail_next(3, 400, method="POST", path_contains="/payments")
+            number = invoice_number(app, case)
+            numbers.append(number)
+            await open_invoice(pilot, number)
+            await pilot.press("c")
+            await settle(pilot)
+            await _pay(pilot, [])
+            await wait_for_text(pilot, "PAYMENT APPROVED")
+            await pilot.press("enter", "escape")
+            await settle(pilot)
+        await pilot.press("f6")
+        await settle(pilot)
+        await wait_for_text(pilot, "Needs attention 2", timeout=20)
+        await pilot.press("n")  # only what needs a person
+        await settle(pilot)
+        await wait_for_text(pilot, "NEEDS ATTENTION")
+        faults.clear()
+        # Retry by a clerk: a supervisor approves on the spot.
+        await pilot.press("r")
+        await wait_for_text(pilot, "Supervisor approval needed")
+        await pilot.press(*"supervisor", "enter", *"2222", "enter")
+        await wait_for_text(pilot, "Posted 1 · Waiting 0 · Needs attention 1", timeout=20)
+        # The other one: a supervisor records it as posted by hand.
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        await sign_in(pilot, "supervisor", "2222")
+        await pilot.press("f6")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await wait_for_text(pilot, "NEEDS ATTENTION")
+        await pilot.press("h")
+        await wait_for_text(pilot, "Posted by hand")
+        await pilot.press(*"entered by Ana, payment 991", "enter")
+        await wait_for_text(pilot, "Posted 2 · Waiting 0 · Needs attention 0", timeout=20)
+    from sqlmodel import select
+
+    from posplus_tui.ledger.tables.audit import AuditEvent
+
+    with app.services.ledger.session() as session:
+        rows = session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    actors = {r.action: r.actor for r in rows}
+    assert actors["reconcile.retry_now"] == "clerk (approved by supervisor)"
+    assert actors["reconcile.mark_posted_by_hand"] == "supervisor"
+    by_hand = next(r for r in rows if r.action == "reconcile.mark_posted_by_hand")
+    assert "entered by Ana, payment 991" in by_hand.details

@@ -31,6 +31,23 @@ def test_newest_first_and_filters() -> None:
     assert [e.kind for e in visible(events, "mismatch")] == [EventKind.MISMATCH]
 
 
+def test_the_needs_attention_view_drops_a_posting_once_it_moves_on() -> None:
+    """The filtered views are a to-do list: a retried posting leaves it; one still stuck stays."""
+
+    def ev(minute: int, kind: EventKind, outbox: int) -> ReconcileEvent:
+        at = datetime(2026, 3, 2, 10, minute, tzinfo=UTC)
+        return ReconcileEvent(at, f"P{outbox}", "40336", Money(100), kind, "", outbox_id=outbox)
+
+    events = [
+        ev(1, EventKind.NEEDS_ATTENTION, 1),
+        ev(2, EventKind.NEEDS_ATTENTION, 2),
+        ev(3, EventKind.QUEUED, 1),  # retried
+        ev(4, EventKind.VERIFIED, 1),
+    ]
+    assert [e.outbox_id for e in visible(events, "attention")] == [2]
+    assert len(visible(events, "all")) == 4
+
+
 def test_words_for_invoice_states_and_times() -> None:
     class S:
         def __init__(self, total: int, balance: int, adj: bool = False) -> None:

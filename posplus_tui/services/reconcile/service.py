@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime
 from typing import Any
 
+from posplus_tui.domain.roles import Action
 from posplus_tui.ledger import Ledger
 from posplus_tui.services.errors import SupervisorRequired
 from posplus_tui.services.reconcile import model as m
@@ -223,20 +224,30 @@ class ReconcileService:
     # -- supervisor actions --------------------------------------------------------------------------
 
     def _actor(self, operator: Any, approval: Any) -> str:
-        if operator is not None and getattr(operator, "is_supervisor", False):
-            return str(operator.name)
-        supervisor = getattr(approval, "supervisor", None)
-        if supervisor is not None and getattr(supervisor, "is_supervisor", False):
-            if self.operators is not None:
+        """Who changes a posting: a supervisor, or an operator with a supervisor's approval for
+        exactly this kind of action. Checked against the ledger by the operator service (the
+        role is not trusted from the caller); the approval is used up here."""
+        if approval is None and not getattr(operator, "is_supervisor", False):
+            raise SupervisorRequired(
+                "Only a supervisor can change a posting.",
+                "Ask a supervisor to sign in, or to approve with their PIN.",
+            )
+        if self.operators is not None and operator is not None and hasattr(operator, "id"):
+            supervisor = self.operators.authorize_sync(operator, Action.RESOLVE_POSTING, approval)
+            assert supervisor is not None  # a supervisor action always names its approver
+            if supervisor.name != operator.name:
                 self.operators.spend(approval)
-            return f"{getattr(operator, 'name', '?')} (approved by {supervisor.name})"
+                return f"{operator.name} (approved by {supervisor.name})"
+            return str(operator.name)
+        if operator is not None and getattr(operator, "is_supervisor", False):
+            return str(operator.name)  # headless use without an operator service
         raise SupervisorRequired(
             "Only a supervisor can change a posting.",
             "Ask a supervisor to sign in, or to approve with their PIN.",
         )
 
     async def retry_now(self, outbox_id: int, *, operator: Any, approval: Any = None) -> None:
-        actor = self._actor(operator, approval)
+        actor = await asyncio.to_thread(self._actor, operator, approval)
         events = await asyncio.to_thread(self.store.retry_now, outbox_id, actor, self.station)
         self.bus.publish_many(events)
         self.worker.wake()
@@ -250,7 +261,7 @@ class ReconcileService:
         approval: Any = None,
         st_payment_id: str | None = None,
     ) -> None:
-        actor = self._actor(operator, approval)
+        actor = await asyncio.to_thread(self._actor, operator, approval)
         events = await asyncio.to_thread(
             lambda: self.store.mark_posted_by_hand(
                 outbox_id, actor, note, st_payment_id=st_payment_id, station=self.station
@@ -262,7 +273,7 @@ class ReconcileService:
     async def cancel(
         self, outbox_id: int, note: str, *, operator: Any, approval: Any = None
     ) -> None:
-        actor = self._actor(operator, approval)
+        actor = await asyncio.to_thread(self._actor, operator, approval)
         events = await asyncio.to_thread(
             lambda: self.store.cancel(outbox_id, actor, note, station=self.station)
         )

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
+from posplus_tui.domain.roles import Action
 from posplus_tui.ui.widgets import EnvironmentBanner, StatusBar
 
 if TYPE_CHECKING:
@@ -64,3 +65,24 @@ class PosScreen(Screen[T]):
         return self.run_worker(
             work, name=name, group=name, exclusive=exclusive, exit_on_error=False
         )
+
+    async def ask_supervisor(self, action: Action, why: str) -> Any | None:
+        """A supervisor's on-the-spot approval for ``action``: the dialog asks again after a wrong
+        PIN (saying what was wrong) until the service grants it or the operator presses Esc
+        (``None``). Call from a worker: it waits for the dialog."""
+        from posplus_tui.ui.errors import explain
+        from posplus_tui.ui.modals import SupervisorApproval
+
+        operator = self.pos_app.operator
+        error = ""
+        while True:
+            creds = await self.app.push_screen_wait(SupervisorApproval(why, error))
+            if creds is None:
+                return None
+            try:
+                return await self.services.operators.approve_as_supervisor(
+                    creds.username, creds.pin, action=action, requested_by=operator
+                )
+            except Exception as exc:
+                p = explain(exc)
+                error = f"{p.title} {p.fix}"

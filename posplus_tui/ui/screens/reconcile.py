@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label, Sparkline, Static
 
+from posplus_tui.domain.roles import Action, can_approve
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import TextPrompt
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
@@ -204,11 +205,28 @@ class ReconcileScreen(PosScreen[None]):
         if event is not None:
             self.retry(event)
 
+    async def _approval(self, what: str) -> tuple[bool, Any]:
+        """``(go_ahead, approval)``: a supervisor needs none; anyone else asks one on the spot."""
+        operator = self.pos_app.operator
+        if can_approve(operator.role):
+            return True, None
+        approval = await self.ask_supervisor(
+            Action.RESOLVE_POSTING,
+            f"{operator.name} is a {operator.role.value}: {what} changes the books, so a "
+            "supervisor approves it with their own name and PIN.",
+        )
+        return approval is not None, approval
+
     @work(group="reconcile-action", exit_on_error=False)
     async def retry(self, event: Any) -> None:
         problem = self.query_one("#reconcile-problem", ProblemPanel)
+        go, approval = await self._approval(f"retrying payment {event.transaction_ref}")
+        if not go:
+            return
         try:
-            await self.services.reconcile.retry_now(event.outbox_id, operator=self.pos_app.operator)
+            await self.services.reconcile.retry_now(
+                event.outbox_id, operator=self.pos_app.operator, approval=approval
+            )
         except Exception as exc:
             p = explain(exc)
             problem.show(p.title, p.fix)
@@ -236,10 +254,15 @@ class ReconcileScreen(PosScreen[None]):
         )
         if note is None:
             return
+        go, approval = await self._approval(
+            f"marking payment {event.transaction_ref} as posted by hand"
+        )
+        if not go:
+            return
         problem = self.query_one("#reconcile-problem", ProblemPanel)
         try:
             await self.services.reconcile.mark_posted_by_hand(
-                event.outbox_id, note, operator=self.pos_app.operator
+                event.outbox_id, note, operator=self.pos_app.operator, approval=approval
             )
         except Exception as exc:
             p = explain(exc)

@@ -36,11 +36,24 @@ METHOD_WORDS = {"card": "Card", "card_on_file": "Card on file", "keyed": "Keyed"
 def visible(
     events: Iterable[ReconcileEvent], filter_name: str, limit: int = 500
 ) -> list[ReconcileEvent]:
-    """The events the table shows: newest first, filtered, at most ``limit``."""
+    """The events the table shows: newest first, filtered, at most ``limit``.
+
+    "All" is the whole history. The other filters are a to-do list: a posting is listed while
+    its latest event is of that kind, and drops off once it is retried, resolved or posted."""
     kinds = FILTERS[filter_name][1]
-    chosen = [(i, e) for i, e in enumerate(events) if not kinds or e.kind in kinds]
-    chosen.sort(key=lambda p: (p[1].time, p[1].id or 0, p[0]), reverse=True)
-    return [e for _, e in chosen[:limit]]
+    ordered = sorted(enumerate(events), key=lambda p: (p[1].time, p[1].id or 0, p[0]), reverse=True)
+    if not kinds:
+        return [e for _, e in ordered[:limit]]
+    latest: dict[int, ReconcileEvent] = {}
+    for _, e in ordered:
+        if e.outbox_id is not None:
+            latest.setdefault(e.outbox_id, e)
+    chosen = [
+        e
+        for _, e in ordered
+        if e.kind in kinds and (e.outbox_id is None or latest[e.outbox_id] is e)
+    ]
+    return chosen[:limit]
 
 
 @dataclass(frozen=True)

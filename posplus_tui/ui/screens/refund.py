@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.roles import Action, can_approve
 from posplus_tui.ui.errors import explain
-from posplus_tui.ui.modals import Confirm, SupervisorApproval
+from posplus_tui.ui.modals import Confirm
 from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.widgets import FieldMessage, MoneyInput, ProblemPanel
@@ -155,7 +155,12 @@ class RefundScreen(LiveRequest, PosScreen[None]):
         action = Action.REFUND if self.mode == "refund" else Action.VOID
         approval = None
         if not can_approve(operator.role):
-            approval = await self._ask_supervisor(action)
+            verb = "refund" if action is Action.REFUND else "void"
+            approval = await self.ask_supervisor(
+                action,
+                f"{operator.name} is a {operator.role.value}: a supervisor must approve this "
+                f"{verb} with their own name and PIN.",
+            )
             if approval is None:
                 return
         shown = amount if amount is not None else self.txn.approved
@@ -172,47 +177,28 @@ class RefundScreen(LiveRequest, PosScreen[None]):
         on_event = progress_poster(self.post_message)
         payments = self.services.payments
         try:
-            await self.services.record_reason(self.txn.ecr_ref, operator, verb.lower(), reason)
             if self.mode == "refund":
                 result = await payments.refund(
                     self.txn.ecr_ref,
                     amount,
                     operator=operator,
                     approval=approval,
+                    reason=reason,
                     on_event=on_event,
                 )
             else:
                 result = await payments.void(
-                    self.txn.ecr_ref, operator=operator, approval=approval, on_event=on_event
+                    self.txn.ecr_ref,
+                    operator=operator,
+                    approval=approval,
+                    reason=reason,
+                    on_event=on_event,
                 )
         except Exception as exc:
             p = explain(exc)
             self.back_to_form(p.title, p.fix)
             return
         self.finished(result)
-
-    async def _ask_supervisor(self, action: Action) -> Any | None:
-        """Ask until a supervisor approves or the clerk gives up (Esc)."""
-        operator = self.pos_app.operator
-        verb = "refund" if action is Action.REFUND else "void"
-        error = ""
-        while True:
-            creds = await self.app.push_screen_wait(
-                SupervisorApproval(
-                    f"{operator.name} is a {operator.role.value}: a supervisor must approve this "
-                    f"{verb} with their own name and PIN.",
-                    error,
-                )
-            )
-            if creds is None:
-                return None
-            try:
-                return await self.services.operators.approve_as_supervisor(
-                    creds.username, creds.pin, action=action, requested_by=operator
-                )
-            except Exception as exc:
-                p = explain(exc)
-                error = f"{p.title} {p.fix}"
 
     @on(Button.Pressed, "#back")
     def _back_pressed(self) -> None:

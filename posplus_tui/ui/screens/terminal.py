@@ -14,7 +14,7 @@ from textual.widgets import Label, Log, Static
 
 from posplus_tui.domain.roles import Action, can_approve
 from posplus_tui.ui.errors import explain
-from posplus_tui.ui.modals import Confirm, SupervisorApproval
+from posplus_tui.ui.modals import Confirm
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
 from posplus_tui.ui.screens.invoice import STATE_WORDS
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
@@ -140,24 +140,13 @@ class TerminalScreen(PosScreen[None]):
         problem = self.query_one("#terminal-problem", ProblemPanel)
         approval = None
         if not can_approve(operator.role):
-            error = ""
-            while approval is None:
-                creds = await self.app.push_screen_wait(
-                    SupervisorApproval(
-                        "Closing the batch settles today's card payments: after it, payments "
-                        "can no longer be voided, only refunded. A supervisor approves it.",
-                        error,
-                    )
-                )
-                if creds is None:
-                    return
-                try:
-                    approval = await self.services.operators.approve_as_supervisor(
-                        creds.username, creds.pin, action=Action.BATCH_CLOSE, requested_by=operator
-                    )
-                except Exception as exc:
-                    p = explain(exc)
-                    error = f"{p.title} {p.fix}"
+            approval = await self.ask_supervisor(
+                Action.BATCH_CLOSE,
+                "Closing the batch settles today's card payments: after it, payments can no "
+                "longer be voided, only refunded. A supervisor approves it.",
+            )
+            if approval is None:
+                return
         if not await self.app.push_screen_wait(
             Confirm(
                 "Close the batch?",
