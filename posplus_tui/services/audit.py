@@ -77,8 +77,16 @@ class AuditService:
             self.record_sync, action, actor=actor, subject=subject, details=details
         )
 
-    async def setting_changed(self, key: str, *, actor: str, secret: bool = False) -> int:
-        details = {"key": key, "value": "(secret, stored in the keyring)" if secret else "changed"}
+    async def setting_changed(
+        self, key: str, *, actor: str, secret: bool = False, old: str = "", new: str = ""
+    ) -> int:
+        """One changed setting: old and new values for plain settings; for a secret only that
+        it was stored (its value never leaves the keyring)."""
+        details: dict[str, Any] = {"key": key}
+        if secret:
+            details["value"] = "(secret, stored in the keyring)"
+        else:
+            details.update(old=old, new=new)
         return await self.record("setting_changed", actor=actor, subject=key, details=details)
 
     def verify_sync(self) -> chain.VerifyReport:

@@ -320,6 +320,10 @@ def _open_operators(services: Services, pin_cost: int | None) -> None:
     if pin_cost is not None:
         kwargs["pin_cost"] = pin_cost
     services.operators = OperatorService(ledger, **kwargs)
+    if services.setup is not None:
+        from posplus_tui.services.audit import AuditService
+
+        services.setup.audit = AuditService(ledger, station=services.station)
 
 
 def _wire_payments(

@@ -18,6 +18,7 @@ from typing import Any
 from posplus_tui import config
 from posplus_tui.redaction import redact
 from posplus_tui.secrets import SecretStore, SecretStoreError
+from posplus_tui.services.audit import AuditService
 
 #: Secrets the Setup screen edits (values only ever go to the keyring).
 SETUP_SECRETS = ("client_secret", "app_key", "reconciliation_password")
@@ -158,6 +159,8 @@ class SetupService:
     #: Usernames fetched by the last successful connection test (employees + technicians).
     known_usernames: tuple[str, ...] = ()
     payment_types: tuple[PaymentTypeOption, ...] = ()
+    #: Where setting changes are recorded (the ledger's audit chain), once the ledger is open.
+    audit: AuditService | None = None
     _last_form: ConnectionForm | None = field(default=None, repr=False)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -278,8 +281,11 @@ class SetupService:
 
     # -- saving ----------------------------------------------------------------------------------
 
-    async def save(self, values: dict[str, str], secrets: dict[str, str]) -> config.Settings:
+    async def save(
+        self, values: dict[str, str], secrets: dict[str, str], *, actor: str = ""
+    ) -> config.Settings:
         """Validate and write the settings file, then store the non-empty secrets in the keyring.
+        Each changed setting is an event in the audit chain, under ``actor``.
 
         Raises :class:`SetupProblem` naming the field and the fix.
         """
@@ -310,6 +316,16 @@ class SetupService:
                 f"The settings file could not be written ({exc.strerror}).",
                 "Check that the config folder is writable (posplus config path shows it).",
             ) from exc
+        old = self.settings
         self.settings = new
         self.secrets = store
+        if self.audit is not None:
+            who = actor or "setup"
+            for key in values:
+                before, after = str(getattr(old, key, "")), str(getattr(new, key, ""))
+                if before != after:
+                    await self.audit.setting_changed(key, actor=who, old=before, new=after)
+            for name, value in secrets.items():
+                if value:
+                    await self.audit.setting_changed(name, actor=who, secret=True)
         return new

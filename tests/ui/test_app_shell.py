@@ -80,3 +80,34 @@ async def test_sign_out_leaves_an_empty_form_for_the_next_person(demo_app) -> No
         await wait_for_text(pilot, "nobody signed in")
         await sign_in(pilot, "supervisor", "2222")
         assert app.screen.AREA == "Lookup" and app.operator_label == "supervisor"
+
+
+async def test_first_run_setup_changes_are_events_in_the_audit_chain(tmp_path) -> None:
+    """``posplus run`` on a fresh install: what Setup saves is recorded, old and new values for
+    plain settings and only "stored in the keyring" for a secret."""
+    from sqlmodel import select
+
+    from posplus_tui.ledger.tables.audit import AuditEvent
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+    services = build_run(
+        settings, config_path=tmp_path / "c.toml", clock=FixedClock(), pin_cost=TEST_PIN_COST
+    )
+    app = PosPlusApp(services, status_every=0)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#tenant_id").value = "4242"
+        app.screen.query_one("#client_secret").value = "s3cr3t-value-xyz"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await wait_for_text(pilot, "Saved.")
+    with services.ledger.session() as session:
+        events = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "setting_changed")
+        ).all()
+    changed = {e.subject: e.details for e in events}
+    assert {"tenant_id", "client_secret"} <= set(changed)
+    assert '"new":"4242"' in changed["tenant_id"].replace(" ", "")
+    assert "keyring" in changed["client_secret"]
+    assert all(e.actor == "first-run setup" for e in events)
+    assert not any("s3cr3t" in d for d in changed.values())

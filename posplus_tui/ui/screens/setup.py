@@ -314,7 +314,9 @@ class SetupScreen(PosScreen[None]):
         problem = self.query_one("#setup-problem", ProblemPanel)
         result = self.query_one("#save-result", FieldMessage)
         try:
-            settings = await self.setup.save(values, secrets)
+            operator = self.pos_app.operator
+            actor = operator.name if operator is not None else "first-run setup"
+            settings = await self.setup.save(values, secrets, actor=actor)
         except SetupProblem as exc:
             problem.show(exc.title, exc.fix)
             result.error(exc.title)
