@@ -26,6 +26,12 @@ METHODS = [
 ]
 
 
+def save_card_words(on: bool) -> str:
+    if on:
+        return "Save card for next time: YES (customer agreed)"
+    return "Save card for next time: no (Space = yes)"
+
+
 def row(label: str, *widgets: Any, id: str | None = None) -> Horizontal:
     return Horizontal(Label(label, classes="field-label"), *widgets, classes="field-row", id=id)
 
@@ -85,7 +91,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                 )
                 yield row(
                     "",
-                    Checkbox("Save card for next time (the customer agreed)", id="save-card"),
+                    Checkbox(save_card_words(False), id="save-card"),
                     id="save-card-row",
                 )
                 yield row(
@@ -183,6 +189,11 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
             select.value = self.card_id if self.card_id in ids else active[0].id
         else:
             select.prompt = "no saved cards for this customer"
+
+    @on(Checkbox.Changed, "#save-card")
+    def _save_card_changed(self, event: Checkbox.Changed) -> None:
+        """The choice in words, not only by the colour of the box."""
+        event.checkbox.label = save_card_words(event.value)
 
     def _problem(self, title: str, fix: str) -> None:
         self.query_one("#charge-problem", ProblemPanel).show(title, fix)
