@@ -83,9 +83,17 @@ class FrameLog:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
 
+#: How often an idle terminal is asked whether it is still there (seconds).
+TERMINAL_CHECK_EVERY = 30.0
+
+
 class TerminalDiagnostics:
     """What the Terminal screen needs: test/initialise, the last transaction, batch close and the
-    live frame log, over the same terminal the payment engine uses."""
+    live frame log, over the same terminal the payment engine uses.
+
+    It also keeps the status bar honest: "ready" only means the terminal answered at its last
+    check, and an idle terminal is checked every :data:`TERMINAL_CHECK_EVERY` seconds, so one
+    switched off or unplugged shows "did not answer" within that time."""
 
     def __init__(self, url: str, terminal: Any, payments: Any, frames: FrameLog) -> None:
         self.url = url
@@ -94,6 +102,10 @@ class TerminalDiagnostics:
         self.frames = frames
         self.state = "not tested yet"
         self.busy = False
+        self.check_every = TERMINAL_CHECK_EVERY
+        self.check_timeout = 15.0
+        self.checked_at: float | None = None  # time.monotonic() of the last answer or silence
+        self._check: asyncio.Task[None] | None = None
         payments.subscribe(self._follow)
 
     def _follow(self, event: Any) -> None:
@@ -104,9 +116,11 @@ class TerminalDiagnostics:
         elif kind in ("approved", "partial", "declined", "cancelled", "recovered"):
             self.busy = False
             self.state = "ready"
+            self.checked_at = time.monotonic()
         elif kind in ("failed", "unknown"):
             self.busy = False
             self.state = "did not answer last time"
+            self.checked_at = time.monotonic()
 
     @property
     def display_url(self) -> str:
@@ -121,16 +135,41 @@ class TerminalDiagnostics:
                 "The terminal is busy with a payment.", "Test it when the payment has finished."
             )
         try:
-            info = await self.terminal.initialize()
+            info = await self.payments.check_terminal(self.check_timeout)
+        except TerminalBusy:
+            raise
         except Exception as exc:
             self.state = "did not answer"
+            self.checked_at = time.monotonic()
+            words = "no answer" if isinstance(exc, TimeoutError) else redact(str(exc))
             raise TerminalUnavailable(
-                f"The terminal did not answer ({redact(str(exc)) or type(exc).__name__}).",
+                f"The terminal did not answer ({words or type(exc).__name__}).",
                 "Check it is switched on and on its home screen, and the cable or network "
                 "address in Setup; then test again.",
             ) from exc
         self.state = "ready"
+        self.checked_at = time.monotonic()
         return f"{info.model} · serial {info.serial_number} · firmware {info.firmware}"
+
+    def check_if_due(self) -> asyncio.Task[None] | None:
+        """Start a background check when the last one is older than ``check_every`` and no
+        payment is running; the status bar shows its result at the next refresh."""
+        if self.busy or (self._check is not None and not self._check.done()):
+            return None
+        if self.checked_at is not None and time.monotonic() - self.checked_at < self.check_every:
+            return None
+        self._check = asyncio.create_task(self._quiet_check(), name="posplus-terminal-check")
+        return self._check
+
+    async def _quiet_check(self) -> None:
+        with contextlib.suppress(Exception):  # the outcome is in self.state
+            await self.test()
+
+    async def aclose(self) -> None:
+        if self._check is not None and not self._check.done():
+            self._check.cancel()
+            with contextlib.suppress(BaseException):
+                await self._check
 
     async def last_transaction(self) -> Any | None:
         rows = await self.payments.list_transactions(limit=1)
@@ -199,6 +238,8 @@ class Services:
 
     async def status(self) -> StatusSnapshot:
         """The status bar's words, asked of each service; a failing service says so, never raises."""
+        if self.terminal is not None:
+            self.terminal.check_if_due()
         terminal = "not set up" if self.terminal is None else self.terminal.state
         servicetitan = await self._servicetitan_words()
         depth: int | None = None
@@ -234,6 +275,8 @@ class Services:
         if self.payments is not None:
             with contextlib.suppress(Exception):  # recovery reports through events; never fatal
                 await self.payments.recover()
+        # Is the terminal there? Checked beside the rest, so the status bar has a fact to show.
+        check = self.terminal.check_if_due() if self.terminal is not None else None
         if self.reconcile is not None:
             if self.payments is not None:
                 self.reconcile.follow_payments(self.payments)
@@ -243,6 +286,8 @@ class Services:
                 await self.sync.sync_once()
             # Then keep following the export feeds (every 5 minutes, as ServiceTitan asks).
             self._tasks.append(asyncio.create_task(self.sync.run(), name="posplus-sync"))
+        if check is not None:
+            await check
 
     async def aclose(self) -> None:
         """Stop background work and close connections."""
@@ -356,6 +401,7 @@ def _wire_payments(
     services.reconcile = bundle.reconcile
     services.sync = bundle.sync
     services.terminal = TerminalDiagnostics(terminal_url, terminal, payments, frames)
+    services._closers.append(services.terminal.aclose)
 
 
 def build_run(

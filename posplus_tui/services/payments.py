@@ -18,7 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from drivers import (
     AchAccount,
@@ -586,6 +586,17 @@ class PaymentService:
                 "Refund it instead.",
             )
         return result
+
+    async def check_terminal(self, timeout: float = 15.0) -> Any:
+        """Ask the terminal who it is, between payments and never during one (it waits for the
+        same lock), so that "ready" on screen is a fact no older than the last check. Raises
+        ``TerminalBusy`` while a payment is running and ``TimeoutError`` when it is silent."""
+        if self._busy.locked():
+            raise TerminalBusy(
+                "The terminal is busy with a payment.", "Test it when the payment has finished."
+            )
+        async with self._busy:
+            return await asyncio.wait_for(self._terminal.initialize(), timeout)
 
     async def batch_close(
         self, *, operator: OperatorInfo, approval: Approval | None = None

@@ -70,8 +70,12 @@ class PosPlusApp(App[None]):
         return SignInScreen()
 
     def _start_services(self) -> None:
-        self.run_worker(self.services.start, name="start", group="start", exit_on_error=False)
+        self.run_worker(self._start, name="start", group="start", exit_on_error=False)
         self.refresh_status()
+
+    async def _start(self) -> None:
+        await self.services.start()
+        self.refresh_status()  # now with the terminal's first check
 
     async def on_unmount(self) -> None:
         await self.services.aclose()

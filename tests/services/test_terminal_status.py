@@ -1,0 +1,42 @@
+"""The status bar never says "ready" for a terminal that is off: "ready" is the result of a check,
+an idle terminal is checked again every so often, and a silent one is reported as such."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from posplus_tui.services.container import build_demo
+from posplus_tui.services.errors import TerminalUnavailable
+
+
+async def test_terminal_state_follows_the_terminal_not_the_last_payment(tmp_path: Path) -> None:
+    services = build_demo(tmp_path, card_wait_ms=0, pin_cost=16, sync_on_start=False)
+    try:
+        await services.start()  # the first check runs at start
+        assert services.terminal.state == "ready"
+        assert (await services.status()).terminal == "ready"
+
+        # The terminal is switched off: it no longer acknowledges anything.
+        simulator = services.payments._terminal.simulator  # type: ignore[union-attr]
+        simulator.inject("no_ack", 1000)
+        services.terminal.check_timeout = 0.5
+        services.terminal.checked_at = None  # the next check is due
+        check = services.terminal.check_if_due()
+        assert check is not None
+        await check
+        assert (await services.status()).terminal == "did not answer"
+        with pytest.raises(TerminalUnavailable, match="did not answer"):
+            await services.terminal.test()
+
+        # Back on: the next check says so.
+        simulator.clear_faults()
+        services.terminal.check_timeout = 15.0
+        services.terminal.checked_at = None
+        await services.terminal.check_if_due()
+        assert (await services.status()).terminal == "ready"
+        # Checked a moment ago: no new check until it is due again.
+        assert services.terminal.check_if_due() is None
+    finally:
+        await services.aclose()
