@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from functools import partial
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
@@ -76,6 +78,8 @@ class LookupScreen(PosScreen[None]):
     def on_mount(self) -> None:
         self.results: list[Any] = []
         self.shown_for = ""
+        #: (invoice id, cells) of the rows in the table, to leave an unchanged table alone.
+        self._rows_shown: list[tuple[int, tuple[str, ...]]] = []
         self._typed_at: tuple[str, float] = ("", 0.0)
         #: Keystroke → results painted, in ms (the last 1,000; read by benchmarks/ui.py).
         self.latencies_ms: deque[float] = deque(maxlen=1000)
@@ -159,21 +163,14 @@ class LookupScreen(PosScreen[None]):
         if typed == text:
             self.call_after_refresh(self._answered, text, at)
         table = self.query_one("#results", DataTable)
-        table.clear()
-        rows = []
-        for s in found[:SHOWN]:
-            row = [s.number, s.job_number or "—"]
-            if self.wide:
-                row.append(str(s.id))
-            row += [
-                s.customer_name[:22],
-                short_date(s.invoice_date),
-                s.total.format(),
-                s.balance.format(),
-                status_words(s),
-            ]
-            rows.append(row)
-        table.add_rows(rows)
+        rows = [self._row(s) for s in found[:SHOWN]]
+        # The same rows for the same invoices (the next letter of a name often changes nothing
+        # in the first rows): keep the table, and the row the clerk is on, as they are.
+        shown = [(s.id, row) for s, row in zip(found, rows, strict=False)]
+        if shown != self._rows_shown:
+            self._rows_shown = shown
+            table.clear()
+            table.add_rows([[Text(cell, end="") for cell in row] for row in rows])
         message = self.query_one("#lookup-message", FieldMessage)
         if not text:
             return
@@ -200,7 +197,30 @@ class LookupScreen(PosScreen[None]):
                 message.ok(f"{len(found)} invoices match “{text}”. Pick one with ↑↓ and Enter.")
         self._describe_highlighted()
 
+    def _row(self, s: Any) -> tuple[str, ...]:
+        row = [s.number, s.job_number or "—"]
+        if self.wide:
+            row.append(str(s.id))
+        row += [
+            s.customer_name[:22],
+            short_date(s.invoice_date),
+            s.total.format(),
+            s.balance.format(),
+            status_words(s),
+        ]
+        return tuple(row)
+
     def _answered(self, text: str, at: float) -> None:
+        """The results for ``text`` are on the screen: a frame has been drawn since, and the
+        table has laid out its new rows (it does that when idle, so the first frame after new
+        rows may still show the old size: then wait for the next one)."""
+        if text != self.shown_for:
+            return  # superseded by a newer search; that one will answer
+        table = self.query_one("#results", DataTable)
+        laid_out = table.header_height + table.row_count
+        if table.row_count and table.virtual_size.height != laid_out:
+            self.set_timer(0.001, partial(self.call_after_refresh, self._answered, text, at))
+            return
         self.latencies_ms.append((time.perf_counter() - at) * 1000)
         self.answered_for = text
 
@@ -242,7 +262,10 @@ class LookupScreen(PosScreen[None]):
         self.app.push_screen(InvoiceScreen(summary.id, summary.number))
 
     def action_focus_search(self) -> None:
-        self.query_one("#search", Input).focus()
+        """Ctrl+F: back to the search box with its text selected, so typing starts over."""
+        search = self.query_one("#search", Input)
+        self.set_focus(search)
+        search.select_all()
 
     def action_to_results(self) -> None:
         """↓ from the search box goes to the results; anywhere else it is an ordinary ↓."""
