@@ -7,6 +7,9 @@ from collections import deque
 from functools import partial
 from typing import Any
 
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.actions import SkipAction
@@ -46,6 +49,82 @@ def short_date(iso: str) -> str:
     return iso
 
 
+class ResultsTable(DataTable[Text]):
+    """The results: a DataTable that draws its plain one-line cells directly.
+
+    Every letter typed can replace the whole table, and the stock cell path (a Rich render of
+    padding around text, about 40 µs a cell) is most of the time a repaint takes. For a plain
+    ``Text`` cell in a one-line row the same segments are built here; anything else (the header,
+    styled text, a cell wider than its column) takes the stock path. The output is the same
+    segment for segment (``tests/ui/test_results_table.py``)."""
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        stock = super()._render_cell
+        if row_index < self.fixed_rows or column_index < self.fixed_columns:
+            return stock(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        row = self.rows.get(row_key) if row_key is not None else None
+        cell = self._data.get(row_key, {}).get(column_key) if row_key is not None else None
+        pad = self.cell_padding
+        inner = width - 2 * pad
+        if (
+            row is None
+            or row.height != 1
+            or type(cell) is not Text
+            or cell.spans
+            or cell.style
+            or "\n" in cell.plain
+            or cell_len(cell.plain) > inner
+        ):
+            return stock(row_index, column_index, base_style, width, cursor, hover)
+        key = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        lines = self._cell_render_cache.get(key)
+        if lines is None:
+            component_style, post_style = self._get_styles_to_render_cell(
+                False,
+                False,
+                False,
+                hover,
+                cursor,
+                self.show_cursor,
+                self._show_hover_cursor,
+                self.cursor_foreground_priority == "css",
+                self.cursor_background_priority == "css",
+            )
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            style = base_style + meta + component_style + post_style
+            text = cell.plain
+            line = [Segment(" " * pad, style)] if pad else []
+            if text:
+                line.append(Segment(text, style))
+            fill = inner - cell_len(text)
+            if fill:
+                line.append(Segment(" " * fill, style))
+            if pad:
+                line.append(Segment(" " * pad, style))
+            lines = [line]
+            self._cell_render_cache[key] = lines
+        return lines
+
+
 class LookupScreen(PosScreen[None]):
     """Find the invoice the customer wants to pay."""
 
@@ -71,7 +150,7 @@ class LookupScreen(PosScreen[None]):
                 placeholder="invoice no., job no., customer, phone or API id",
             )
             yield FieldMessage(id="lookup-message")
-            table: DataTable[str] = DataTable(id="results", cursor_type="row", zebra_stripes=True)
+            table = ResultsTable(id="results", cursor_type="row", zebra_stripes=True)
             yield table
             yield Static("", id="lookup-detail", markup=False)
 

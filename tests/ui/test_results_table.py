@@ -1,0 +1,58 @@
+"""Lookup's results table draws plain cells directly; it must look exactly as the stock path."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from posplus_tui.ui.screens.lookup import ResultsTable
+
+ROWS = [
+    ("40336", "40336", "Maria Garcia", "03/02/26", "$1,250.00", "$0.00", "paid"),
+    ("INV-812138", "—", "acme property mgmt #1", "11/12/25", "$99.00", "$99.00", "open"),
+    ("7", "", "Smith [old acct]", "", "$0.01", "-$5.00", "credit (adj.)"),
+]
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield ResultsTable(id="t", cursor_type="row", zebra_stripes=True)
+
+
+def per_character(lines: list) -> list[list[tuple[str, object]]]:
+    return [[(ch, seg.style) for seg in line for ch in seg.text] for line in lines]
+
+
+async def test_plain_cells_render_as_the_stock_data_table_does(monkeypatch) -> None:
+    app = TableApp()
+    async with app.run_test(size=(120, 10)) as pilot:
+        table = app.query_one(ResultsTable)
+        for label in ("Invoice", "Job", "Customer", "Date", "Total", "Balance", "Status"):
+            table.add_column(label, key=label)
+        table.add_rows([[Text(c, end="") for c in row] for row in ROWS])
+        await pilot.pause()
+        await pilot.pause()
+        base = table.rich_style
+        stock_path = DataTable._render_cell
+        stock_calls: list[int] = []
+
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            stock_calls.append(1)
+            return stock_path(*args, **kwargs)
+
+        checked = 0
+        for row in range(len(ROWS)):
+            for col in range(len(table.columns)):
+                width = table.ordered_columns[col].get_render_width(table)
+                for cursor, hover in ((False, False), (True, False), (False, True)):
+                    monkeypatch.setattr(DataTable, "_render_cell", counted)
+                    ours = table._render_cell(row, col, base, width, cursor, hover)
+                    monkeypatch.setattr(DataTable, "_render_cell", stock_path)
+                    table._cell_render_cache.clear()
+                    stock = stock_path(table, row, col, base, width, cursor, hover)
+                    table._cell_render_cache.clear()
+                    assert per_character(ours) == per_character(stock), (row, col, cursor)
+                    checked += 1
+        assert checked == len(ROWS) * 7 * 3
+        assert not stock_calls  # every body cell took the direct path
