@@ -270,6 +270,33 @@ class Services:
             self._st_words = "reachable"
         return self._st_words
 
+    #: Client options for :meth:`go_live` (tests pass an in-process transport).
+    client_options: dict[str, Any] = field(default_factory=dict)
+
+    async def go_live(self, settings: Settings, secrets: SecretStore) -> str:
+        """After Setup is saved on a station that could not take payments yet: build the
+        payment services from the new settings and start them, without a restart. Returns ""
+        when payments are ready, else why not in words (what is still missing). A station that
+        already takes payments keeps running as it is: changing tenant or terminal under a
+        running engine waits for a restart."""
+        if self.mode == DEMO or self.payments is not None:
+            return "Restart posplus to use the new settings."
+        from posplus_tui.services.reconcile.factory import client_from_settings
+
+        self.settings, self.secrets = settings, secrets
+        missing = settings.missing_for_run()
+        if missing:
+            return "Still missing: " + ", ".join(missing) + "."
+        try:
+            client = client_from_settings(settings, secrets, **self.client_options)
+        except Exception as exc:
+            self.not_ready = str(exc)
+            return self.not_ready
+        _wire_payments(self, client, settings.terminal_url)
+        self.not_ready = ""
+        await self.start()
+        return ""
+
     async def start(self) -> None:
         """Settle interrupted payments, start the reconcile worker and fill the invoice index."""
         if self.payments is not None:

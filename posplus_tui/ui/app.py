@@ -48,6 +48,10 @@ class PosPlusApp(App[None]):
 
     def on_mount(self) -> None:
         self.title = f"POS+ · {self.services.station}"
+        if self.services.missing_setup():
+            from posplus_tui.ui.screens.setup import SetupScreen
+
+            self.push_screen(SetupScreen(first_run=True))
         # Background start-up (recovery, the reconcile worker, the index) and the first status
         # probe wait for the first frame, so the sign-in screen appears at once.
         self.call_after_refresh(self._start_services)
@@ -61,12 +65,10 @@ class PosPlusApp(App[None]):
             self.set_interval(self.status_every, self.refresh_status)
 
     def get_default_screen(self) -> Screen[Any]:
-        """The first screen is Setup on a fresh install, else Sign in (no blank screen first)."""
-        from posplus_tui.ui.screens.setup import SetupScreen
+        """Sign in is always the bottom screen (no blank screen first). On a fresh install Setup
+        opens above it at mount, and closes onto it once payments can start."""
         from posplus_tui.ui.screens.signin import SignInScreen
 
-        if self.services.missing_setup():
-            return SetupScreen(first_run=True)
         return SignInScreen()
 
     def _start_services(self) -> None:

@@ -13,6 +13,7 @@ from tests.ui.conftest import (
     screen_text,
     settle,
     sign_in,
+    wait_for,
     wait_for_text,
 )
 
@@ -111,3 +112,48 @@ async def test_first_run_setup_changes_are_events_in_the_audit_chain(tmp_path) -
     assert "keyring" in changed["client_secret"]
     assert all(e.actor == "first-run setup" for e in events)
     assert not any("s3cr3t" in d for d in changed.values())
+
+
+async def test_a_finished_setup_takes_payments_without_a_restart(tmp_path) -> None:
+    """``posplus run`` on a fresh install: once Setup is saved complete, payments start at once
+    (the ServiceTitan here is the sandbox, in-process)."""
+    from posplus_tui.servicetitan.sandbox import IN_PROCESS_BASE_URL, Sandbox
+
+    sandbox = Sandbox(seed=1, size="demo")
+    creds = sandbox.credentials
+    settings = Settings(
+        environment="sandbox",
+        sandbox_url=IN_PROCESS_BASE_URL,
+        database_url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+    )
+    services = build_run(
+        settings, config_path=tmp_path / "c.toml", clock=FixedClock(), pin_cost=TEST_PIN_COST
+    )
+    services.client_options = {"transport": sandbox.transport()}
+    services.operators.add_sync("ana", "clerk", "1234")
+    assert services.payments is None
+    app = PosPlusApp(services, status_every=0)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        assert app.screen.AREA == "Setup"
+        fields = {
+            "#tenant_id": str(creds.tenant_id),
+            "#client_id": creds.client_id,
+            "#client_secret": creds.client_secret,
+            "#app_key": creds.app_key,
+            "#reconciliation_username": "DLee",
+            "#terminal_url": "sim://?card_wait_ms=0",
+        }
+        for selector, value in fields.items():
+            app.screen.query_one(selector).value = value
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.screen.AREA == "Sign in", what="the sign-in screen")
+        assert services.payments is not None and services.terminal.state == "ready"
+        await settle(pilot)
+        await sign_in(pilot, "ana", "1234")
+        assert app.screen.AREA == "Lookup"
+        wanted = sandbox.cases["unpaid_invoice_id"]
+        number = next(i.number for i in sandbox.data.invoices if i.id == wanted)
+        await open_invoice(pilot, number)
+        await wait_for_text(pilot, f"API id {wanted}")

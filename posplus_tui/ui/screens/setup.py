@@ -329,8 +329,23 @@ class SetupScreen(PosScreen[None]):
         missing = settings.missing_for_run()
         if missing:
             result.error("Saved. Still missing: " + ", ".join(missing) + ".")
+            return
+        result.hint("Saved. Starting payments with the new settings…")
+        try:
+            why_not = await self.services.go_live(settings, self.setup.secrets)
+        except Exception as exc:
+            p = explain(exc)
+            problem.show(p.title, p.fix)
+            result.error("Saved, but payments could not start: " + p.title)
+            return
+        if why_not:
+            result.ok(f"Saved. {why_not}")
         else:
-            result.ok("Saved. Restart posplus run to use the new settings.")
+            result.ok("Saved. Payments are ready: sign in at the counter to take one.")
+            self.pos_app.refresh_status()
+            if self.first_run and self.pos_app.operator is None:
+                self.notify("Setup saved: payments are ready. Sign in to take one.")
+                self.app.pop_screen()  # onto the sign-in screen below
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > HOME_DEPTH:
