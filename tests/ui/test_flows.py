@@ -294,3 +294,33 @@ async def test_a_posting_that_needs_attention_retried_and_one_posted_by_hand(dem
     assert actors["reconcile.mark_posted_by_hand"] == "supervisor"
     by_hand = next(r for r in rows if r.action == "reconcile.mark_posted_by_hand")
     assert "entered by Ana, payment 991" in by_hand.details
+
+
+async def test_a_lost_reply_shows_the_approval_the_terminal_made_never_a_decline(
+    demo_app,
+) -> None:
+    """The terminal approves but its reply is lost on the line (the simulator's .09 amounts):
+    the clerk sees the approval, settled by asking the terminal, and the card is charged once."""
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _signed_in(pilot)
+        await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
+        await pilot.press("d")
+        await settle(pilot)
+        await _pay(pilot, list("30.09"))
+        await wait_for_text(pilot, "PAYMENT APPROVED")
+        text = screen_text(app)
+        assert "DECLINED" not in text and "$30.09" in text
+        txns = await app.services.payments.list_transactions(limit=5)
+        [sale] = [t for t in txns if t.amount.format() == "$30.09"]
+        simulator = app.services.payments._terminal.simulator
+        assert len(simulator.accepted(sale.ecr_ref)) == 1  # asked about, never sent twice
+        await pilot.press("enter")
+        await settle(pilot)
+
+        # No reply at all and the terminal has no record: nothing was charged, said so.
+        await pilot.press("d")
+        await settle(pilot)
+        await _pay(pilot, list("30.11"))
+        await wait_for_text(pilot, "nothing was charged")
+        assert "APPROVED" not in screen_text(app)
