@@ -12,7 +12,7 @@ from posplus_tui.domain.roles import Action, role_allows
 from posplus_tui.services.container import Services, StatusSnapshot
 from posplus_tui.ui.commands import ScreenActions
 from posplus_tui.ui.errors import explain
-from posplus_tui.ui.modals import ErrorDialog
+from posplus_tui.ui.modals import Confirm, ErrorDialog
 from posplus_tui.ui.screens.base import HOME_DEPTH
 from posplus_tui.ui.widgets import StatusBar
 
@@ -35,6 +35,8 @@ class PosPlusApp(App[None]):
         Binding("f8", "go_setup", "Setup"),
         Binding("ctrl+o", "sign_out", "Sign out"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Plain q quits too where no text field has the focus (a field takes the letter).
+        Binding("q", "quit", "Quit", show=False),
     ]
 
     def __init__(self, services: Services, *, status_every: float = STATUS_EVERY) -> None:
@@ -78,6 +80,31 @@ class PosPlusApp(App[None]):
     async def _start(self) -> None:
         await self.services.start()
         self.refresh_status()  # now with the terminal's first check
+
+    async def action_quit(self) -> None:
+        """Quit, but not by accident in the middle of a payment: then ask first (the default is
+        to stay). A payment interrupted anyway is checked with the terminal at the next start."""
+        terminal = self.services.terminal
+        if terminal is None or not terminal.busy:
+            self.exit()
+            return
+
+        def answer(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit()
+
+        self.push_screen(
+            Confirm(
+                "A payment is at the terminal",
+                "Quitting now leaves it unfinished. POS+ will ask the terminal what happened "
+                "the next time it starts, but the customer is waiting: finish or cancel it "
+                "(Esc on the payment screen) first.",
+                yes="Quit anyway",
+                no="Stay",
+                safe_no=True,
+            ),
+            answer,
+        )
 
     async def on_unmount(self) -> None:
         await self.services.aclose()

@@ -86,12 +86,16 @@ class Confirm(ModalScreen[bool]):
 
     BINDINGS = [Binding("escape", "no", "No"), Binding("y", "yes", "Yes", show=False)]
 
-    def __init__(self, title: str, text: str, yes: str = "Yes", no: str = "No") -> None:
+    def __init__(
+        self, title: str, text: str, yes: str = "Yes", no: str = "No", *, safe_no: bool = False
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.text = text
         self.yes = yes
         self.no = no
+        #: Start on "No" (Enter keeps things as they are) when "yes" is the risky answer.
+        self.safe_no = safe_no
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="confirm-dialog"):
@@ -102,7 +106,7 @@ class Confirm(ModalScreen[bool]):
                 yield Button(f"{self.no} (Esc)", id="confirm-no")
 
     def on_mount(self) -> None:
-        self.query_one("#confirm-yes", Button).focus()
+        self.query_one("#confirm-no" if self.safe_no else "#confirm-yes", Button).focus()
 
     @on(Button.Pressed, "#confirm-yes")
     def action_yes(self) -> None:

@@ -157,3 +157,20 @@ async def test_a_finished_setup_takes_payments_without_a_restart(tmp_path) -> No
         number = next(i.number for i in sandbox.data.invoices if i.id == wanted)
         await open_invoice(pilot, number)
         await wait_for_text(pilot, f"API id {wanted}")
+
+
+async def test_q_types_in_a_field_and_quits_elsewhere(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await sign_in(pilot, "clerk", "1111")
+        await pilot.press(*"Quinn")  # a name with a q: typed, not a quit
+        await settle(pilot)
+        assert app.is_running and app.screen.query_one("#search").value == "Quinn"
+        await pilot.press("ctrl+f", *"Garcia")
+        await wait_for_text(pilot, "invoices match")
+        await pilot.press("down")  # on the results: no text field has the focus
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+    assert not app.is_running

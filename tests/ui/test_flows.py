@@ -198,6 +198,12 @@ async def test_escape_cancels_at_the_terminal_during_a_five_second_card_wait(dem
         await wait_for_text(pilot, "waiting for card")
         # The app still redraws and takes keys while the terminal waits.
         await wait_for_text(pilot, "Esc: cancel at the terminal")
+        # Quitting now is not done by accident: the app asks, and Enter means stay.
+        await pilot.press("ctrl+q")
+        await wait_for_text(pilot, "A payment is at the terminal")
+        await pilot.press("enter")
+        await wait_for_text(pilot, "Esc: cancel at the terminal")
+        assert app.is_running
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen.query("#outcome-panel"), what="the outcome")
         assert time.monotonic() - started < 4.5
