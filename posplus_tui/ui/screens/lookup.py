@@ -58,6 +58,18 @@ class ResultsTable(DataTable[Text]):
     styled text, a cell wider than its column) takes the stock path. The output is the same
     segment for segment (``tests/ui/test_results_table.py``)."""
 
+    def replace_rows(self, rows: list[list[Text]]) -> None:
+        """Clear and fill in one go, and size the table now rather than at the next idle
+        moment (DataTable's default), so the very next frame shows the new rows instead of
+        one frame with the old size and another with the new."""
+        self.clear()
+        self.add_rows(rows)
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
+
     def _render_cell(
         self,
         row_index: int,
@@ -241,15 +253,14 @@ class LookupScreen(PosScreen[None]):
         typed, at = self._typed_at
         if typed == text:
             self.call_after_refresh(self._answered, text, at)
-        table = self.query_one("#results", DataTable)
+        table = self.query_one("#results", ResultsTable)
         rows = [self._row(s) for s in found[:SHOWN]]
         # The same rows for the same invoices (the next letter of a name often changes nothing
         # in the first rows): keep the table, and the row the clerk is on, as they are.
         shown = [(s.id, row) for s, row in zip(found, rows, strict=False)]
         if shown != self._rows_shown:
             self._rows_shown = shown
-            table.clear()
-            table.add_rows([[Text(cell, end="") for cell in row] for row in rows])
+            table.replace_rows([[Text(cell, end="") for cell in row] for row in rows])
         message = self.query_one("#lookup-message", FieldMessage)
         if not text:
             return
@@ -263,9 +274,9 @@ class LookupScreen(PosScreen[None]):
             by_number = [s for s in found if s.matched_by in ("number", "job", "id")]
             if len(by_number) > 1:
                 message.error(
-                    f"{len(by_number)} invoices have the number “{text}” (invoice or job "
-                    "numbers repeat). Check the customer and the date, then pick one with ↑↓ "
-                    "and Enter. Nothing is chosen for you."
+                    f"{len(by_number)} invoices have the number “{text}” (numbers can "
+                    "repeat). Check the customer and date, then pick one with ↑↓ and Enter. "
+                    "Nothing is chosen for you."
                 )
             elif len(found) > SHOWN:
                 message.ok(
