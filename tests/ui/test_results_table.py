@@ -56,3 +56,22 @@ async def test_plain_cells_render_as_the_stock_data_table_does(monkeypatch) -> N
                     checked += 1
         assert checked == len(ROWS) * 7 * 3
         assert not stock_calls  # every body cell took the direct path
+
+
+async def test_replace_rows_sizes_the_table_at_once() -> None:
+    """``replace_rows`` sizes the table when it fills it (DataTable waits for the next idle
+    moment); it leans on DataTable internals, so a Textual upgrade that moves them fails here."""
+    app = TableApp()
+    async with app.run_test(size=(120, 10)) as pilot:
+        table = app.query_one(ResultsTable)
+        for label in ("Invoice", "Job", "Customer", "Date", "Total", "Balance", "Status"):
+            table.add_column(label, key=label)
+        await pilot.pause()
+        table.replace_rows([[Text(c, end="") for c in row] for row in ROWS])
+        # No pause: the size is already right, before any idle message is processed.
+        assert table.row_count == len(ROWS)
+        assert table.virtual_size.height == table.header_height + len(ROWS)
+        widest = max(len(row[2]) for row in ROWS)
+        assert table.columns["Customer"].content_width == widest
+        table.replace_rows([[Text(c, end="") for c in ROWS[0]]])
+        assert table.virtual_size.height == table.header_height + 1
