@@ -214,6 +214,8 @@ class Services:
     demo_operators: tuple[tuple[str, str, str, str], ...] = ()
     #: Fill the local invoice index from ServiceTitan's export feed when the app starts.
     sync_on_start: bool = True
+    #: ServiceTitan client options for :meth:`go_live` (tests pass an in-process transport).
+    client_options: dict[str, Any] = field(default_factory=dict)
     _closers: list[Any] = field(default_factory=list)
     _st_checked: float = -1e9
     _st_words: str = "checking…"
@@ -269,9 +271,6 @@ class Services:
         else:
             self._st_words = "reachable"
         return self._st_words
-
-    #: Client options for :meth:`go_live` (tests pass an in-process transport).
-    client_options: dict[str, Any] = field(default_factory=dict)
 
     async def go_live(self, settings: Settings, secrets: SecretStore) -> str:
         """After Setup is saved on a station that could not take payments yet: build the

@@ -11,6 +11,8 @@ from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
 from posplus_tui.domain.roles import Action
+from posplus_tui.ui.errors import explain
+from posplus_tui.ui.modals import SupervisorApproval
 from posplus_tui.ui.widgets import EnvironmentBanner, StatusBar
 
 if TYPE_CHECKING:
@@ -70,9 +72,6 @@ class PosScreen(Screen[T]):
         """A supervisor's on-the-spot approval for ``action``: the dialog asks again after a wrong
         PIN (saying what was wrong) until the service grants it or the operator presses Esc
         (``None``). Call from a worker: it waits for the dialog."""
-        from posplus_tui.ui.errors import explain
-        from posplus_tui.ui.modals import SupervisorApproval
-
         operator = self.pos_app.operator
         error = ""
         while True:
