@@ -39,7 +39,9 @@ async def test_the_palette_offers_every_action_of_the_current_screen(demo_app) -
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
-        assert app.screen.AREA == "Charge"
+        await wait_for(
+            pilot, lambda: getattr(app.screen, "AREA", "") == "Charge", what="the Charge screen"
+        )
 
 
 async def test_help_lists_keys_and_screens(demo_app) -> None:
@@ -52,7 +54,9 @@ async def test_help_lists_keys_and_screens(demo_app) -> None:
         assert "EVERYWHERE" in text and "f6 Reconcile" in text and "CHARGE" in text
         await pilot.press("escape")
         await settle(pilot)
-        assert app.screen.AREA == "Sign in"
+        await wait_for(
+            pilot, lambda: getattr(app.screen, "AREA", "") == "Sign in", what="the Sign in screen"
+        )
 
 
 async def test_run_with_an_incomplete_configuration_opens_setup(tmp_path) -> None:
@@ -62,7 +66,9 @@ async def test_run_with_an_incomplete_configuration_opens_setup(tmp_path) -> Non
     app = PosPlusApp(services, status_every=0)
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
-        assert app.screen.AREA == "Setup"
+        await wait_for(
+            pilot, lambda: getattr(app.screen, "AREA", "") == "Setup", what="the Setup screen"
+        )
         text = screen_text(app)
         assert "Welcome" in text and "ServiceTitan not set up" in text
 
@@ -135,7 +141,9 @@ async def test_a_finished_setup_takes_payments_without_a_restart(tmp_path) -> No
     app = PosPlusApp(services, status_every=0)
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
-        assert app.screen.AREA == "Setup"
+        await wait_for(
+            pilot, lambda: getattr(app.screen, "AREA", "") == "Setup", what="the Setup screen"
+        )
         fields = {
             "#tenant_id": str(creds.tenant_id),
             "#client_id": creds.client_id,
@@ -152,7 +160,9 @@ async def test_a_finished_setup_takes_payments_without_a_restart(tmp_path) -> No
         assert services.payments is not None and services.terminal.state == "ready"
         await settle(pilot)
         await sign_in(pilot, "ana", "1234")
-        assert app.screen.AREA == "Lookup"
+        await wait_for(
+            pilot, lambda: getattr(app.screen, "AREA", "") == "Lookup", what="the Lookup screen"
+        )
         wanted = sandbox.cases["unpaid_invoice_id"]
         number = next(i.number for i in sandbox.data.invoices if i.id == wanted)
         await open_invoice(pilot, number)
