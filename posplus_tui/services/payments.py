@@ -183,6 +183,7 @@ class PaymentService:
         self._hub = EventHub()
         self._busy = asyncio.Lock()
         self._current_ref: str | None = None
+        self._checking = False  # a connection check holds the terminal (see check_terminal)
         self._checkpoint = checkpoint or (lambda _name: None)
         self._settle_unknown_now = settle_unknown_now
 
@@ -282,7 +283,13 @@ class PaymentService:
         """The life of one payment, from intent to settled outcome."""
         if self._busy.locked():
             raise TerminalBusy(
-                f"The terminal is busy with {self._current_ref or 'another request'}.",
+                "The terminal is busy with "
+                + (
+                    "a connection check (it takes a few seconds)"
+                    if self._checking
+                    else (self._current_ref or "another request")
+                )
+                + ".",
                 "Wait for it to finish (or cancel it), then try again.",
             )
         async with self._busy:
@@ -596,7 +603,11 @@ class PaymentService:
                 "The terminal is busy with a payment.", "Test it when the payment has finished."
             )
         async with self._busy:
-            return await asyncio.wait_for(self._terminal.initialize(), timeout)
+            self._checking = True
+            try:
+                return await asyncio.wait_for(self._terminal.initialize(), timeout)
+            finally:
+                self._checking = False
 
     async def batch_close(
         self, *, operator: OperatorInfo, approval: Approval | None = None

@@ -3,12 +3,14 @@ an idle terminal is checked again every so often, and a silent one is reported a
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from posplus_tui.services.container import build_demo
-from posplus_tui.services.errors import TerminalUnavailable
+from posplus_tui.services.errors import TerminalBusy, TerminalUnavailable
+from tests.services.conftest import invoice_facts
 
 
 async def test_terminal_state_follows_the_terminal_not_the_last_payment(tmp_path: Path) -> None:
@@ -29,6 +31,16 @@ async def test_terminal_state_follows_the_terminal_not_the_last_payment(tmp_path
         assert (await services.status()).terminal == "did not answer"
         with pytest.raises(TerminalUnavailable, match="did not answer"):
             await services.terminal.test()
+
+        # A sale started while a check holds the terminal is refused in words, never sent.
+        clerk = next(o for o in services.operators.list_sync() if o.name == "clerk")
+        services.terminal.check_timeout = 2.0
+        services.terminal.checked_at = None
+        check = services.terminal.check_if_due()
+        await asyncio.sleep(0.05)
+        with pytest.raises(TerminalBusy, match="connection check"):
+            await services.payments.charge(invoice_facts("10.00"), operator=clerk)
+        await check
 
         # Back on: the next check says so.
         simulator.clear_faults()
