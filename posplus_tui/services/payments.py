@@ -594,7 +594,7 @@ class PaymentService:
             )
         return result
 
-    async def check_terminal(self, timeout: float = 15.0) -> Any:
+    async def check_terminal(self, timeout: float) -> Any:
         """Ask the terminal who it is, between payments and never during one (it waits for the
         same lock), so that "ready" on screen is a fact no older than the last check. Raises
         ``TerminalBusy`` while a payment is running and ``TimeoutError`` when it is silent."""

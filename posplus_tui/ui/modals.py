@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual import on
-from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -14,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from posplus_tui.services.setup import UsernameCheck
-from posplus_tui.ui.widgets import FieldMessage
+from posplus_tui.ui.widgets import FieldMessage, enter_moves_on
 
 
 @dataclass(frozen=True)
@@ -28,8 +27,7 @@ class Credentials:
 class SupervisorApproval(ModalScreen[Credentials | None]):
     """Ask a supervisor for their username and PIN; returns them, or ``None`` when cancelled."""
 
-    # Enter is a priority binding so "name⏎PIN⏎" typed in one burst moves the focus before the
-    # PIN's keys are routed (see the sign-in screen).
+    # Priority, so the focus moves before the next keys are routed (see ``enter_moves_on``).
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("enter", "enter", "Approve", show=False, priority=True),
@@ -58,11 +56,9 @@ class SupervisorApproval(ModalScreen[Credentials | None]):
             self.query_one("#sup-error", FieldMessage).error(self.error)
 
     def action_enter(self) -> None:
-        """Enter in the username field moves to the PIN at once; elsewhere it goes on to the
-        focused widget in order (the PIN field submits, a button presses)."""
-        if self.focused is not self.query_one("#sup-username", Input):
-            raise SkipAction()
-        self.set_focus(self.query_one("#sup-pin", Input))
+        enter_moves_on(
+            self, self.query_one("#sup-username", Input), self.query_one("#sup-pin", Input)
+        )
 
     @on(Input.Submitted, "#sup-pin")
     @on(Button.Pressed, "#sup-ok")

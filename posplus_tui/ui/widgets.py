@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.screen import Screen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Static
 
 from posplus_tui.domain.money import Money, MoneyError
 from posplus_tui.services.container import StatusSnapshot
+
+
+def enter_moves_on(screen: Screen[object], field: Input, to: Input) -> None:
+    """The action of a *priority* Enter binding on a name-then-PIN form: in ``field`` it moves the
+    focus to ``to`` at once; anywhere else it goes on to the focused widget (``SkipAction``), in
+    order behind the keys typed before it, so a PIN field submits complete and a button presses.
+
+    Why priority: a fast typist (or a badge reader) sends "name⏎PIN⏎" in one burst. Keys are
+    routed to the focused widget as they arrive, and ``Input.Submitted`` moves the focus too late:
+    the PIN would land in the name field."""
+    if screen.focused is not field:
+        raise SkipAction()
+    screen.set_focus(to)
 
 
 class EnvironmentBanner(Static):

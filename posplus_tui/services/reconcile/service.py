@@ -32,6 +32,13 @@ _WAKE_KINDS = {"approved", "partial", "recovered"}
 LOCK_TTL = 30.0
 
 
+def _only_supervisors() -> SupervisorRequired:
+    return SupervisorRequired(
+        "Only a supervisor can change a posting.",
+        "Ask a supervisor to sign in, or to approve with their PIN.",
+    )
+
+
 class ReconcileService:
     """The reconcile worker, its event stream, and the supervisor's actions on postings."""
 
@@ -227,24 +234,19 @@ class ReconcileService:
         """Who changes a posting: a supervisor, or an operator with a supervisor's approval for
         exactly this kind of action. Checked against the ledger by the operator service (the
         role is not trusted from the caller); the approval is used up here."""
-        if approval is None and not getattr(operator, "is_supervisor", False):
-            raise SupervisorRequired(
-                "Only a supervisor can change a posting.",
-                "Ask a supervisor to sign in, or to approve with their PIN.",
-            )
-        if self.operators is not None and operator is not None and hasattr(operator, "id"):
-            supervisor = self.operators.authorize_sync(operator, Action.RESOLVE_POSTING, approval)
-            assert supervisor is not None  # a supervisor action always names its approver
-            if supervisor.name != operator.name:
-                self.operators.spend(approval)
-                return f"{operator.name} (approved by {supervisor.name})"
+        is_supervisor = getattr(operator, "is_supervisor", False)
+        if self.operators is None or not hasattr(operator, "id"):
+            if is_supervisor:  # headless use without an operator service
+                return str(operator.name)
+            raise _only_supervisors()
+        if approval is None and not is_supervisor:
+            raise _only_supervisors()  # said plainly, before asking the ledger
+        supervisor = self.operators.authorize_sync(operator, Action.RESOLVE_POSTING, approval)
+        assert supervisor is not None  # a supervisor action always names its approver
+        if supervisor.name == operator.name:
             return str(operator.name)
-        if operator is not None and getattr(operator, "is_supervisor", False):
-            return str(operator.name)  # headless use without an operator service
-        raise SupervisorRequired(
-            "Only a supervisor can change a posting.",
-            "Ask a supervisor to sign in, or to approve with their PIN.",
-        )
+        self.operators.spend(approval)
+        return f"{operator.name} (approved by {supervisor.name})"
 
     async def retry_now(self, outbox_id: int, *, operator: Any, approval: Any = None) -> None:
         actor = await asyncio.to_thread(self._actor, operator, approval)

@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
-from posplus_tui.domain.roles import Action
+from posplus_tui.domain.roles import Action, can_approve
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import SupervisorApproval
 from posplus_tui.ui.widgets import EnvironmentBanner, StatusBar
@@ -68,10 +68,19 @@ class PosScreen(Screen[T]):
             work, name=name, group=name, exclusive=exclusive, exit_on_error=False
         )
 
-    async def ask_supervisor(self, action: Action, why: str) -> Any | None:
-        """A supervisor's on-the-spot approval for ``action``: the dialog asks again after a wrong
-        PIN (saying what was wrong) until the service grants it or the operator presses Esc
-        (``None``). Call from a worker: it waits for the dialog."""
+    async def supervisor_approval(self, action: Action, why: str) -> tuple[bool, Any]:
+        """``(go_ahead, approval)`` for a supervisor action: a supervisor (or admin) goes ahead
+        with no approval; anyone else is asked for a supervisor's name and PIN on the spot, again
+        after a wrong PIN (saying what was wrong), until the service grants it (``True`` and the
+        approval) or the operator presses Esc (``False``). The services check it again; this only
+        spares a pointless refusal. Call from a worker: it waits for the dialog."""
+        operator = self.pos_app.operator
+        if can_approve(operator.role):
+            return True, None
+        approval = await self._ask_supervisor(action, why)
+        return approval is not None, approval
+
+    async def _ask_supervisor(self, action: Action, why: str) -> Any | None:
         operator = self.pos_app.operator
         error = ""
         while True:

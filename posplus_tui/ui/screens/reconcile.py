@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label, Sparkline, Static
 
-from posplus_tui.domain.roles import Action, can_approve
+from posplus_tui.domain.roles import Action
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import TextPrompt
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
@@ -206,16 +206,12 @@ class ReconcileScreen(PosScreen[None]):
             self.retry(event)
 
     async def _approval(self, what: str) -> tuple[bool, Any]:
-        """``(go_ahead, approval)``: a supervisor needs none; anyone else asks one on the spot."""
         operator = self.pos_app.operator
-        if can_approve(operator.role):
-            return True, None
-        approval = await self.ask_supervisor(
+        return await self.supervisor_approval(
             Action.RESOLVE_POSTING,
             f"{operator.name} is a {operator.role.value}: {what} changes the books, so a "
             "supervisor approves it with their own name and PIN.",
         )
-        return approval is not None, approval
 
     @work(group="reconcile-action", exit_on_error=False)
     async def retry(self, event: Any) -> None:

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
 
 from posplus_tui.domain.money import Money
-from posplus_tui.domain.roles import Action, can_approve
+from posplus_tui.domain.roles import Action
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import Confirm
 from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
@@ -153,16 +153,13 @@ class RefundScreen(LiveRequest, PosScreen[None]):
     async def approve_confirm_send(self, amount: Money | None, reason: str) -> None:
         operator = self.pos_app.operator
         action = Action.REFUND if self.mode == "refund" else Action.VOID
-        approval = None
-        if not can_approve(operator.role):
-            verb = "refund" if action is Action.REFUND else "void"
-            approval = await self.ask_supervisor(
-                action,
-                f"{operator.name} is a {operator.role.value}: a supervisor must approve this "
-                f"{verb} with their own name and PIN.",
-            )
-            if approval is None:
-                return
+        go, approval = await self.supervisor_approval(
+            action,
+            f"{operator.name} is a {operator.role.value}: a supervisor must approve this "
+            f"{action.value} with their own name and PIN.",
+        )
+        if not go:
+            return
         shown = amount if amount is not None else self.txn.approved
         verb = "Refund" if self.mode == "refund" else "Void"
         question = (

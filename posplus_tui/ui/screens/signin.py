@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from textual import on
-from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical
@@ -11,7 +10,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.screens.base import PosScreen
-from posplus_tui.ui.widgets import FieldMessage
+from posplus_tui.ui.widgets import FieldMessage, enter_moves_on
 
 
 class SignInScreen(PosScreen[None]):
@@ -22,9 +21,7 @@ class SignInScreen(PosScreen[None]):
         "Type your operator name and PIN. After several wrong PINs the operator is locked for a "
         "while; a supervisor can unlock it in Setup."
     )
-    # Enter is a priority binding so that it moves the focus *before* the next keys are routed:
-    # a fast typist (or a badge reader) sends "name⏎PIN⏎" in one burst, and with Input's own
-    # Submitted message the PIN would land in the name field.
+    # Priority, so the focus moves before the next keys are routed (see ``enter_moves_on``).
     BINDINGS = [Binding("enter", "enter", "Sign in", show=False, priority=True)]
 
     def body(self) -> ComposeResult:
@@ -61,12 +58,9 @@ class SignInScreen(PosScreen[None]):
             self.query_one("#signin-username", Input).focus()
 
     def action_enter(self) -> None:
-        """Enter in the name field moves to the PIN at once (the name's keys may still be in
-        flight: that is fine, they were routed before this). Anywhere else Enter goes on to the
-        focused widget, in order behind the keys typed before it, so the PIN is complete."""
-        if self.focused is not self.query_one("#signin-username", Input):
-            raise SkipAction()
-        self.set_focus(self.query_one("#signin-pin", Input))  # now, not after a refresh
+        enter_moves_on(
+            self, self.query_one("#signin-username", Input), self.query_one("#signin-pin", Input)
+        )
         self.query_one("#signin-error", FieldMessage).hint("Now your PIN, then Enter.")
 
     @on(Input.Submitted, "#signin-pin")

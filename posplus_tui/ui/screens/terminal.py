@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Label, Log, Static
 
-from posplus_tui.domain.roles import Action, can_approve
+from posplus_tui.domain.roles import Action
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import Confirm
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
@@ -138,15 +138,13 @@ class TerminalScreen(PosScreen[None]):
     async def batch_close(self) -> None:
         operator = self.pos_app.operator
         problem = self.query_one("#terminal-problem", ProblemPanel)
-        approval = None
-        if not can_approve(operator.role):
-            approval = await self.ask_supervisor(
-                Action.BATCH_CLOSE,
-                "Closing the batch settles today's card payments: after it, payments can no "
-                "longer be voided, only refunded. A supervisor approves it.",
-            )
-            if approval is None:
-                return
+        go, approval = await self.supervisor_approval(
+            Action.BATCH_CLOSE,
+            "Closing the batch settles today's card payments: after it, payments can no "
+            "longer be voided, only refunded. A supervisor approves it.",
+        )
+        if not go:
+            return
         if not await self.app.push_screen_wait(
             Confirm(
                 "Close the batch?",
