@@ -350,3 +350,23 @@ async def test_a_lost_reply_shows_the_approval_the_terminal_made_never_a_decline
         await _pay(pilot, list("30.11"))
         await wait_for_text(pilot, "nothing was charged")
         assert "APPROVED" not in screen_text(app)
+
+
+async def test_the_invoice_shows_the_new_balance_when_its_posting_lands(demo_app) -> None:
+    """ServiceTitan is slow to take the payment: the invoice first says "posting…", then, without
+    leaving the screen, the new balance once the posting has landed."""
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _signed_in(pilot)
+        balance = invoice_balance(app, "unpaid_invoice_id")
+        await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
+        app.services.sandbox.faults.slow_next(
+            1, seconds=2.0, method="POST", path_contains="/payments"
+        )
+        await pilot.press("d")
+        await settle(pilot)
+        await _pay(pilot, list("100.00"))
+        await pilot.press("enter")  # back to the invoice while ServiceTitan is still busy
+        await wait_for_text(pilot, "posting")
+        await wait_for_text(pilot, f"Balance due {(balance - Money(10000)).format()}")
+        assert app.screen.AREA == "Invoice"

@@ -12,9 +12,22 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
+from posplus_tui.services.reconcile import EventKind
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.widgets import ProblemPanel
+
+#: Posting steps after which the invoice in ServiceTitan (or our state) has something new to show.
+_SETTLED_POSTINGS = frozenset(
+    {
+        EventKind.POSTED,
+        EventKind.VERIFIED,
+        EventKind.NEEDS_ATTENTION,
+        EventKind.MISMATCH,
+        EventKind.RESOLVED,
+        EventKind.CANCELLED,
+    }
+)
 
 #: Our transaction states in words.
 STATE_WORDS = {
@@ -85,6 +98,7 @@ class InvoiceScreen(PosScreen[None]):
         self.number = number
         self.detail: Any = None
         self.transactions: list[Any] = []
+        self._unsubscribe: Any = None
 
     def body(self) -> ComposeResult:
         with Vertical(id="invoice-body"):
@@ -109,6 +123,25 @@ class InvoiceScreen(PosScreen[None]):
         ours = self.query_one("#ours", DataTable)
         ours.add_columns(*(["Ref"] if self.wide else []), "What", "Amount", "Card", "State")
         self.reload()
+        # A payment taken here posts to ServiceTitan in the background: when one of ours lands
+        # (or gets stuck), show the new balance and state instead of "posting…" forever.
+        reconcile = self.services.reconcile
+        self._unsubscribe = (
+            reconcile.subscribe(lambda e: self.call_later(self._posting_moved, e))
+            if reconcile is not None
+            else None
+        )
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def _posting_moved(self, event: Any) -> None:
+        if event.kind not in _SETTLED_POSTINGS or not self.is_current:
+            return  # a screen coming back reloads anyway (on_screen_resume)
+        ours = {t.ecr_ref for t in self.transactions}
+        if event.transaction_ref in ours or event.invoice_number == self.number:
+            self.reload()
 
     def on_screen_resume(self) -> None:
         if self.detail is not None:
