@@ -143,7 +143,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller index")
     args = parser.parse_args()
-    rounds = 2 if args.quick else 5
+    rounds = 2 if args.quick else 9
     with tempfile.TemporaryDirectory(prefix="posplus-bench-") as tmp:
         folder = Path(tmp)
         for i in range(rounds):

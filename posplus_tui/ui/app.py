@@ -129,6 +129,7 @@ class PosPlusApp(App[None]):
     def signed_in(self, operator: Any) -> None:
         """Called by the sign-in screen: show the operator's home screen."""
         self.operator = operator
+        self.refresh_bindings()
         self.update_status_bars()
         self.push_screen(self.home_screen())
 
@@ -177,6 +178,19 @@ class PosPlusApp(App[None]):
             self.screen.dismiss(None)
             return
         self.push_screen(HelpScreen(help_text(type(self), all_screens())))
+
+    #: Actions that only mean something once someone has signed in: hidden before (the sign-in
+    #: footer shows what can be done there, and fits in 80 columns).
+    SIGNED_IN_ACTIONS = frozenset({"go_lookup", "go_reconcile", "go_terminal", "sign_out"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.operator is not None:
+            return True
+        if action in self.SIGNED_IN_ACTIONS:
+            return False
+        if action == "go_setup":  # before sign-in only on a fresh install
+            return bool(self.services.missing_setup())
+        return True
 
     def _need_operator(self) -> bool:
         if self.operator is None:
@@ -236,6 +250,7 @@ class PosPlusApp(App[None]):
         from posplus_tui.ui.screens.signin import SignInScreen
 
         self.operator = None
+        self.refresh_bindings()
         while len(self.screen_stack) > 1:
             self.pop_screen()
         if not isinstance(self.screen, SignInScreen):

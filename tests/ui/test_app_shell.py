@@ -89,6 +89,27 @@ async def test_sign_out_leaves_an_empty_form_for_the_next_person(demo_app) -> No
         assert app.screen.AREA == "Lookup" and app.operator_label == "supervisor"
 
 
+async def test_before_sign_in_only_what_can_be_done_there_is_offered(demo_app) -> None:
+    """The sign-in footer and palette offer Sign in, Help and Quit: the areas (F5…F8) and Sign
+    out mean nothing yet, and they come back once someone has signed in."""
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await wait_for_text(pilot, "Sign in")
+        footer = " ".join(strip.text for strip in app.screen._compositor.render_strips()[-1:])
+        assert "Sign in" in footer and "Help" in footer and "Quit" in footer
+        assert "Lookup" not in footer and "Sign out" not in footer and "Setup" not in footer
+        names = [hit.text async for hit in ScreenActions(app.screen).discover()]
+        assert not any("Lookup" in name or "Reconcile" in name for name in names)
+        await pilot.press("f6")  # does nothing before sign-in
+        await pilot.pause()
+        assert app.screen.AREA == "Sign in"
+        await sign_in(pilot, "clerk", "1111")
+        await wait_for_text(pilot, "Reconcile")
+        names = [hit.text async for hit in ScreenActions(app.screen).discover()]
+        assert "App: Reconcile" in names and "App: Sign out" in names
+
+
 async def test_first_run_setup_changes_are_events_in_the_audit_chain(tmp_path) -> None:
     """``posplus run`` on a fresh install: what Setup saves is recorded, old and new values for
     plain settings and only "stored in the keyring" for a secret."""

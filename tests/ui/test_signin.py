@@ -27,9 +27,12 @@ async def test_wrong_pins_lock_the_operator_out(demo_app) -> None:
 async def test_empty_fields_say_what_to_type(demo_app) -> None:
     app = demo_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.click("#signin-button")
-        await pilot.pause()
+        await settle(pilot)
+        await pilot.press("enter")  # the name field: Enter moves on to the PIN
+        await wait_for_text(pilot, "Now your PIN, then Enter.")
+        await pilot.press("enter")  # the PIN field: nothing typed anywhere yet
         await wait_for_text(pilot, "Type your operator name.")
+        assert app.screen.focused is app.screen.query_one("#signin-username")
 
 
 async def test_name_and_pin_typed_in_one_burst_sign_in(demo_app) -> None:

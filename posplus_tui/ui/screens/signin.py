@@ -5,12 +5,11 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Center, Horizontal, Vertical
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Footer, Input, Static
 
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.screens.base import PosScreen
-from posplus_tui.ui.widgets import FieldMessage, enter_moves_on
+from posplus_tui.ui.widgets import EnvironmentBanner, FieldMessage, StatusBar, enter_moves_on
 
 
 class SignInScreen(PosScreen[None]):
@@ -22,29 +21,37 @@ class SignInScreen(PosScreen[None]):
         "while; a supervisor can unlock it in Setup."
     )
     # Priority, so the focus moves before the next keys are routed (see ``enter_moves_on``).
-    BINDINGS = [Binding("enter", "enter", "Sign in", show=False, priority=True)]
+    BINDINGS = [Binding("enter", "enter", "Sign in", priority=True)]
 
-    def body(self) -> ComposeResult:
-        with Center(id="signin-center"), Vertical(id="signin-box"):
-            yield Static(
-                f"{self.services.station} · {self.services.environment.upper()}",
-                id="signin-station",
-                markup=False,
-            )
-            with Horizontal(classes="field-row"):
-                yield Label("Operator", classes="signin-label")
-                yield Input(id="signin-username", placeholder="your name", compact=True)
-            with Horizontal(classes="field-row"):
-                yield Label("PIN", classes="signin-label")
-                yield Input(
-                    id="signin-pin", password=True, restrict=r"\d*", max_length=8, compact=True
-                )
-            yield FieldMessage(id="signin-error")
-            yield Button("Sign in", id="signin-button", variant="primary", compact=True)
-            demo = self.services.demo_operators
-            if demo:
-                people = ", ".join(f"{user} / PIN {pin}" for user, _, _, pin in demo)
-                yield Static(f"Demo operators: {people}", id="signin-demo", markup=False)
+    def compose(self) -> ComposeResult:
+        """A lock screen: no header and no boxes, one column of plain widgets. It is the app's
+        first frame, and every widget on it costs start-up time (``benchmarks/ui.py``)."""
+        yield EnvironmentBanner(self.services.environment)
+        yield Static(
+            f"POS+ for ServiceTitan\n{self.services.station} · {self.services.environment.upper()}",
+            id="signin-station",
+            classes="signin",
+            markup=False,
+        )
+        yield Static("Operator", classes="signin signin-label")
+        yield Input(id="signin-username", placeholder="your name", compact=True, classes="signin")
+        yield Static("PIN", classes="signin signin-label")
+        yield Input(
+            id="signin-pin",
+            placeholder="digits",
+            password=True,
+            restrict=r"\d*",
+            max_length=8,
+            compact=True,
+            classes="signin",
+        )
+        yield FieldMessage(id="signin-error")
+        demo = self.services.demo_operators
+        if demo:
+            people = ", ".join(f"{user} / PIN {pin}" for user, _, _, pin in demo)
+            yield Static(f"Demo operators: {people}", id="signin-demo", classes="signin", markup=False)
+        yield StatusBar()
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#signin-username", Input).focus()
@@ -64,7 +71,6 @@ class SignInScreen(PosScreen[None]):
         self.query_one("#signin-error", FieldMessage).hint("Now your PIN, then Enter.")
 
     @on(Input.Submitted, "#signin-pin")
-    @on(Button.Pressed, "#signin-button")
     def action_sign_in(self) -> None:
         username = self.query_one("#signin-username", Input).value.strip()
         pin = self.query_one("#signin-pin", Input).value
