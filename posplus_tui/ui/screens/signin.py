@@ -49,7 +49,9 @@ class SignInScreen(PosScreen[None]):
         demo = self.services.demo_operators
         if demo:
             people = ", ".join(f"{user} / PIN {pin}" for user, _, _, pin in demo)
-            yield Static(f"Demo operators: {people}", id="signin-demo", classes="signin", markup=False)
+            yield Static(
+                f"Demo operators: {people}", id="signin-demo", classes="signin", markup=False
+            )
         yield StatusBar()
         yield Footer()
 
