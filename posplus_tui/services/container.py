@@ -103,7 +103,10 @@ class TerminalDiagnostics:
         self.state = "not tested yet"
         self.busy = False
         self.check_every = TERMINAL_CHECK_EVERY
+        #: A technician's test waits longer than the periodic check, which holds the terminal
+        #: (a sale started meanwhile is refused): a live terminal answers in about a second.
         self.check_timeout = 15.0
+        self.quiet_check_timeout = 5.0
         self.checked_at: float | None = None  # time.monotonic() of the last answer or silence
         self._check: asyncio.Task[None] | None = None
         payments.subscribe(self._follow)
@@ -126,7 +129,7 @@ class TerminalDiagnostics:
     def display_url(self) -> str:
         return redact(self.url)
 
-    async def test(self) -> str:
+    async def test(self, timeout: float | None = None) -> str:
         """Initialise the terminal and say who it is; a failure is a ``ServiceError`` in words."""
         from posplus_tui.services.errors import TerminalBusy, TerminalUnavailable
 
@@ -135,7 +138,7 @@ class TerminalDiagnostics:
                 "The terminal is busy with a payment.", "Test it when the payment has finished."
             )
         try:
-            info = await self.payments.check_terminal(self.check_timeout)
+            info = await self.payments.check_terminal(timeout or self.check_timeout)
         except TerminalBusy:
             raise
         except Exception as exc:
@@ -163,7 +166,7 @@ class TerminalDiagnostics:
 
     async def _quiet_check(self) -> None:
         with contextlib.suppress(Exception):  # the outcome is in self.state
-            await self.test()
+            await self.test(self.quiet_check_timeout)
 
     async def aclose(self) -> None:
         if self._check is not None and not self._check.done():

@@ -4,6 +4,7 @@ an idle terminal is checked again every so often, and a silent one is reported a
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -23,18 +24,22 @@ async def test_terminal_state_follows_the_terminal_not_the_last_payment(tmp_path
         # The terminal is switched off: it no longer acknowledges anything.
         simulator = services.payments._terminal.simulator  # type: ignore[union-attr]
         simulator.inject("no_ack", 1000)
-        services.terminal.check_timeout = 0.5
+        services.terminal.check_timeout = 30.0  # a technician's test would wait this long…
+        services.terminal.quiet_check_timeout = 0.5  # …the periodic check, which holds it, not
         services.terminal.checked_at = None  # the next check is due
         check = services.terminal.check_if_due()
         assert check is not None
+        started = time.monotonic()
         await check
+        assert time.monotonic() - started < 5
         assert (await services.status()).terminal == "did not answer"
+        services.terminal.check_timeout = 0.5
         with pytest.raises(TerminalUnavailable, match="did not answer"):
             await services.terminal.test()
 
         # A sale started while a check holds the terminal is refused in words, never sent.
         clerk = next(o for o in services.operators.list_sync() if o.name == "clerk")
-        services.terminal.check_timeout = 2.0
+        services.terminal.quiet_check_timeout = 2.0
         services.terminal.checked_at = None
         check = services.terminal.check_if_due()
         await asyncio.sleep(0.05)
@@ -44,7 +49,7 @@ async def test_terminal_state_follows_the_terminal_not_the_last_payment(tmp_path
 
         # Back on: the next check says so.
         simulator.clear_faults()
-        services.terminal.check_timeout = 15.0
+        services.terminal.quiet_check_timeout = 15.0
         services.terminal.checked_at = None
         await services.terminal.check_if_due()
         assert (await services.status()).terminal == "ready"
