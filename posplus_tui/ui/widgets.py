@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from textual.actions import SkipAction
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Input, Static
+from textual.widget import Widget
+from textual.widgets import Input, Label, Static
 
 from posplus_tui.domain.money import Money, MoneyError
 from posplus_tui.services.container import StatusSnapshot
@@ -24,6 +25,11 @@ def enter_moves_on(screen: Screen[object], field: Input, to: Input) -> None:
     if screen.focused is not field:
         raise SkipAction()
     screen.set_focus(to)
+
+
+def field_row(label: str, *widgets: Widget, id: str | None = None) -> Horizontal:
+    """One form line: a fixed-width label, then its field(s)."""
+    return Horizontal(Label(label, classes="field-label"), *widgets, classes="field-row", id=id)
 
 
 class EnvironmentBanner(Static):

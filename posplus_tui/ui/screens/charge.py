@@ -9,14 +9,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from posplus_tui.domain.money import Money
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.screens.invoice import facts_of
-from posplus_tui.ui.widgets import FieldMessage, MoneyInput, ProblemPanel
+from posplus_tui.ui.widgets import FieldMessage, MoneyInput, ProblemPanel, field_row
 
 METHODS = [
     ("Card at the terminal (tap, insert, swipe)", "card"),
@@ -30,10 +30,6 @@ def save_card_words(on: bool) -> str:
     if on:
         return "Save card for next time: YES (customer agreed)"
     return "Save card for next time: no (Space = yes)"
-
-
-def row(label: str, *widgets: Any, id: str | None = None) -> Horizontal:
-    return Horizontal(Label(label, classes="field-label"), *widgets, classes="field-row", id=id)
 
 
 class ChargeScreen(LiveRequest, PosScreen[None]):
@@ -73,7 +69,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                 markup=False,
             )
             with Vertical(id="charge-form"):
-                yield row(
+                yield field_row(
                     "Amount $",
                     MoneyInput(
                         d.balance.to_api(),
@@ -83,28 +79,28 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                     ),
                 )
                 yield FieldMessage(id="amount-message")
-                yield row(
+                yield field_row(
                     "How",
                     Select(
                         METHODS, value=self.method, allow_blank=False, id="method", compact=True
                     ),
                 )
-                yield row(
+                yield field_row(
                     "",
                     Checkbox(save_card_words(False), id="save-card"),
                     id="save-card-row",
                 )
-                yield row(
+                yield field_row(
                     "Saved card",
                     Select([], id="card", prompt="loading the customer's cards…", compact=True),
                     id="card-row",
                 )
                 with Vertical(id="ach-fields"):
-                    yield row(
+                    yield field_row(
                         "Routing number",
                         Input(id="routing", restrict=r"\d*", max_length=9, compact=True),
                     )
-                    yield row(
+                    yield field_row(
                         "Account number",
                         Input(
                             id="account",
@@ -114,7 +110,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                             compact=True,
                         ),
                     )
-                    yield row(
+                    yield field_row(
                         "Account type",
                         Select(
                             [("Checking", "checking"), ("Savings", "savings")],
@@ -124,7 +120,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                             compact=True,
                         ),
                     )
-                    yield row("Account holder", Input(id="holder", compact=True))
+                    yield field_row("Account holder", Input(id="holder", compact=True))
                 with Horizontal(classes="button-row"):
                     yield Button(
                         "Send to terminal (F2)", id="send", variant="primary", compact=True

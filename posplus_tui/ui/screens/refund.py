@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.roles import Action
@@ -17,11 +17,7 @@ from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import Confirm
 from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
 from posplus_tui.ui.screens.base import PosScreen
-from posplus_tui.ui.widgets import FieldMessage, MoneyInput, ProblemPanel
-
-
-def row(label: str, *widgets: Any, id: str | None = None) -> Horizontal:
-    return Horizontal(Label(label, classes="field-label"), *widgets, classes="field-row", id=id)
+from posplus_tui.ui.widgets import FieldMessage, MoneyInput, ProblemPanel, field_row
 
 
 class RefundScreen(LiveRequest, PosScreen[None]):
@@ -71,7 +67,7 @@ class RefundScreen(LiveRequest, PosScreen[None]):
             with Vertical(id="refund-form"):
                 if self.mode == "refund":
                     yield Static("Checking what is left to refund…", id="refundable", markup=False)
-                    yield row("Amount $", MoneyInput("", id="amount", what="what is left"))
+                    yield field_row("Amount $", MoneyInput("", id="amount", what="what is left"))
                     yield FieldMessage(id="amount-message")
                 else:
                     yield Static(
@@ -80,7 +76,9 @@ class RefundScreen(LiveRequest, PosScreen[None]):
                         id="void-note",
                         markup=False,
                     )
-                yield row("Reason", Input(id="reason", placeholder="why (required)", compact=True))
+                yield field_row(
+                    "Reason", Input(id="reason", placeholder="why (required)", compact=True)
+                )
                 yield FieldMessage(id="reason-message")
                 with Horizontal(classes="button-row"):
                     yield Button(f"{verb} (F2)", id="send", variant="warning", compact=True)

@@ -8,7 +8,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from posplus_tui.domain.roles import Role
@@ -22,7 +21,7 @@ from posplus_tui.services.setup import (
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import OperatorDraft, OperatorForm
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
-from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
+from posplus_tui.ui.widgets import FieldMessage, ProblemPanel, field_row
 
 ENVIRONMENTS = [
     ("Production (the live books)", "production"),
@@ -35,11 +34,6 @@ SECRET_LABELS = {
     "app_key": "App key",
     "reconciliation_password": "Reconciliation user's password",
 }
-
-
-def row(label: str, widget: Widget) -> Horizontal:
-    """One form line: a fixed-width label and its field."""
-    return Horizontal(Label(label, classes="field-label"), widget, classes="field-row")
 
 
 class SetupScreen(PosScreen[None]):
@@ -81,7 +75,7 @@ class SetupScreen(PosScreen[None]):
                 )
             yield ProblemPanel(id="setup-problem")
             yield Label("1. ServiceTitan connection", classes="section-title")
-            yield row(
+            yield field_row(
                 "Environment",
                 Select(
                     ENVIRONMENTS,
@@ -91,7 +85,7 @@ class SetupScreen(PosScreen[None]):
                     compact=True,
                 ),
             )
-            yield row(
+            yield field_row(
                 "Tenant id",
                 Input(
                     s.tenant_id,
@@ -101,12 +95,12 @@ class SetupScreen(PosScreen[None]):
                     compact=True,
                 ),
             )
-            yield row(
+            yield field_row(
                 "Client id",
                 Input(s.client_id, id="client_id", placeholder="cid.abc123", compact=True),
             )
             for name in ("client_secret", "app_key"):
-                yield row(
+                yield field_row(
                     SECRET_LABELS[name],
                     Input(
                         "",
@@ -125,7 +119,7 @@ class SetupScreen(PosScreen[None]):
                 )
             yield FieldMessage(id="connection-result")
             yield Label("2. Payment type (only one for this app)", classes="section-title")
-            yield row(
+            yield field_row(
                 "Payment type",
                 Select[str](
                     [(s.payment_type_name, s.payment_type_name)] if s.payment_type_name else [],
@@ -137,7 +131,7 @@ class SetupScreen(PosScreen[None]):
             )
             yield FieldMessage(id="payment-type-warning")
             yield Label("3. Reconciliation user", classes="section-title")
-            yield row(
+            yield field_row(
                 "Username (exact case)",
                 Input(
                     s.reconciliation_username,
@@ -147,7 +141,7 @@ class SetupScreen(PosScreen[None]):
                 ),
             )
             yield FieldMessage(id="recon-user-result")
-            yield row(
+            yield field_row(
                 "Password",
                 Input(
                     "",
@@ -158,7 +152,7 @@ class SetupScreen(PosScreen[None]):
                 ),
             )
             yield Label("4. Card terminal", classes="section-title")
-            yield row(
+            yield field_row(
                 "Terminal address",
                 Input(
                     s.terminal_url,
@@ -170,7 +164,7 @@ class SetupScreen(PosScreen[None]):
             with Horizontal(classes="button-row"):
                 yield Button("Test terminal (ctrl+e)", id="test-terminal", compact=True)
             yield FieldMessage(id="terminal-result")
-            yield row("Station name", Input(s.station_name, id="station_name", compact=True))
+            yield field_row("Station name", Input(s.station_name, id="station_name", compact=True))
             with Horizontal(classes="button-row"):
                 yield Button("Save (ctrl+s)", id="save", variant="success", compact=True)
             yield FieldMessage(id="save-result")
