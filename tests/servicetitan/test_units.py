@@ -109,6 +109,32 @@ def test_invoice_money_parsing_is_exact_and_refuses_fractions_of_a_cent():
         Invoice.from_api({**row, "total": "1.005"})
 
 
+def test_invoice_items_are_read_when_first_used_and_kept():
+    """Listing and syncing invoices never reads their lines, so they are parsed on first use."""
+    row = {
+        "id": 7, "referenceNumber": "1001", "subTotal": "3.00", "salesTax": "0.00",
+        "total": "3.00", "balance": "3.00",
+        "items": [
+            {"id": 1, "description": "Filter", "quantity": "2.00", "price": "1.00", "total": "2.00"},
+            {"id": 2, "skuName": "Labor", "quantity": "1", "price": "1.00", "total": "1.00",
+             "type": "Labor", "skuId": 9},
+        ],
+    }  # fmt: skip
+    inv = Invoice.from_api(row)
+    assert [(i.id, i.quantity, i.total, i.type) for i in inv.items] == [
+        (1, Decimal("2.00"), Money(200), "Service"),
+        (2, Decimal("1"), Money(100), "Labor"),
+    ]
+    assert inv.items is inv.items  # parsed once
+    assert Invoice.from_api({**row, "items": []}).items == ()
+    assert Invoice.from_api({k: v for k, v in row.items() if k != "items"}).items == ()
+    # Equal invoices compare equal whether or not their lines have been read yet.
+    assert Invoice.from_api(row) == inv
+    odd = Invoice.from_api({**row, "items": [{**row["items"][0], "total": "1.005"}]})
+    with pytest.raises(MoneyError):  # a bad line is refused when read, as before
+        _ = odd.items
+
+
 def test_payment_from_list_row_and_from_create_reply():
     listed = Payment.from_api(
         {
