@@ -83,19 +83,19 @@ def _builder(cls: type[T]) -> Callable[..., T]:
     """A fast positional constructor for a frozen, slotted dataclass used on hot paths.
 
     A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; an invoice
-    page builds tens of thousands of records, so this writes the slots directly (all fields must
-    be given, in declaration order). Instances stay frozen for everyone else.
+    page builds tens of thousands of records, so this writes the slots directly, one line per
+    field, in code generated here as ``dataclasses`` generates ``__init__`` (all fields must be
+    given, in declaration order). Instances stay frozen for everyone else.
     """
-    setters = [cls.__dict__[f.name].__set__ for f in fields(cls)]  # type: ignore[arg-type]
-    new = object.__new__
-
-    def build(*values: Any) -> T:
-        obj = new(cls)
-        for setter, value in zip(setters, values, strict=True):
-            setter(obj, value)
-        return obj
-
-    return build
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = ["    obj = _new(_cls)"]
+    for i, name in enumerate(names):
+        scope[f"_set{i}"] = cls.__dict__[name].__set__
+        lines.append(f"    _set{i}(obj, v{i})")
+    params = ", ".join(f"v{i}" for i in range(len(names)))
+    exec(f"def build({params}):\n" + "\n".join([*lines, "    return obj"]), scope)
+    return scope["build"]  # type: ignore[no-any-return]
 
 
 def _int(value: Any) -> int | None:
