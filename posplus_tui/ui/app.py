@@ -27,14 +27,17 @@ class PosPlusApp(App[None]):
     TITLE = "POS+ for ServiceTitan"
     COMMANDS = App.COMMANDS | {ScreenActions}
     ENABLE_COMMAND_PALETTE = True
+    # Work on every screen. Only F1 is drawn in every footer: the area keys, sign-out and quit
+    # are drawn on the operator's home screen (``AreaKeys``), so that a task screen's footer
+    # keeps its 80 columns for the task's own keys. Help and the command palette list them all.
     BINDINGS = [
         Binding("f1", "help", "Help", priority=True),
-        Binding("f5", "go_lookup", "Lookup"),
-        Binding("f6", "go_reconcile", "Reconcile"),
-        Binding("f7", "go_terminal", "Terminal"),
-        Binding("f8", "go_setup", "Setup"),
-        Binding("ctrl+o", "sign_out", "Sign out"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f5", "go_lookup", "Lookup", show=False),
+        Binding("f6", "go_reconcile", "Reconcile", show=False),
+        Binding("f7", "go_terminal", "Terminal", show=False),
+        Binding("f8", "go_setup", "Setup", show=False),
+        Binding("ctrl+o", "sign_out", "Sign out", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
         # Plain q quits too where no text field has the focus (a field takes the letter).
         Binding("q", "quit", "Quit", show=False),
     ]

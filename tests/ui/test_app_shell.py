@@ -26,7 +26,7 @@ async def test_the_palette_offers_every_action_of_the_current_screen(demo_app) -
         await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
         provider = ScreenActions(app.screen)
         names = [hit.text async for hit in provider.discover()]
-        for action in ("Charge balance", "Deposit", "Card on file", "Keyed card", "ACH", "Back"):
+        for action in ("Charge", "Deposit", "Card on file", "Keyed card", "ACH", "Back"):
             assert f"Invoice: {action}" in names
         # Refund and void need one of our payments: until then they are not offered.
         assert "Invoice: Refund" not in names and "Invoice: Void" not in names
@@ -108,6 +108,62 @@ async def test_before_sign_in_only_what_can_be_done_there_is_offered(demo_app) -
         await wait_for_text(pilot, "Reconcile")
         names = [hit.text async for hit in ScreenActions(app.screen).discover()]
         assert "App: Reconcile" in names and "App: Sign out" in names
+
+
+def _footer(app: PosPlusApp) -> tuple[list[str], bool]:
+    """The keys the footer draws, and whether they all fit beside the palette key."""
+    from textual.widgets import Footer
+
+    footer = app.screen.query_one(Footer)
+    keys = [k for k in footer.query("FooterKey") if "-command-palette" not in k.classes]
+    palette = [k for k in footer.query("FooterKey") if "-command-palette" in k.classes]
+    room = palette[0].region.x if palette else footer.region.right
+    fits = all(k.region.right + k.styles.margin.right <= room for k in keys)
+    return [k.description for k in keys], fits
+
+
+async def test_every_footer_fits_80_columns_with_the_keys_of_its_screen(demo_app) -> None:
+    """At 80×24 every footer draws all the keys of its screen, none cut off: a task screen
+    keeps the footer for the task; the areas, sign-out and quit are drawn at home."""
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+
+        async def check(area: str, *expected: str, absent: tuple[str, ...] = ()) -> None:
+            await wait_for(pilot, lambda: getattr(app.screen, "AREA", "") == area, what=area)
+            await settle(pilot)
+            keys, fits = _footer(app)
+            assert fits, f"{area}: {keys} do not fit"
+            assert set(expected) <= set(keys), (area, keys)
+            assert not set(absent) & set(keys), (area, keys)
+
+        await settle(pilot)
+        await check("Sign in", "Sign in", "Quit", "Help", absent=("Lookup", "Sign out"))
+        await sign_in(pilot, "admin", "4444")
+        home = ("Reconcile", "Terminal", "Setup", "Sign out", "Quit", "Help")
+        await check("Lookup", *home, absent=("Lookup",))
+        await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
+        # Nothing of ours on it yet: nothing to refund or void.
+        await check("Invoice", "Charge", "Deposit", "Back", "Help", absent=("Refund", "Sign out"))
+        await pilot.press("d")
+        await check("Charge", "Send to terminal", "Help", absent=("Reconcile",))
+        app.screen.query_one("#amount").value = "10.00"
+        await pilot.press("f2")
+        await wait_for_text(pilot, "PAYMENT APPROVED")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "transactions", None), what="ours")
+        # A deposit taken: a balance left to charge, and one of ours to refund or void.
+        await check("Invoice", "Charge", "Deposit", "Card on file", "Refund", "Void", "Back")
+        await pilot.press("f6")
+        await check("Reconcile", "Retry", "Posted by hand", "Open invoice", "Back", "Help")
+        await pilot.press("f7")
+        await check("Terminal", "Test terminal", "Batch close", "Back", absent=("Sign out",))
+        await pilot.press("ctrl+o")
+        await sign_in(pilot, "technician", "3333")
+        # A technician's home: the areas a technician works in, and no way "back".
+        await check(
+            "Terminal", "Test terminal", "Setup", "Sign out", "Quit",
+            absent=("Back", "Lookup", "Reconcile", "Terminal"),
+        )  # fmt: skip
 
 
 async def test_first_run_setup_changes_are_events_in_the_audit_chain(tmp_path) -> None:

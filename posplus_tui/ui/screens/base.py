@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
@@ -47,7 +48,7 @@ class PosScreen(Screen[T]):
         yield EnvironmentBanner(self.services.environment)
         yield from self.body()
         yield StatusBar()
-        yield Footer()
+        yield Footer(compact=True)
 
     def body(self) -> ComposeResult:
         yield from ()
@@ -94,3 +95,48 @@ class PosScreen(Screen[T]):
             except Exception as exc:
                 p = explain(exc)
                 error = f"{p.title} {p.fix}"
+
+
+#: The app's area keys as a home screen draws them, after its own keys. The app binds the same
+#: keys on every screen (not drawn), so they work everywhere all the same.
+HOME_KEYS = [
+    Binding("f5", "area('go_lookup')", "Lookup"),
+    Binding("f6", "area('go_reconcile')", "Reconcile"),
+    Binding("f7", "area('go_terminal')", "Terminal"),
+    Binding("f8", "area('go_setup')", "Setup"),
+    Binding("ctrl+o", "area('sign_out')", "Sign out"),
+    Binding("ctrl+q", "area('quit')", "Quit", priority=True),
+]
+
+#: What the operator's role must allow for an area's key to be drawn on their home screen.
+_AREA_NEEDS = {
+    "go_lookup": Action.CHARGE,
+    "go_reconcile": Action.CHARGE,
+    "go_setup": Action.CHANGE_SETTINGS,
+}
+
+
+class HomeScreen(PosScreen[T]):
+    """A screen that can be an operator's home (Lookup; Terminal for a technician). While it is,
+    its footer also draws :data:`HOME_KEYS` (add them to ``BINDINGS``): the areas this operator
+    works in, sign-out and quit. Elsewhere a task keeps the footer for its own keys."""
+
+    #: The app action that opens this screen: its own key is not drawn on it.
+    OWN_AREA = ""
+
+    @property
+    def is_home(self) -> bool:
+        stack = self.app.screen_stack
+        return len(stack) == HOME_DEPTH and stack[-1] is self
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "area":
+            return True
+        area = str(parameters[0])
+        if not self.is_home or area == self.OWN_AREA:
+            return False  # not drawn; the key goes on to the app's own binding
+        needs = _AREA_NEEDS.get(area)
+        return needs is None or self.pos_app.may(needs)
+
+    async def action_area(self, action: str) -> None:
+        await self.app.run_action(action)

@@ -12,9 +12,12 @@ from textual.widgets import Static
 def _keys_of(cls: type) -> list[str]:
     rows = []
     for binding in getattr(cls, "BINDINGS", []):
-        if isinstance(binding, Binding) and binding.description:
-            key = binding.key_display or binding.key
-            rows.append(f"  {key:<12} {binding.description}")
+        if not isinstance(binding, Binding) or not binding.description:
+            continue
+        if binding.action.startswith("area("):
+            continue  # a home screen drawing the app's own keys: listed under EVERYWHERE
+        key = binding.key_display or binding.key
+        rows.append(f"  {key:<12} {binding.description}")
     return rows
 
 
@@ -23,8 +26,9 @@ def help_text(app_cls: type, screens: list[type[Screen]]) -> str:
     parts = [
         "HELP — Esc or F1 closes this page",
         "",
-        "ctrl+p opens the command palette: it lists every action of the screen you are on. "
-        "States are always written in words; nothing is shown by colour alone.",
+        "The footer shows the keys of the screen you are on; the keys under EVERYWHERE work on "
+        "every screen. ctrl+p opens the command palette: it lists every action of the screen "
+        "you are on. States are always written in words; nothing is shown by colour alone.",
         "",
         "EVERYWHERE",
         *_keys_of(app_cls),

@@ -82,11 +82,12 @@ class InvoiceScreen(PosScreen[None]):
         "transactions are listed with their state; pick one to refund or void it."
     )
     BINDINGS = [
-        Binding("c", "charge", "Charge balance"),
+        Binding("c", "charge", "Charge"),
         Binding("d", "deposit", "Deposit"),
         Binding("f", "card_on_file", "Card on file"),
-        Binding("k", "keyed", "Keyed card"),
-        Binding("a", "ach", "ACH"),
+        # Also a choice on the Charge screen ("c"): not drawn, so the footer fits 80 columns.
+        Binding("k", "keyed", "Keyed card", show=False),
+        Binding("a", "ach", "ACH", show=False),
         Binding("r", "refund", "Refund"),
         Binding("v", "void", "Void"),
         Binding("escape", "back", "Back"),
@@ -227,14 +228,14 @@ class InvoiceScreen(PosScreen[None]):
     # -- what can be done -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows what can be done now: no charge on a paid invoice, no refund or void
+        before we have taken a payment on it."""
         if action == "card_on_file":
-            return True if self.detail is not None else None
+            return self.detail is not None
         if action in ("charge", "deposit", "keyed", "ach"):
-            if self.detail is None:
-                return None
-            return True if self.detail.balance.cents > 0 else None
+            return self.detail is not None and self.detail.balance.cents > 0
         if action in ("refund", "void"):
-            return True if self.detail is not None and self.transactions else None
+            return self.detail is not None and bool(self.transactions)
         return True
 
     def _selected_transaction(self) -> Any | None:

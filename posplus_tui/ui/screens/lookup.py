@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from posplus_tui.ui.errors import explain
-from posplus_tui.ui.screens.base import PosScreen
+from posplus_tui.ui.screens.base import HOME_KEYS, HomeScreen
 from posplus_tui.ui.widgets import FieldMessage
 
 #: Below this width the API id moves from the table to the line under it.
@@ -137,11 +137,12 @@ class ResultsTable(DataTable[Text]):
         return lines
 
 
-class LookupScreen(PosScreen[None]):
+class LookupScreen(HomeScreen[None]):
     """Find the invoice the customer wants to pay."""
 
     CSS_PATH = "lookup.tcss"
     AREA = "Lookup"
+    OWN_AREA = "go_lookup"
     PURPOSE = (
         "Type an invoice number, job number, customer name, phone or API id: matches from the "
         "local copy appear as you type. Enter also asks ServiceTitan. When several invoices "
@@ -149,10 +150,11 @@ class LookupScreen(PosScreen[None]):
     )
     BINDINGS = [
         Binding("enter", "open_invoice", "Open invoice", show=False),
-        Binding("ctrl+f", "focus_search", "Search"),
+        Binding("ctrl+f", "focus_search", "Search", show=False),
         # A priority binding, so the focus moves before the next key is routed: "↓⏎" typed in
         # one burst opens the highlighted invoice instead of searching again.
         Binding("down", "to_results", "Results", show=False, priority=True),
+        *HOME_KEYS,
     ]
 
     def body(self) -> ComposeResult:

@@ -54,9 +54,10 @@ class ReconcileScreen(PosScreen[None]):
         "supervisor."
     )
     BINDINGS = [
-        Binding("a", "filter('all')", "All"),
-        Binding("n", "filter('attention')", "Needs attention"),
-        Binding("m", "filter('mismatch')", "Mismatches"),
+        # Written on the screen, above the list ("a all · n needs attention · m mismatches").
+        Binding("a", "filter('all')", "All", show=False),
+        Binding("n", "filter('attention')", "Needs attention", show=False),
+        Binding("m", "filter('mismatch')", "Mismatches", show=False),
         Binding("r", "retry", "Retry"),
         Binding("h", "by_hand", "Posted by hand"),
         Binding("o", "open_invoice", "Open invoice"),

@@ -21,7 +21,10 @@ class SignInScreen(PosScreen[None]):
         "while; a supervisor can unlock it in Setup."
     )
     # Priority, so the focus moves before the next keys are routed (see ``enter_moves_on``).
-    BINDINGS = [Binding("enter", "enter", "Sign in", priority=True)]
+    BINDINGS = [
+        Binding("enter", "enter", "Sign in", priority=True),
+        Binding("ctrl+q", "app.quit", "Quit", priority=True),  # the app's is not drawn
+    ]
 
     def compose(self) -> ComposeResult:
         """A lock screen: no header and no boxes, one column of plain widgets. It is the app's
@@ -53,7 +56,7 @@ class SignInScreen(PosScreen[None]):
                 f"Demo operators: {people}", id="signin-demo", classes="signin", markup=False
             )
         yield StatusBar()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#signin-username", Input).focus()

@@ -15,7 +15,7 @@ from textual.widgets import Label, Log, Static
 from posplus_tui.domain.roles import Action
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import Confirm
-from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
+from posplus_tui.ui.screens.base import HOME_DEPTH, HOME_KEYS, HomeScreen
 from posplus_tui.ui.screens.invoice import STATE_WORDS
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
 
@@ -26,11 +26,12 @@ class FrameSeen(Message):
         self.line = line
 
 
-class TerminalScreen(PosScreen[None]):
+class TerminalScreen(HomeScreen[None]):
     """Diagnose the card terminal."""
 
     CSS_PATH = "terminal.tcss"
     AREA = "Terminal"
+    OWN_AREA = "go_terminal"
     PURPOSE = (
         "For technicians: which terminal this counter uses, t to test (initialise) it, the last "
         "transaction it handled, b to close the batch (a supervisor approves), and the live log "
@@ -39,8 +40,9 @@ class TerminalScreen(PosScreen[None]):
     BINDINGS = [
         Binding("t", "test", "Test terminal"),
         Binding("b", "batch_close", "Batch close"),
-        Binding("l", "clear_log", "Clear log"),
+        Binding("l", "clear_log", "Clear log", show=False),  # in Help: the footer is full
         Binding("escape", "back", "Back"),
+        *HOME_KEYS,
     ]
 
     def __init__(self) -> None:
@@ -172,6 +174,11 @@ class TerminalScreen(PosScreen[None]):
 
     def action_clear_log(self) -> None:
         self.query_one("#frames", Log).clear()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":  # a technician's home: nothing to go back to
+            return not self.is_home
+        return super().check_action(action, parameters)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > HOME_DEPTH:
