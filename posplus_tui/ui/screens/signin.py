@@ -18,7 +18,7 @@ class SignInScreen(PosScreen[None]):
     AREA = "Sign in"
     PURPOSE = (
         "Type your operator name and PIN. After several wrong PINs the operator is locked for a "
-        "while; a supervisor can unlock it in Setup."
+        "while; an admin can unlock it by setting a new PIN in Setup."
     )
     # Priority, so the focus moves before the next keys are routed (see ``enter_moves_on``).
     BINDINGS = [
