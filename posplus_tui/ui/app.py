@@ -28,7 +28,7 @@ class PosPlusApp(App[None]):
     COMMANDS = App.COMMANDS | {ScreenActions}
     ENABLE_COMMAND_PALETTE = True
     # Work on every screen. Only F1 is drawn in every footer: the area keys, sign-out and quit
-    # are drawn on the operator's home screen (``AreaKeys``), so that a task screen's footer
+    # are drawn on the operator's home screen (``HomeScreen``), so that a task screen's footer
     # keeps its 80 columns for the task's own keys. Help and the command palette list them all.
     BINDINGS = [
         Binding("f1", "help", "Help", priority=True),
