@@ -48,10 +48,12 @@ class SetupScreen(PosScreen[None]):
     )
     BINDINGS = [
         Binding("ctrl+t", "test_connection", "Test connection", priority=True),
-        Binding("ctrl+e", "test_terminal", "Test terminal", priority=True),
         Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("ctrl+n", "add_operator", "Add operator", priority=True),
-        Binding("ctrl+d", "toggle_operator", "Disable/enable operator", priority=True),
+        # Each also on its button, next to what it acts on ("Add operator (ctrl+n)"): not drawn
+        # in the footer, so that it fits 80 columns.
+        Binding("ctrl+e", "test_terminal", "Test terminal", priority=True, show=False),
+        Binding("ctrl+n", "add_operator", "Add operator", priority=True, show=False),
+        Binding("ctrl+d", "toggle_operator", "Disable/enable operator", priority=True, show=False),
         Binding("escape", "back", "Back"),
     ]
 
