@@ -133,11 +133,7 @@ class TerminalDiagnostics:
         """Initialise the terminal and say who it is; a failure is a ``ServiceError`` in words."""
         from posplus_tui.services.errors import TerminalBusy, TerminalUnavailable
 
-        if self.busy:
-            raise TerminalBusy(
-                "The terminal is busy with a payment.", "Test it when the payment has finished."
-            )
-        try:
+        try:  # refused with TerminalBusy while a payment holds the terminal
             info = await self.payments.check_terminal(timeout or self.check_timeout)
         except TerminalBusy:
             raise

@@ -282,14 +282,13 @@ class PaymentService:
     ) -> PaymentResult:
         """The life of one payment, from intent to settled outcome."""
         if self._busy.locked():
+            holder = (
+                "a connection check (it takes a few seconds)"
+                if self._checking
+                else self._current_ref or "another request"
+            )
             raise TerminalBusy(
-                "The terminal is busy with "
-                + (
-                    "a connection check (it takes a few seconds)"
-                    if self._checking
-                    else (self._current_ref or "another request")
-                )
-                + ".",
+                f"The terminal is busy with {holder}.",
                 "Wait for it to finish (or cancel it), then try again.",
             )
         async with self._busy:

@@ -129,6 +129,16 @@ async def wait_for(pilot, predicate, timeout: float = 10.0, what: str = "") -> N
         await pilot.pause(0.05)
 
 
+async def wait_for_area(pilot, area: str, timeout: float = 10.0) -> None:
+    """Let the app run until the screen on top is ``area`` (its ``AREA``, e.g. "Invoice")."""
+    await wait_for(
+        pilot,
+        lambda: getattr(pilot.app.screen, "AREA", "") == area,
+        timeout=timeout,
+        what=f"the {area} screen",
+    )
+
+
 async def wait_for_text(pilot, text: str, timeout: float = 10.0) -> None:
     await wait_for(pilot, lambda: text in screen_text(pilot.app), timeout, repr(text))
 
@@ -152,7 +162,7 @@ async def open_invoice(pilot, number: str) -> None:
     """From Lookup: type the number, Enter, and wait for the invoice screen."""
     await pilot.press("ctrl+f", *number, "enter")
     await settle(pilot)
-    await wait_for(pilot, lambda: pilot.app.screen.AREA == "Invoice", what="the invoice screen")
+    await wait_for_area(pilot, "Invoice")
     await settle(pilot)
 
 

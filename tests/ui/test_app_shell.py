@@ -14,6 +14,7 @@ from tests.ui.conftest import (
     settle,
     sign_in,
     wait_for,
+    wait_for_area,
     wait_for_text,
 )
 
@@ -39,9 +40,7 @@ async def test_the_palette_offers_every_action_of_the_current_screen(demo_app) -
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
-        await wait_for(
-            pilot, lambda: getattr(app.screen, "AREA", "") == "Charge", what="the Charge screen"
-        )
+        await wait_for_area(pilot, "Charge")
 
 
 async def test_help_lists_keys_and_screens(demo_app) -> None:
@@ -54,9 +53,7 @@ async def test_help_lists_keys_and_screens(demo_app) -> None:
         assert "EVERYWHERE" in text and "f6 Reconcile" in text and "CHARGE" in text
         await pilot.press("escape")
         await settle(pilot)
-        await wait_for(
-            pilot, lambda: getattr(app.screen, "AREA", "") == "Sign in", what="the Sign in screen"
-        )
+        await wait_for_area(pilot, "Sign in")
 
 
 async def test_run_with_an_incomplete_configuration_opens_setup(tmp_path) -> None:
@@ -66,9 +63,7 @@ async def test_run_with_an_incomplete_configuration_opens_setup(tmp_path) -> Non
     app = PosPlusApp(services, status_every=0)
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
-        await wait_for(
-            pilot, lambda: getattr(app.screen, "AREA", "") == "Setup", what="the Setup screen"
-        )
+        await wait_for_area(pilot, "Setup")
         text = screen_text(app)
         assert "Welcome" in text and "ServiceTitan not set up" in text
 
@@ -129,7 +124,7 @@ async def test_every_footer_fits_80_columns_with_the_keys_of_its_screen(demo_app
     async with app.run_test(size=(80, 24)) as pilot:
 
         async def check(area: str, *expected: str, absent: tuple[str, ...] = ()) -> None:
-            await wait_for(pilot, lambda: getattr(app.screen, "AREA", "") == area, what=area)
+            await wait_for_area(pilot, area)
             await settle(pilot)
             keys, fits = _footer(app)
             assert fits, f"{area}: {keys} do not fit"
@@ -228,9 +223,7 @@ async def test_a_finished_setup_takes_payments_without_a_restart(tmp_path) -> No
     app = PosPlusApp(services, status_every=0)
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
-        await wait_for(
-            pilot, lambda: getattr(app.screen, "AREA", "") == "Setup", what="the Setup screen"
-        )
+        await wait_for_area(pilot, "Setup")
         fields = {
             "#tenant_id": str(creds.tenant_id),
             "#client_id": creds.client_id,
@@ -243,13 +236,11 @@ async def test_a_finished_setup_takes_payments_without_a_restart(tmp_path) -> No
             app.screen.query_one(selector).value = value
         await pilot.press("ctrl+s")
         await settle(pilot)
-        await wait_for(pilot, lambda: app.screen.AREA == "Sign in", what="the sign-in screen")
+        await wait_for_area(pilot, "Sign in")
         assert services.payments is not None and services.terminal.state == "ready"
         await settle(pilot)
         await sign_in(pilot, "ana", "1234")
-        await wait_for(
-            pilot, lambda: getattr(app.screen, "AREA", "") == "Lookup", what="the Lookup screen"
-        )
+        await wait_for_area(pilot, "Lookup")
         wanted = sandbox.cases["unpaid_invoice_id"]
         number = next(i.number for i in sandbox.data.invoices if i.id == wanted)
         await open_invoice(pilot, number)

@@ -14,6 +14,7 @@ from tests.ui.conftest import (
     settle,
     sign_in,
     wait_for,
+    wait_for_area,
     wait_for_text,
 )
 
@@ -44,9 +45,7 @@ async def test_lookup_charge_approved_then_posted_on_reconciliation(demo_app) ->
         await wait_for_text(pilot, f"Balance due {balance.format()}")
         await pilot.press("c")
         await settle(pilot)
-        await wait_for(
-            pilot, lambda: getattr(app.screen, "AREA", "") == "Charge", what="the Charge screen"
-        )
+        await wait_for_area(pilot, "Charge")
         await wait_for_text(pilot, f"The full balance, {balance.format()}")
         await _pay(pilot, [])
         text = screen_text(app)
@@ -55,11 +54,7 @@ async def test_lookup_charge_approved_then_posted_on_reconciliation(demo_app) ->
         await settle(pilot)
         await pilot.press("f6")
         await settle(pilot)
-        await wait_for(
-            pilot,
-            lambda: getattr(app.screen, "AREA", "") == "Reconcile",
-            what="the Reconcile screen",
-        )
+        await wait_for_area(pilot, "Reconcile")
         await wait_for_text(pilot, "posted and checked")
         await wait_for_text(pilot, number)
         # Row actions: a clerk who tries to change a posting is asked for a supervisor; Esc
@@ -68,21 +63,15 @@ async def test_lookup_charge_approved_then_posted_on_reconciliation(demo_app) ->
         await wait_for_text(pilot, "Supervisor approval needed")
         await pilot.press("escape")
         await settle(pilot)
-        await wait_for(
-            pilot,
-            lambda: getattr(app.screen, "AREA", "") == "Reconcile",
-            what="the Reconcile screen",
-        )
+        await wait_for_area(pilot, "Reconcile")
         # … and the clerk can open the invoice the row belongs to.
         await pilot.press("o")
         await settle(pilot)
-        await wait_for(pilot, lambda: app.screen.AREA == "Invoice", what="the invoice")
+        await wait_for_area(pilot, "Invoice")
         await wait_for_text(pilot, "PAID IN FULL")
         await pilot.press("escape", "escape")
         await settle(pilot)
-        await wait_for(
-            pilot, lambda: getattr(app.screen, "AREA", "") == "Lookup", what="the Lookup screen"
-        )
+        await wait_for_area(pilot, "Lookup")
 
 
 async def test_deposit_card_on_file_and_refund_with_supervisor_approval(demo_app) -> None:
@@ -116,11 +105,7 @@ async def test_deposit_card_on_file_and_refund_with_supervisor_approval(demo_app
         # Card on file: the saved card (brand, last 4, expiry) charges the rest.
         await pilot.press("f")
         await settle(pilot)
-        await wait_for(
-            pilot,
-            lambda: getattr(app.screen, "AREA", "") == "Card on file",
-            what="the Card on file screen",
-        )
+        await wait_for_area(pilot, "Card on file")
         await wait_for(pilot, lambda: app.screen.cards, what="the saved card")
         card = app.screen.cards[0]
         label = f"{card.brand} •••• {card.last4}"
@@ -140,11 +125,7 @@ async def test_deposit_card_on_file_and_refund_with_supervisor_approval(demo_app
         # Refund part of the card-on-file payment: a clerk needs a supervisor.
         await pilot.press("r")
         await settle(pilot)
-        await wait_for(
-            pilot,
-            lambda: getattr(app.screen, "AREA", "") == "Refund / void",
-            what="the Refund / void screen",
-        )
+        await wait_for_area(pilot, "Refund / void")
         await wait_for_text(pilot, f"Left to refund on this payment: {rest.format()}")
         app.screen.query_one("#amount").value = "30.00"
         app.screen.query_one("#reason").value = "customer returned a part"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual import events
 
 from posplus_tui.ui.modals import Credentials, SupervisorApproval
-from tests.ui.conftest import settle, sign_in, wait_for, wait_for_text
+from tests.ui.conftest import settle, sign_in, wait_for, wait_for_area, wait_for_text
 
 
 def _burst(app, keys: list[str]) -> None:
@@ -26,7 +26,7 @@ async def test_down_then_enter_in_one_burst_opens_the_highlighted_invoice(demo_a
         await wait_for_text(pilot, "invoices match “Garcia”")
         first = app.screen.results[0]
         _burst(app, ["down", "enter"])
-        await wait_for(pilot, lambda: app.screen.AREA == "Invoice", what="the invoice")
+        await wait_for_area(pilot, "Invoice")
         await settle(pilot)  # let the invoice screen finish mounting before the test ends
         assert app.screen.invoice_id == first.id
 

@@ -43,8 +43,13 @@ class PosScreen(Screen[T]):
     def services(self) -> Services:
         return self.pos_app.services
 
+    #: The title line (with the palette's ≡). The sign-in screen goes without: it is the first
+    #: frame, and every widget on it costs start-up time.
+    HEADER = True
+
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="≡")
+        if self.HEADER:
+            yield Header(show_clock=False, icon="≡")
         yield EnvironmentBanner(self.services.environment)
         yield from self.body()
         yield StatusBar()

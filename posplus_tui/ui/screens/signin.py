@@ -5,17 +5,18 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.screens.base import PosScreen
-from posplus_tui.ui.widgets import EnvironmentBanner, FieldMessage, StatusBar, enter_moves_on
+from posplus_tui.ui.widgets import FieldMessage, enter_moves_on
 
 
 class SignInScreen(PosScreen[None]):
     """Who is at the counter. Payments are recorded under the operator signed in here."""
 
     AREA = "Sign in"
+    HEADER = False
     PURPOSE = (
         "Type your operator name and PIN. After several wrong PINs the operator is locked for a "
         "while; an admin can unlock it by setting a new PIN in Setup."
@@ -26,10 +27,9 @@ class SignInScreen(PosScreen[None]):
         Binding("ctrl+q", "app.quit", "Quit", priority=True),  # the app's is not drawn
     ]
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         """A lock screen: no header and no boxes, one column of plain widgets. It is the app's
         first frame, and every widget on it costs start-up time (``benchmarks/ui.py``)."""
-        yield EnvironmentBanner(self.services.environment)
         yield Static(
             f"POS+ for ServiceTitan\n{self.services.station} · {self.services.environment.upper()}",
             id="signin-station",
@@ -55,8 +55,6 @@ class SignInScreen(PosScreen[None]):
             yield Static(
                 f"Demo operators: {people}", id="signin-demo", classes="signin", markup=False
             )
-        yield StatusBar()
-        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#signin-username", Input).focus()
