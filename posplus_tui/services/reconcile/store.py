@@ -159,6 +159,9 @@ class ReconcileStore:
                 p.c.invoice_id.label("p_invoice_id"),
                 p.c.balance_before_cents,
                 p.c.expected_delta_cents,
+                p.c.attempted_at,
+                p.c.doubt_checks,
+                p.c.doubt_reason,
             )
             .select_from(o)
             .join(t, t.c.id == o.c.transaction_id)
@@ -206,6 +209,9 @@ class ReconcileStore:
                     original_state=r.orig_state,
                     original_claimed=r.orig_claimed_by is not None,
                     queued_at=_utc(r.queued_at),
+                    attempted_at=_utc(r.attempted_at),
+                    doubt_checks=r.doubt_checks or 0,
+                    doubt_reason=r.doubt_reason or "",
                 )
             )
         return items
@@ -324,6 +330,9 @@ class ReconcileStore:
                 "verified_at": None,
                 "resolved_by": "",
                 "note": "",
+                "attempted_at": None,
+                "doubt_checks": 0,
+                "doubt_reason": "",
                 **v,
             }
             for k, v in rows.items()
@@ -692,11 +701,15 @@ class ReconcileStore:
                 raise ActionRefused(
                     f"Posting {outbox_id} is being posted right now; wait for the result."
                 )
-            new_state = (
-                m.POSTED
-                if row.st_payment_id
-                else (m.PENDING if row.state == m.PENDING else m.POSTING)
+            p = ReconcilePosting.__table__
+            doubt = session.execute(
+                select(p.c.attempted_at, p.c.doubt_reason).where(p.c.outbox_id == outbox_id)
+            ).first()
+            # back to "posting" (search first) unless its last try was certainly not saved
+            in_doubt = row.state == m.POSTING or (
+                doubt is not None and doubt.attempted_at is not None and doubt.doubt_reason != ""
             )
+            new_state = m.POSTED if row.st_payment_id else (m.POSTING if in_doubt else m.PENDING)
             session.execute(
                 update(o)
                 .where(o.c.id == outbox_id)
@@ -982,6 +995,12 @@ def _posting_values(u: m.RowUpdate, now: datetime) -> dict[str, object]:
         values["resolved_by"] = u.resolved_by[:64]
     if u.note is not None:
         values["note"] = u.note
+    if u.attempted_at is not None:
+        values["attempted_at"] = u.attempted_at
+    if u.doubt_checks is not None:
+        values["doubt_checks"] = u.doubt_checks
+    if u.doubt_reason is not None:
+        values["doubt_reason"] = u.doubt_reason
     return values
 
 
