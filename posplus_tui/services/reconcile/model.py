@@ -78,6 +78,8 @@ class RowUpdate:
     attempted_at: datetime | None = None
     doubt_checks: int | None = None
     doubt_reason: str | None = None
+    #: A void settled with nothing to post (its sale never reached ServiceTitan): audited.
+    nothing_to_post: Posting | None = None
 
 
 @dataclass

@@ -297,6 +297,9 @@ class ReconcileStore:
             _executemany_update(session, o, o.c.id, outbox_values)
             self._posting_records(session, posting_values)
             self._transaction_events(session, txn_events, now)
+            for u in updates:
+                if u.nothing_to_post is not None:
+                    _audit_nothing_to_post(session, u.nothing_to_post, worker_id.split("@")[0])
             stored = self._insert_events(session, batch.events)
             for mm in batch.mismatches:
                 self._insert_mismatch(session, mm, now)
@@ -488,6 +491,9 @@ class ReconcileStore:
                     last_error="The sale was voided before it reached ServiceTitan: nothing to void there.",
                 )
             )
+            # the void itself is settled: ServiceTitan never had the sale, so it agrees as it is
+            self._transaction_events(session, [(void.outbox_id, "reconciled")], now)
+            _audit_nothing_to_post(session, void.posting, station)
             p = void.posting
             common = {
                 "transaction_ref": "",
@@ -951,6 +957,24 @@ class ReconcileStore:
                 .where(lk.c.name == name, lk.c.holder == holder)
                 .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
             )
+
+
+def _audit_nothing_to_post(session: Session, posting: Posting, station: str) -> None:
+    """A void whose sale never reached ServiceTitan: recorded as settled with nothing posted."""
+    audit.append(
+        session,
+        "reconcile.nothing_to_post",
+        actor="reconcile",
+        station=station,
+        subject=posting.marker,
+        details={
+            "outbox_id": posting.outbox_id,
+            "action": posting.action,
+            "sale": posting.original_marker or "",
+            "amount_cents": posting.amount.cents,
+            "why": "the sale was voided before it was posted to ServiceTitan",
+        },
+    )
 
 
 def _outbox_values(u: m.RowUpdate, now: datetime) -> dict[str, object]:

@@ -396,6 +396,9 @@ class ReconcileWorker:
                 EventKind.CANCELLED,
                 "The sale was never posted to ServiceTitan, so there is nothing to void there.",
             )
+            # the void's own transaction is settled too (nothing to post), and audited
+            batch.updates[-1].txn_event = "reconciled"
+            batch.updates[-1].nothing_to_post = item.posting
             return None
         if state in (m.NEEDS_ATTENTION, m.CANCELLED):
             what = "void" if is_void else "refund"
