@@ -28,6 +28,7 @@ from posplus_tui.ledger.tables.reconcile import (
     ReconcileLock,
     ReconcileMismatch,
     ReconcilePosting,
+    ReconcileWorkerBeat,
 )
 from posplus_tui.ledger.tables.transactions import Transaction
 from posplus_tui.services.errors import ServiceError
@@ -62,8 +63,13 @@ def _utc(value: datetime | None) -> datetime | None:
 class ReconcileStore:
     """Reconciliation's reads and writes on one ledger engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    #: A worker beats every few seconds while it runs; one silent for this long is gone, and
+    #: its claims are free at once (much sooner than the claim lease).
+    BEAT_TIMEOUT = timedelta(seconds=15)
+
+    def __init__(self, engine: Engine, *, beat_timeout: timedelta | None = None) -> None:
         self.engine = engine
+        self.beat_timeout = beat_timeout or self.BEAT_TIMEOUT
 
     @property
     def is_postgres(self) -> bool:
@@ -90,8 +96,9 @@ class ReconcileStore:
         self, worker_id: str, limit: int, now: datetime, stale_before: datetime
     ) -> tuple[list[m.OutboxItem], bool]:
         o = OutboxRow.__table__
-        free = or_(o.c.claimed_by.is_(None), o.c.claimed_at < stale_before)
         with Session(self.engine) as session:
+            _beat(session, worker_id.split("#", 1)[0], now)
+            free = self._free(session, now, stale_before)
             query = (
                 select(o.c.id)
                 .where(
@@ -216,6 +223,56 @@ class ReconcileStore:
             )
         return items
 
+    def _free(self, session: Session, now: datetime, stale_before: datetime):  # type: ignore[no-untyped-def]
+        """Rows nobody holds: unclaimed, lease run out, or held by a worker that is gone."""
+        o = OutboxRow.__table__
+        dead = self._dead_holders(session, now)
+        free = or_(o.c.claimed_by.is_(None), o.c.claimed_at < stale_before)
+        if dead:
+            free = or_(free, o.c.claimed_by.in_(dead))
+        return free
+
+    def _dead_holders(self, session: Session, now: datetime) -> list[str]:
+        """Claim holders that are gone: on this computer by their PID, elsewhere by a heartbeat
+        older than :attr:`beat_timeout`."""
+        o = OutboxRow.__table__
+        b = ReconcileWorkerBeat.__table__
+        holders = list(
+            session.execute(
+                select(o.c.claimed_by)
+                .where(o.c.claimed_by.is_not(None), o.c.state.in_(m.OPEN_STATES))
+                .distinct()
+            ).scalars()
+        )
+        if not holders:
+            return []
+        bases = {h: h.split("#", 1)[0] for h in holders}
+        beats = {
+            r.worker_id: _utc(r.beat_at)
+            for r in session.execute(
+                select(b.c.worker_id, b.c.beat_at).where(b.c.worker_id.in_(set(bases.values())))
+            )
+        }
+        limit = now - self.beat_timeout
+        dead = []
+        for holder, base in bases.items():
+            beat = beats.get(base)
+            if _holder_is_dead(base) or (beat is not None and beat < limit):
+                dead.append(holder)
+        return dead
+
+    def beat(self, worker_id: str, now: datetime) -> None:
+        """This worker is alive (its claims stay its own)."""
+        with Session(self.engine) as session:
+            _beat(session, worker_id, now)
+            session.commit()
+
+    def forget(self, worker_id: str) -> None:
+        """A worker that stops cleanly removes its heartbeat."""
+        b = ReconcileWorkerBeat.__table__
+        with self.engine.begin() as conn:
+            conn.execute(b.delete().where(b.c.worker_id == worker_id))
+
     def heartbeat(self, worker_id: str, outbox_ids: Sequence[int], now: datetime) -> None:
         o = OutboxRow.__table__
         with self.engine.begin() as conn:
@@ -247,17 +304,14 @@ class ReconcileStore:
         """Rows this worker could still take (not final, not claimed by another live worker), and
         when the earliest of them is due."""
         o = OutboxRow.__table__
-        with self.engine.connect() as conn:
-            count, due = conn.execute(
+        with Session(self.engine) as session:
+            free = self._free(session, now, stale_before)
+            count, due = session.execute(
                 select(func.count(), func.min(o.c.next_attempt_at)).where(
-                    o.c.state.in_(m.OPEN_STATES),
-                    or_(
-                        o.c.claimed_by.is_(None),
-                        _mine(o.c.claimed_by, worker_id),
-                        o.c.claimed_at < stale_before,
-                    ),
+                    o.c.state.in_(m.OPEN_STATES), or_(free, _mine(o.c.claimed_by, worker_id))
                 )
             ).one()
+            session.rollback()
         return int(count or 0), _utc(due)
 
     # -- writing results -----------------------------------------------------------------------
@@ -1043,6 +1097,17 @@ def _executemany_update(session: Session, table, key, rows: dict[int, dict[str, 
             .values({c: bindparam(f"v_{c}") for c in cols}),
             params,
         )
+
+
+def _beat(session: Session, worker_id: str, now: datetime) -> None:
+    b = ReconcileWorkerBeat.__table__
+    done = session.execute(update(b).where(b.c.worker_id == worker_id).values(beat_at=now)).rowcount  # type: ignore[attr-defined]
+    if not done:
+        try:
+            with session.begin_nested():
+                session.execute(insert(b).values(worker_id=worker_id[:80], beat_at=now))
+        except IntegrityError:  # another lane of the same worker inserted it first
+            pass
 
 
 def _mine(column, worker_id: str):  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -75,6 +75,10 @@ class WorkerStore(Protocol):
 
     def heartbeat(self, worker_id: str, outbox_ids: Sequence[int], now: datetime) -> None: ...
 
+    def beat(self, worker_id: str, now: datetime) -> None: ...
+
+    def forget(self, worker_id: str) -> None: ...
+
     def release(self, worker_id: str) -> None: ...
 
 
@@ -106,6 +110,7 @@ class ReconcileWorker:
         doubt_wait: float = 100.0,
         doubt_patience: float | None = None,
         lease_seconds: float = 120.0,
+        beat_seconds: float = 3.0,
         dependency_wait: float = 2.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -129,6 +134,8 @@ class ReconcileWorker:
         #: before a person is asked: lists and exports can lag the balance.
         self.doubt_patience = doubt_patience if doubt_patience is not None else 4 * doubt_wait
         self.lease = timedelta(seconds=lease_seconds)
+        #: How often the worker says it is alive (the store frees the claims of a silent one).
+        self.beat_seconds = beat_seconds
         self.dependency_wait = dependency_wait
         self.clock = clock
         self.progress = m.DrainProgress()
@@ -184,6 +191,15 @@ class ReconcileWorker:
         if not self._prepared:
             await self.prepare()
         self.progress = m.DrainProgress(started=time.monotonic())
+        async with self._beating():
+            return await self._drain_until_done(wait_for_retries, deadline, on_progress)
+
+    async def _drain_until_done(
+        self,
+        wait_for_retries: bool,
+        deadline: float | None,
+        on_progress: Callable[[m.DrainProgress], None] | None,
+    ) -> m.DrainProgress:
         while not self._stopping:
             handled = await self._drain_lanes(on_progress)
             if handled:
@@ -210,6 +226,12 @@ class ReconcileWorker:
         any other error is logged and the loop goes on.
         """
         self._stopping = False
+        async with self._beating():
+            await self._follow(poll_seconds)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.store.release, self.worker_id)
+
+    async def _follow(self, poll_seconds: float) -> None:
         backoff_after_setup = 30.0
         while not self._stopping:
             try:
@@ -234,8 +256,26 @@ class ReconcileWorker:
             except Exception:
                 log.exception("reconcile worker: unexpected error; continuing")
                 await self._sleep(poll_seconds)
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.store.release, self.worker_id)
+
+    @contextlib.asynccontextmanager
+    async def _beating(self) -> AsyncIterator[None]:
+        """Beat while draining, so a worker that dies is seen as gone within seconds."""
+
+        async def beat() -> None:
+            while True:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.store.beat, self.worker_id, self.clock())
+                await asyncio.sleep(self.beat_seconds)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.forget, self.worker_id)
 
     async def _drain_lanes(self, on_progress: Callable[[m.DrainProgress], None] | None) -> int:
         """Run batches in ``lanes`` parallel loops until nothing is due; returns rows handled."""
