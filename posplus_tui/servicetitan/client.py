@@ -11,6 +11,7 @@ trying again. A 429 or a refused connection means nothing was done, so those are
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -154,6 +155,21 @@ class ServiceTitanClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @property
+    def rate_per_second(self) -> float | None:
+        """The configured request rate (None: not limited)."""
+        return self._rate[0]
+
+    @property
+    def app_key_fingerprint(self) -> str:
+        """Names the app without showing its key (a secret): a short SHA-256."""
+        return hashlib.sha256(self._app_key.encode()).hexdigest()[:16]
+
+    def share_budget(self, limiter: Any) -> None:
+        """Spend a budget shared with other stations (anything with ``async acquire()``)
+        instead of this process's own limiter."""
+        self._limiter = limiter
 
     @property
     def token_requests(self) -> int:
