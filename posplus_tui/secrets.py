@@ -44,10 +44,10 @@ class NoKeyringAvailable(SecretStoreError):
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """A keyring that lives in memory: for tests and the demo, never for production."""
 
-    priority = 0  # type: ignore[assignment]  # never picked automatically: only when set on purpose
+    priority = 0  # never picked automatically: only when set on purpose
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring's base is untyped
         self._data: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
@@ -88,7 +88,7 @@ def os_keyring() -> keyring.backend.KeyringBackend:
         and kr.priority >= 1
     ]
     if not candidates:
-        return fail.Keyring()
+        return fail.Keyring()  # type: ignore[no-untyped-call]  # keyring's base is untyped
     return max(candidates, key=lambda kr: kr.priority)
 
 

@@ -8,7 +8,8 @@ import asyncio
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import serial
 
@@ -18,7 +19,7 @@ READ_POLL_S = 0.05
 
 
 class SerialLink(Link):
-    def __init__(self, port: serial.SerialBase, description: str) -> None:
+    def __init__(self, port: serial.Serial, description: str) -> None:
         self._port = port
         self.description = description
         self._loop = asyncio.get_running_loop()
@@ -89,10 +90,10 @@ class SerialLink(Link):
         self._tx.shutdown(wait=False)
 
 
-def _ignore_result(future: object) -> None:
+def _ignore_result(future: Future[Any]) -> None:
     """A failed closing ACK shows up as an error on the next exchange; nothing to do here."""
     with contextlib.suppress(Exception):
-        future.exception()  # type: ignore[attr-defined]
+        future.exception()
 
 
 class SerialConnector(Connector):
@@ -107,14 +108,14 @@ class SerialConnector(Connector):
         self._link: SerialLink | None = None
         self._lock = asyncio.Lock()
 
-    def _open_blocking(self) -> serial.SerialBase:
+    def _open_blocking(self) -> serial.Serial:
         port = self._open_port()
         # bytes left on the line before we opened it belong to nobody
         with contextlib.suppress(Exception):
             port.reset_input_buffer()
         return port
 
-    def _open_port(self) -> serial.SerialBase:
+    def _open_port(self) -> serial.Serial:
         return serial.serial_for_url(
             self.port,
             baudrate=self.baud,

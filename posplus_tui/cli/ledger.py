@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from posplus_tui.cli.common import CliError, load_settings
 from posplus_tui.domain.transactions import TxnState
+
+if TYPE_CHECKING:
+    from posplus_tui.ledger import Ledger
 
 
 def _add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +73,7 @@ def _url(args: argparse.Namespace) -> str:
     return load_settings(args).database_url
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace) -> Ledger:
     from posplus_tui.ledger import LedgerError, open_ledger
 
     try:

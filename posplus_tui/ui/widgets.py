@@ -159,7 +159,7 @@ class FieldMessage(Static):
     def __init__(self, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False, classes="-empty")
 
-    def update(self, content: object = "", *, layout: bool = True) -> None:  # type: ignore[override]
+    def update(self, content: object = "", *, layout: bool = True) -> None:
         self.set_class(not content, "-empty")
         super().update(content, layout=layout)  # type: ignore[arg-type]
 
