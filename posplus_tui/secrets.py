@@ -75,9 +75,17 @@ def os_keyring() -> keyring.backend.KeyringBackend:
     """
     from keyring.backends import chainer, fail
 
-    if os.environ.get("PYTHON_KEYRING_BACKEND"):
-        return keyring.get_keyring()
-    current = keyring.get_keyring()
+    named = os.environ.get("PYTHON_KEYRING_BACKEND")
+    try:
+        current = keyring.get_keyring()
+    except Exception as exc:  # keyring imports the named class: any error of that import
+        raise SecretStoreError(
+            f"PYTHON_KEYRING_BACKEND={named!r} names a keyring that cannot be loaded "
+            f"({type(exc).__name__}: {exc}). Unset it, or set it to "
+            "keyrings.cryptfile.cryptfile.CryptFileKeyring (see README, “Secrets”)."
+        ) from None
+    if named:
+        return current
     if not isinstance(current, chainer.ChainerBackend | fail.Keyring):
         return current  # set programmatically (tests, demo) or by a keyring config file
     candidates = [
