@@ -348,6 +348,7 @@ async def open_and_identify_terminal(url: str) -> Any:
 
 def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) -> Any:
     """A factory turning Setup's connection form into a ServiceTitan client."""
+    from posplus_tui.services.setup import SetupProblem
 
     def make(form: Any) -> Any:
         from posplus_tui.servicetitan import ServiceTitanClient
@@ -355,8 +356,15 @@ def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) ->
         kwargs: dict[str, Any] = {}
         if transport is not None:
             kwargs["transport"] = transport
-        if form.environment == "sandbox" and sandbox_url:
-            kwargs["base_url"] = sandbox_url
+        if form.environment == "sandbox":
+            typed = getattr(form, "sandbox_url", "") or sandbox_url
+            if not typed:
+                raise SetupProblem(
+                    "The sandbox's address is missing.",
+                    "Type it in “Sandbox address”: 'posplus sandbox serve' prints it, "
+                    "e.g. http://127.0.0.1:8765.",
+                )
+            kwargs["base_url"] = typed
         return ServiceTitanClient(
             form.environment,
             form.tenant_id,
