@@ -477,12 +477,13 @@ class SetupScreen(PosScreen[None]):
             self.query_one("#operators-result", FieldMessage).error("Pick an operator first.")
             return
         draft = OperatorDraft(op.name, op.role.value, "", op.st_username)
+
+        def save(result: OperatorDraft | None) -> None:
+            if result is not None:
+                self.run_service(self._save_operator(op.id, result), name="setup-operator-save")
+
         self.app.push_screen(
-            OperatorForm([r.value for r in Role], self._username_check, draft),
-            lambda result: (
-                result is not None
-                and self.run_service(self._save_operator(op.id, result), name="setup-operator-save")
-            ),
+            OperatorForm([r.value for r in Role], self._username_check, draft), save
         )
 
     async def _save_operator(self, operator_id: int | None, draft: OperatorDraft) -> None:
