@@ -67,6 +67,14 @@ class NotDelivered(SessionError):
     nothing happened at the terminal, so the caller may safely try again later."""
 
 
+class PortUnavailable(NotDelivered):
+    """The port or address could not be opened at all."""
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        super().__init__(reason)
+        self.hint = hint
+
+
 class OutcomeUnknown(SessionError):
     """The request may have been accepted but no final reply that is its own arrived."""
 

@@ -21,7 +21,14 @@ from drivers.base import (
 from drivers.errors import TerminalConnectionError
 from drivers.poslink import messages as m
 from drivers.poslink.codec import MessageError, Request, Response
-from drivers.poslink.session import Channel, NotDelivered, OutcomeUnknown, Timing, transact
+from drivers.poslink.session import (
+    Channel,
+    NotDelivered,
+    OutcomeUnknown,
+    PortUnavailable,
+    Timing,
+    transact,
+)
 from drivers.trace import TraceCallback, note
 from drivers.transports.base import Connector, LinkUnavailable
 
@@ -73,7 +80,9 @@ class PosLinkTerminal(Terminal):
         try:
             link = await self.connector.open()
         except LinkUnavailable as exc:
-            raise NotDelivered(f"{exc} — {exc.hint}" if exc.hint else str(exc)) from exc
+            raise PortUnavailable(
+                f"{exc} — {exc.hint}" if exc.hint else str(exc), exc.hint
+            ) from exc
         timing = self.options.timing
         if self.connector.persistent:
             if self._channel is None or self._channel.link is not link:

@@ -16,6 +16,7 @@ from tests.drivers.hostile import (
     OTHER_REF,
     HostileTerminal,
     Plan,
+    frame,
     hostile_pty,
     hostile_tcp,
     r03,
@@ -324,3 +325,74 @@ async def test_the_invoice_number_travels_with_the_sale() -> None:
 async def test_a_not_found_status_over_tcp_needs_no_echoed_reference() -> None:
     async with tcp_to(HostileTerminal()) as driver:
         assert await driver.status("PNF1") == NotFound("PNF1")
+
+
+async def test_the_connection_test_sends_a_request_on_every_connection_it_opens() -> None:
+    """A bare connect-and-close makes a real terminal log a bad request: the port check is done
+    by the identification request itself."""
+    from drivers.diagnostics import diagnose
+
+    term = HostileTerminal()
+    connections: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = await reader.read(1)
+        connections.append(first)
+        if not first:
+            writer.close()
+            return
+        pending = [first]
+
+        async def read() -> bytes:
+            return pending.pop() if pending else await reader.read(4096)
+
+        async def write(data: bytes) -> None:
+            writer.write(data)
+            await writer.drain()
+
+        await term.serve(read, write)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    host, port = server.sockets[0].getsockname()[:2]
+    try:
+        result = await diagnose(f"poslink+tcp://{host}:{port}?timeout=2&ack_timeout=1")
+    finally:
+        server.close()
+    assert [c.layer for c in result.checks if c.ok][:3] == ["url", "port", "bytes"]
+    assert connections and all(first == b"\x02" for first in connections), connections
+
+
+async def test_a_closed_port_fails_the_port_layer() -> None:
+    from drivers.diagnostics import diagnose
+
+    result = await diagnose("poslink+tcp://127.0.0.1:1?connect_timeout=1")
+    assert result.failed is not None and result.failed.layer == "port"
+    assert result.exit_code == 3
+
+
+async def test_the_simulator_answers_a_malformed_request_with_a_format_error() -> None:
+    """A well-framed request without the FS after its version gets 100003; only a bad LRC gets a
+    NAK."""
+    from drivers.simulator import Simulator, serve_tcp
+
+    server = await serve_tcp(Simulator(), "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection(*server.address)
+    try:
+        good = frame("A00", "1.35", "")
+        writer.write(good[:-1] + bytes([good[-1] ^ 0x41]))  # a well-formed request, bad LRC
+        body = b"A00\x1c1.35\x03"  # no FS after the version: well framed, malformed
+        lrc = 0
+        for b in body:
+            lrc ^= b
+        writer.write(b"\x02" + body + bytes([lrc]))
+        await writer.drain()
+        got = b""
+        while b"\x03" not in got[got.find(b"\x02") :] or got.find(b"\x02") < 0:
+            got += await asyncio.wait_for(reader.read(4096), 3)
+    finally:
+        writer.close()
+        await server.close()
+    assert got.startswith(b"\x15\x06")  # NAK for the broken LRC, ACK for the malformed one
+    reply = got[got.find(b"\x02") + 1 :].split(b"\x03")[0].split(b"\x1c")
+    assert reply[1] == b"A01" and reply[3] == b"100003"
