@@ -30,6 +30,7 @@ from drivers import (
 )
 from drivers.base import StatusResult, TransactionResult
 from posplus_tui.domain.bank import check_account_number, check_routing_number
+from posplus_tui.domain.holds import check_reservation
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.roles import Action
@@ -38,6 +39,7 @@ from posplus_tui.domain.transactions import Tender, TxnKind, TxnState
 from posplus_tui.ledger import Ledger
 from posplus_tui.services.errors import (
     InvalidRequest,
+    InvoiceBusy,
     ServiceError,
     TerminalBusy,
     TerminalUnavailable,
@@ -230,30 +232,46 @@ class PaymentService:
         operator: OperatorInfo,
         approval: Approval | None,
     ) -> tuple[Money, TxnKind, int | None]:
+        """The amount to charge and its kind, checked against what the invoice still owes:
+        ServiceTitan's balance minus what the ledger holds on it (every station's charges in
+        flight, unconfirmed or not yet posted). The intent checks again under the invoice's lock."""
         self._check_invoice(invoice)
-        if amount is None and invoice.balance.cents <= 0:
+        if amount is not None and not isinstance(amount, Money):
+            raise InvalidRequest("The amount must be Money.", "Enter the amount, e.g. 125.00.")
+        holds = await self._db(self._store.invoice_holds, invoice)
+        try:
+            check_reservation(holds, amount if amount is not None else holds.available)
+        except RuleViolation as exc:
+            raise InvoiceBusy(exc.message, exc.fix) from None
+        due = holds.available
+        if amount is None and due.cents <= 0 and holds.held.cents > 0:
+            raise InvoiceBusy(
+                f"Invoice {invoice.number} already has {holds.describe()}, so nothing is left "
+                f"to pay of ServiceTitan's balance of {invoice.balance.format()}.",
+                "Do not charge the customer again for it. Once ServiceTitan shows that payment "
+                "(or the terminal's answer is recorded), look the invoice up again.",
+            )
+        if amount is None and due.cents <= 0:
             raise InvalidRequest(
                 f"Invoice {invoice.number} has nothing left to pay "
                 f"(balance {invoice.balance.format()}).",
                 "Check the invoice; to take a deposit anyway, enter an amount and ask a supervisor.",
             )
-        amount = invoice.balance if amount is None else amount
-        if not isinstance(amount, Money):
-            raise InvalidRequest("The amount must be Money.", "Enter the amount, e.g. 125.00.")
+        amount = due if amount is None else amount
         await self._db(self._authorize, operator, Action.CHARGE, None)
         supervisor_id: int | None = None
-        if (
-            amount > invoice.balance and amount.cents > 0
-        ):  # ≤ 0 is refused below, in the rule's words
+        if amount > due and amount.cents > 0:  # ≤ 0 is refused below, in the rule's words
             sup = await self._db(self._authorize, operator, Action.CHARGE_OVER_BALANCE, approval)
             supervisor_id = sup.id if sup else None
         try:
-            kind = check_charge_amount(
-                amount, invoice.balance, supervisor=supervisor_id is not None
-            )
+            kind = check_charge_amount(amount, due, supervisor=supervisor_id is not None)
         except RuleViolation as exc:
             raise InvalidRequest(exc.message, exc.fix) from None
         return amount, kind, supervisor_id
+
+    async def available(self, invoice: InvoiceFacts) -> Money:
+        """What may be charged on the invoice now: ServiceTitan's balance minus the ledger's holds."""
+        return (await self._db(self._store.invoice_holds, invoice)).available
 
     def _progress(
         self, ref: str, on_event: PaymentListener | None
