@@ -201,6 +201,8 @@ class Services:
     #: Lookup over the local index only: results as you type without asking ServiceTitan.
     lookup_local: Any = None
     reconcile: Any = None
+    #: Settles this station's unknown and interrupted payments while the app runs (and Recover).
+    recovery: Any = None
     sync: Any = None
     terminal: TerminalDiagnostics | None = None
     ledger: Any = None
@@ -300,6 +302,8 @@ class Services:
         if self.payments is not None:
             with contextlib.suppress(Exception):  # recovery reports through events; never fatal
                 await self.payments.recover()
+        if self.recovery is not None:
+            self.recovery.start()  # and again while the app runs, whenever the terminal is idle
         # Is the terminal there? Checked beside the rest, so the status bar has a fact to show.
         check = self.terminal.check_if_due() if self.terminal is not None else None
         if self.reconcile is not None:
@@ -404,6 +408,7 @@ def _wire_payments(
     from posplus_tui.services.lookup import LookupService
     from posplus_tui.services.payments import PaymentService
     from posplus_tui.services.reconcile.factory import build_bundle
+    from posplus_tui.services.recovery import RecoveryLoop
 
     frames = FrameLog()
     terminal = drivers.open_terminal(terminal_url, trace=frames.record)
@@ -427,6 +432,8 @@ def _wire_payments(
     services.sync = bundle.sync
     services.terminal = TerminalDiagnostics(terminal_url, terminal, payments, frames)
     services._closers.append(services.terminal.aclose)
+    services.recovery = RecoveryLoop(payments)
+    services._closers.append(services.recovery.aclose)
 
 
 def build_run(
