@@ -115,7 +115,8 @@ class RecoveryLoop:
         self._wake.set()
 
     def subscribe(self, listener: Callable[[RecoveryReport], object]) -> Callable[[], None]:
-        """Call ``listener`` with the report of every pass that settled or tried something."""
+        """Call ``listener`` with the report of every pass of the loop that settled or tried
+        something (not of :meth:`run_now`: its caller has the report)."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
@@ -128,7 +129,7 @@ class RecoveryLoop:
         request of this station. Raises ``TerminalBusy`` while a payment holds the terminal."""
         async with self._lock:
             report = RecoveryReport(tuple(await self.payments.recover(wait=False)))
-        self._after(report)
+        self._after(report, notify=False)  # the caller shows it
         return report
 
     @property
@@ -138,12 +139,13 @@ class RecoveryLoop:
             return self.poll
         return min(self.max_delay, self.first_delay * 2 ** (self.failures - 1))
 
-    def _after(self, report: RecoveryReport) -> None:
+    def _after(self, report: RecoveryReport, *, notify: bool = True) -> None:
         self.last = report
         self.last_error = ""
         self.failures = self.failures + 1 if report.still_unknown else 0
         if report.outcomes:
             log.info("recovery: %s", report.headline())
+        if report.outcomes and notify:
             for listener in list(self._listeners):
                 with contextlib.suppress(Exception):
                     listener(report)

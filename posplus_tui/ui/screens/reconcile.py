@@ -41,6 +41,13 @@ def unsettled_words(rows: list[Any]) -> str:
     )
 
 
+def recovery_words(report: Any) -> str:
+    """What one recovery pass did: its headline, then one line per request."""
+    if not report.outcomes:
+        return "nothing to settle, every payment of this station is settled."
+    return f"{report.headline()}\n{report.details()}"
+
+
 def age_words(when: datetime, now: datetime) -> str:
     """``just now``, ``4 min ago`` or the local time: read against the injected clock."""
     seconds = (now - when).total_seconds()
@@ -60,7 +67,11 @@ class ReconcileSeen(Message):
 
 
 class UnsettledChanged(Message):
-    """A payment of this station went unknown, or recovery settled something."""
+    """A payment of this station went unknown, or recovery (running by itself) settled some."""
+
+    def __init__(self, report: Any = None) -> None:
+        super().__init__()
+        self.report = report
 
 
 class ReconcileScreen(PosScreen[None]):
@@ -94,6 +105,8 @@ class ReconcileScreen(PosScreen[None]):
         self._unsubscribe: Any = None
         self._unfollow: Any = None
         self._unfollow_payments: Any = None
+        #: What the last recovery settled, in words: kept on screen (events do not wipe it).
+        self.recovered = ""
 
     def body(self) -> ComposeResult:
         with Vertical(id="reconcile-body"):
@@ -122,7 +135,7 @@ class ReconcileScreen(PosScreen[None]):
         self._unsubscribe = reconcile.subscribe(lambda e: self.post_message(ReconcileSeen(e)))
         if self.services.recovery is not None:
             self._unfollow = self.services.recovery.subscribe(
-                lambda _report: self.post_message(UnsettledChanged())
+                lambda report: self.post_message(UnsettledChanged(report))
             )
         if self.services.payments is not None:
             self._unfollow_payments = self.services.payments.subscribe(self._payment_event)
@@ -137,7 +150,11 @@ class ReconcileScreen(PosScreen[None]):
         if str(getattr(event, "kind", "")) in ("unknown", "recovered", "approved", "declined"):
             self.post_message(UnsettledChanged())
 
-    def on_unsettled_changed(self, _message: UnsettledChanged) -> None:
+    def on_unsettled_changed(self, message: UnsettledChanged) -> None:
+        if message.report is not None and message.report.outcomes:
+            self.recovered = "The app asked the terminal by itself. " + recovery_words(
+                message.report
+            )
         self.show_unsettled()
 
     @work(exclusive=True, group="reconcile-unsettled", exit_on_error=False)
@@ -154,6 +171,7 @@ class ReconcileScreen(PosScreen[None]):
             rows, words = [], f"Could not read the unsettled payments ({explain(exc).title})."
         else:
             words = unsettled_words(rows)
+        words = "\n".join(w for w in (words, self.recovered) if w)
         line.update(words)
         line.display = bool(words)
 
@@ -373,11 +391,8 @@ class ReconcileScreen(PosScreen[None]):
             problem.show(p.title, p.fix)
             return
         problem.clear()
-        if not report.outcomes:
-            message.ok("Recover: nothing to settle, every payment of this station is settled.")
-        else:
-            message.ok(f"Recover: {report.headline()}")
-            self.query_one("#event-detail", Static).update(report.details())
+        message.clear()
+        self.recovered = "Recover: " + recovery_words(report)
         self.show_unsettled()
         self.pos_app.refresh_status()
 
