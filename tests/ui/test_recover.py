@@ -12,7 +12,7 @@ from sqlalchemy import text
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.transactions import Tender, TxnKind
-from posplus_tui.services.txn_store import IntentSpec
+from posplus_tui.services.txn_store import IntentSpec, TxnStore
 from tests.ui.conftest import screen_text, settle, sign_in, wait_for_area, wait_for_text
 
 REF = "P260302RECOVER01"
@@ -90,3 +90,43 @@ def test_snapshot_a_payment_needing_a_person(snap_compare, demo_app) -> None:
         await settle(pilot)
 
     assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=steps)
+
+
+async def test_a_second_clerk_is_told_who_is_charging_the_invoice(demo_app) -> None:
+    """Counter 2 (another station, same ledger) has the invoice's balance at its terminal right
+    now. Counter 1's clerk presses F2 on the same invoice: refused before the terminal, in
+    words that say who and where; nothing is charged here."""
+    from tests.ui.conftest import invoice_balance, invoice_number, open_invoice, wait_for
+
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot, "clerk", "1111")
+        number = invoice_number(app, "unpaid_invoice_id")
+        balance = invoice_balance(app, "unpaid_invoice_id")
+        invoice_id = str(app.services.sandbox.cases["unpaid_invoice_id"])
+        other = TxnStore(app.services.ledger, station="Counter 2")
+        supervisor = app.services.operators.sign_in_sync("supervisor", "2222")
+        theirs = other.write_intent(
+            IntentSpec(
+                TxnKind.SALE,
+                Tender.CARD,
+                balance,
+                supervisor.id,
+                supervisor.name,
+                InvoiceFacts(invoice_id, number, "1", balance),
+            )
+        )
+        other.mark_sent(theirs.id)
+
+        await open_invoice(pilot, number)
+        await pilot.press("c")
+        await wait_for_area(pilot, "Charge")
+        await settle(pilot)
+        await pilot.press("f2")
+        await wait_for_text(pilot, "is being charged right now at Counter 2 by supervisor")
+        words = screen_text(app)
+        assert balance.format() in words and theirs.ecr_ref in words
+        assert "Do not charge it here as well" in words
+        await wait_for(pilot, lambda: not app.screen.query("#outcome-panel"), what="no outcome")
+        mine = await app.services.payments.transactions_for_invoice(invoice_id)
+        assert [t.station for t in mine] == ["Counter 2"]  # nothing written or sent here
