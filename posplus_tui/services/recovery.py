@@ -137,7 +137,7 @@ class RecoveryLoop:
         """How long until the next look: ``poll``, or the back-off while something stays unknown."""
         if self.failures == 0:
             return self.poll
-        return min(self.max_delay, self.first_delay * 2 ** (self.failures - 1))
+        return min(self.max_delay, self.first_delay * 2.0 ** (self.failures - 1))
 
     def _after(self, report: RecoveryReport, *, notify: bool = True) -> None:
         self.last = report

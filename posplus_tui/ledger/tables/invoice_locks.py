@@ -10,7 +10,9 @@ intent. The holds themselves are the transactions' rows: this table stores no mo
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
+from sqlalchemy import Table
 from sqlmodel import Field, SQLModel
 
 from posplus_tui.ledger.tables._common import utcnow
@@ -18,6 +20,7 @@ from posplus_tui.ledger.tables._common import utcnow
 
 class InvoiceLock(SQLModel, table=True):
     __tablename__ = "invoice_locks"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     invoice_id: str = Field(primary_key=True, max_length=64)
     version: int = Field(default=0)

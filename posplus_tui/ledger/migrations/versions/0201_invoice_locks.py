@@ -1,7 +1,7 @@
 """invoice_locks: the per-invoice row that serialises charge reservations across stations.
 
 Revision ID: 0201_invoice_locks
-Revises: 0102_reconcile_lookup
+Revises: 0103_reconcile_doubt_budget
 Create Date: 2026-11-29 09:10:00
 """
 
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0201_invoice_locks"
-down_revision = "0102_reconcile_lookup"
+down_revision = "0103_reconcile_doubt_budget"
 branch_labels = None
 depends_on = None
 
