@@ -810,11 +810,15 @@ def _csv(values: Iterable[int] | None) -> str | None:
     return ",".join(items) if items else None
 
 
-def _clean_params(params: dict[str, Any] | list[tuple[str, Any]] | None) -> list[tuple[str, str]]:
+#: What httpx accepts as one query parameter's value (ours are always strings).
+Param = str | int | float | bool | None
+
+
+def _clean_params(params: dict[str, Any] | list[tuple[str, Any]] | None) -> list[tuple[str, Param]]:
     if not params:
         return []
     pairs = params.items() if isinstance(params, dict) else params
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, Param]] = []
     for key, value in pairs:
         if value is None:
             continue

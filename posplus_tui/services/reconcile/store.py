@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -548,7 +549,7 @@ class ReconcileStore:
             self._transaction_events(session, [(void.outbox_id, "reconciled")], now)
             _audit_nothing_to_post(session, void.posting, station)
             p = void.posting
-            common = {
+            common: dict[str, Any] = {
                 "transaction_ref": "",
                 "invoice_number": p.invoice_number,
                 "amount": p.amount,

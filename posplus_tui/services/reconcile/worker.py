@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from posplus_tui.domain.money import Money
 from posplus_tui.services.errors import ServiceError
@@ -1001,7 +1001,7 @@ class ReconcileWorker:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    async def _gather(self, fn, items: list[m.OutboxItem], batch: m.Batch) -> list:  # type: ignore[no-untyped-def]
+    async def _gather(self, fn, items: list[m.OutboxItem], batch: m.Batch) -> list[Any]:  # type: ignore[no-untyped-def]
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(item: m.OutboxItem):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,9 +24,10 @@ from posplus_tui.servicetitan.sandbox.store import ApiProblem, Store, bad_reques
 
 __all__ = ["Exchange", "ReplyDropped", "SandboxApp", "Stats"]
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+# The ASGI shapes as httpx's transport types them (mappings, not only dicts).
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _TENANT_PATH = re.compile(r"^/(?P<module>[a-z]+)/v2/tenant/(?P<tenant>[^/]+)/(?P<rest>.+?)/?$")
 JSON = "application/json; charset=utf-8"
@@ -537,7 +538,9 @@ class SandboxApp:
             raise ApiProblem(404, f"Job with id {c.match['id']} was not found.")
         return wire.job(job)
 
-    def _people(self, c: _Call, rows: list[Any], fmt: Callable[[Any], dict[str, Any]]) -> Any:
+    def _people(
+        self, c: _Call, rows: list[Any], fmt: Callable[[Any], dict[str, Any]]
+    ) -> dict[str, Any]:
         active = _active(c)
         ids = parse_ids(c.one("ids"))
         name = (c.one("name") or "").lower()
@@ -562,7 +565,9 @@ class SandboxApp:
         return _by_id(self.store.technicians, int(c.match["id"]), wire.technician, "Technician")
 
 
-def _by_id(rows: list[Any], wanted: int, fmt: Callable[[Any], dict[str, Any]], what: str) -> Any:
+def _by_id(
+    rows: list[Any], wanted: int, fmt: Callable[[Any], dict[str, Any]], what: str
+) -> dict[str, Any]:
     for row in rows:
         if row.id == wanted:
             return fmt(row)
@@ -644,7 +649,7 @@ def apply_fault(faults: Faults, order: dict[str, Any]) -> str:
         and 100 <= int(kind) <= 599
         and kind not in ("429", "500", "502", "503", "504")
     ):
-        faults.fail_next(count, int(kind), **match)  # type: ignore[arg-type]
+        faults.fail_next(count, int(kind), **match)
         return f"next {count} call(s) answer {kind}"
     if kind in ("commit-status", "commit-empty", "commit-malformed"):
         reply = kind.removeprefix("commit-")
@@ -665,7 +670,7 @@ def apply_fault(faults: Faults, order: dict[str, Any]) -> str:
         return f"new payments show in lists and exports {seconds:g}s after they are saved"
     if kind in ("429", "500", "502", "503", "504"):
         retry = order.get("retry_after")
-        faults.fail_next(count, int(kind), retry_after=retry, **match)  # type: ignore[arg-type]
+        faults.fail_next(count, int(kind), retry_after=retry, **match)
         return f"next {count} call(s) answer {kind}"
     if kind == "slow":
         seconds = float(order.get("seconds", 5))

@@ -269,11 +269,7 @@ class Store:
             raw = one(name)
             if raw:
                 limit = _amount_cents(raw, name)
-                checks.append(
-                    (lambda r, v=limit: r.total_cents > v)
-                    if op == "gt"
-                    else (lambda r, v=limit: r.total_cents < v)
-                )
+                checks.append(_total_check(op, limit))
         if not checks and candidates is self.invoice_list and not self.deleted_count:
             rows = self.invoice_list
         else:
@@ -654,6 +650,12 @@ def _time_check(attr: str, op: str, bound: float) -> Callable[[Any], bool]:
     if op == "ge":
         return lambda r: getattr(r, attr) >= bound
     return lambda r: getattr(r, attr) < bound
+
+
+def _total_check(op: str, limit: int) -> Callable[[Any], bool]:
+    if op == "gt":
+        return lambda r: bool(r.total_cents > limit)
+    return lambda r: bool(r.total_cents < limit)
 
 
 def _token(kind: str, seq: int) -> str:
