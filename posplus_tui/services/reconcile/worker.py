@@ -637,6 +637,9 @@ class ReconcileWorker:
                 attempts=attempts,
                 balance_before=inv.balance if inv else None,
                 state=m.POSTING,
+                attempted_at=self.clock(),
+                doubt_checks=0,
+                doubt_reason="",
             )
             batch.updates.append(
                 m.RowUpdate(
@@ -648,7 +651,7 @@ class ReconcileWorker:
                     invoice_total=inv.total if inv else None,
                     result_invoice_id=item.posting.invoice_id,
                     # committed before the POST: a crash from here on leaves a dated doubt
-                    attempted_at=self.clock(),
+                    attempted_at=item.attempted_at,
                     doubt_checks=0,
                     doubt_reason="",
                 )
@@ -778,6 +781,14 @@ class ReconcileWorker:
             want_active = item.posting.action != "void_payment"
             delta = self._delta(item)
             before = item.balance_before
+            if pay is None and self._recent(item):
+                # it answered with this id moments ago: lists lag the balance, look again later
+                self._verify_later(
+                    item,
+                    batch,
+                    RetryLater(f"ServiceTitan does not list payment {item.st_payment_id} yet."),
+                )
+                continue
             if pay is None:
                 self._mismatch(
                     item,
@@ -805,6 +816,17 @@ class ReconcileWorker:
                     f"{self._invoice_label(item)}, the ledger says {item.posting.amount}.",
                     expected=item.posting.amount,
                     actual=mine,
+                )
+                continue
+            if not consistent and self._recent(item):
+                # a payment saved moments ago may not be listed yet: the sum settles itself
+                self._verify_later(
+                    item,
+                    batch,
+                    RetryLater(
+                        f"Invoice {self._invoice_label(item)}'s payments do not add up to its "
+                        "balance yet."
+                    ),
                 )
                 continue
             if not consistent:
@@ -1054,6 +1076,12 @@ class ReconcileWorker:
             retry_in=retry_in,
             station=self.station,
         )
+
+    def _recent(self, item: m.OutboxItem) -> bool:
+        """Posted (or found) within the time lists may take to show it."""
+        if item.attempted_at is None:
+            return False
+        return (self.clock() - item.attempted_at).total_seconds() < self.doubt_patience
 
     @staticmethod
     def _delta(item: m.OutboxItem) -> Money:
