@@ -253,6 +253,7 @@ async def child(
                 "needs_attention": progress.needs_attention,
                 "mismatches": progress.mismatches,
                 "shared_budget": shared,
+                "budget_wait": round(getattr(client._limiter, "waited", 0.0), 2),
             }
         ),
         flush=True,
@@ -355,6 +356,8 @@ async def run_stations(
         "mismatches": sum(r["mismatches"] for r in reports),
         "throttled": throttled,
         "share_429": round(share, 4),
+        #: seconds each station waited for the shared budget: near 0 means CPU-bound, not budget
+        "budget_wait_by_station": [r["budget_wait"] for r in reports],
         "goals_met": {
             "requests_per_limit>=0.9": rps / LIMIT >= 0.9,
             "duplicates==0": duplicates == 0,

@@ -57,21 +57,22 @@ class LedgerRateBudget:
         self._local = 0
         self._lock = asyncio.Lock()
         self._ready = False
+        #: Seconds spent waiting for the budget (for the benchmark: budget- or CPU-bound?).
+        self.waited = 0.0
 
     async def acquire(self) -> None:
-        """Wait until this station may send one request."""
-        while True:
-            if self._local > 0:
-                self._local -= 1
-                return
+        """Wait until this station may send one request. One coroutine at a time asks the
+        ledger (and waits there) while the others queue on the lock: no polling herd."""
+        while self._local <= 0:
             async with self._lock:
-                if self._local > 0:
-                    continue
-                granted, wait = await asyncio.to_thread(self._take)
-                if granted:
-                    self._local += granted
-                    continue
-            await asyncio.sleep(wait)
+                while self._local <= 0:
+                    granted, wait = await asyncio.to_thread(self._take)
+                    if granted:
+                        self._local += granted
+                    else:
+                        self.waited += wait
+                        await asyncio.sleep(wait)
+        self._local -= 1
 
     def _take(self) -> tuple[int, float]:
         """Take up to ``chunk`` whole tokens; else none and how long until one is there."""
