@@ -19,10 +19,23 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlmodel import Session
 
 from posplus_tui.ledger.tables.audit import AuditEvent, AuditHead
+from posplus_tui.redaction import redact
 
 GENESIS = "0" * 64
 
 __all__ = ["GENESIS", "Appended", "AuditBreak", "VerifyReport", "append", "event_hash", "verify"]
+
+
+def _scrub(value: Any) -> Any:
+    """Every text in an event passes the masker before it is hashed: card data or a secret in a
+    hash-chained event could never be removed without breaking the chain."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def _canonical(details: dict[str, Any]) -> str:
@@ -78,8 +91,9 @@ def append(
     conn.execute(_BUMP)  # first, so the lock is taken before the head is read
     seq, prev = conn.execute(_READ_HEAD).one()
     when = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
-    body = _canonical(details or {})
-    actor, station, action, subject = actor[:80], station[:40], action[:40], subject[:80]
+    body = _canonical(_scrub(details or {}))
+    actor, station, subject = redact(actor)[:80], redact(station)[:40], redact(subject)[:80]
+    action = action[:40]
     digest = event_hash(
         seq=seq,
         at=when,

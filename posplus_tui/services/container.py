@@ -228,6 +228,15 @@ class Services:
     def station(self) -> str:
         return self.settings.station_name
 
+    def has_operators(self) -> bool:
+        """Whether anyone can sign in (a fresh install has nobody yet)."""
+        if self.operators is None:
+            return False
+        try:
+            return bool(self.operators.count_sync())
+        except Exception:
+            return True  # when in doubt, nobody gets Setup without signing in
+
     def missing_setup(self) -> list[str]:
         """What Setup still needs before payments can be taken (empty in the demo)."""
         if self.mode == DEMO:
@@ -394,6 +403,7 @@ def _open_operators(services: Services, pin_cost: int | None) -> None:
         from posplus_tui.services.audit import AuditService
 
         services.setup.audit = AuditService(ledger, station=services.station)
+        services.setup.operators = services.operators
 
 
 def _wire_payments(
@@ -519,7 +529,12 @@ def build_demo(
     services.sandbox = sandbox
     _open_operators(services, pin_cost)
     if services.operators.count_sync() == 0:
+        # The demo's admin is the first operator of an empty ledger; it adds the others.
+        admin = next(
+            services.operators.add_sync(n, r, p) for n, r, p in DEMO_OPERATORS if r == "admin"
+        )
         for name, role, pin in DEMO_OPERATORS:
-            services.operators.add_sync(name, role, pin)
+            if role != "admin":
+                services.operators.add_sync(name, role, pin, by=admin)
     _wire_payments(services, sandbox.client(), settings.terminal_url, **worker_options)
     return services

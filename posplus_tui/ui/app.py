@@ -53,7 +53,9 @@ class PosPlusApp(App[None]):
 
     def on_mount(self) -> None:
         self.title = f"POS+ · {self.services.station}"
-        if self.services.missing_setup():
+        if self.services.missing_setup() and not self.services.has_operators():
+            # A fresh install: nobody to sign in yet. Setup opens for the installer, whose only
+            # anonymous power is creating the first admin (the services check it).
             from posplus_tui.ui.screens.setup import SetupScreen
 
             self.push_screen(SetupScreen(first_run=True))
@@ -135,6 +137,12 @@ class PosPlusApp(App[None]):
         self.refresh_bindings()
         self.update_status_bars()
         self.push_screen(self.home_screen())
+        if self.services.missing_setup() and self.may(Action.CHANGE_SETTINGS):
+            # Setup is unfinished (e.g. a secret missing from the keyring): open it for the
+            # admin or technician who signed in, never before.
+            from posplus_tui.ui.screens.setup import SetupScreen
+
+            self.push_screen(SetupScreen())
 
     def home_screen(self) -> Screen[Any]:
         if self.operator_role == "technician":
@@ -191,8 +199,8 @@ class PosPlusApp(App[None]):
             return True
         if action in self.SIGNED_IN_ACTIONS:
             return False
-        if action == "go_setup":  # before sign-in only on a fresh install
-            return bool(self.services.missing_setup())
+        if action == "go_setup":  # before sign-in only on a fresh install (nobody to sign in)
+            return bool(self.services.missing_setup()) and not self.services.has_operators()
         return True
 
     def _need_operator(self) -> bool:
@@ -231,10 +239,10 @@ class PosPlusApp(App[None]):
         from posplus_tui.ui.screens.setup import SetupScreen
 
         if self.operator is None:
-            if not self.services.missing_setup():
+            if not self.services.missing_setup() or self.services.has_operators():
                 self.notify("Sign in as an admin or technician to change the setup.")
                 return
-            self.push_screen(SetupScreen())
+            self.push_screen(SetupScreen(first_run=True))
             return
         if not self.may(Action.CHANGE_SETTINGS):
             self.notify(

@@ -310,9 +310,7 @@ class SetupScreen(PosScreen[None]):
         problem = self.query_one("#setup-problem", ProblemPanel)
         result = self.query_one("#save-result", FieldMessage)
         try:
-            operator = self.pos_app.operator
-            actor = operator.name if operator is not None else "first-run setup"
-            settings = await self.setup.save(values, secrets, actor=actor)
+            settings = await self.setup.save(values, secrets, by=self.pos_app.operator)
         except SetupProblem as exc:
             problem.show(exc.title, exc.fix)
             result.error(exc.title)
@@ -339,8 +337,9 @@ class SetupScreen(PosScreen[None]):
         else:
             result.ok("Saved. Payments are ready: sign in at the counter to take one.")
             self.pos_app.refresh_status()
-            if self.first_run and self.pos_app.operator is None:
+            if self.first_run and len(self.app.screen_stack) <= HOME_DEPTH:
                 self.notify("Setup saved: payments are ready. Sign in to take one.")
+                self.pos_app.operator = None  # the first admin signs in like everyone else
                 self.app.pop_screen()  # onto the sign-in screen below
 
     def action_back(self) -> None:
@@ -419,6 +418,11 @@ class SetupScreen(PosScreen[None]):
             problem = explain(exc)
             box.error(f"{problem.title} {problem.fix}")
             return
+        if by is None and operator_id is None:
+            # The first admin of a fresh install, who just chose their PIN, works on as
+            # themselves (anything else needs a signed-in admin or technician).
+            self.pos_app.operator = saved
+            self.pos_app.update_status_bars()
         check = self.setup.check_username(saved.st_username) if saved.st_username else None
         note = f" Note: {check.message}" if check is not None and not check.ok else ""
         box.ok(f"{saved.name} ({saved.role.value}) {verb}.{note}")
