@@ -28,8 +28,12 @@ _lock = threading.Lock()
 # dot, slash, underscore). No word boundary: a number glued to letters is still a number.
 _RUN = re.compile(r"\d+(?:[ \t\u00a0./_\-]{1,3}\d+)*")
 _GROUP = re.compile(r"\d+")
+# A whole run of 13 to 19 digits standing alone (Luhn or not: a bank account is not Luhn).
+_WHOLE = re.compile(r"(?<![\w])(?:\d[ \t./_\-]{0,3}){12,18}\d(?![\w])")
 _TRACK1 = re.compile(r"%?[Bb]\s*\d[\d ]{11,22}\^[^^\n]{0,30}\^[^\s?]*\??")
 _TRACK2 = re.compile(r";?\d{12,19}=\d{4}[^\s?]*\??")
+# Track 2 as masked: the number before "=" may be split like any other (checked by length).
+_TRACK2_LOOSE = re.compile(r";?\d[\d \t./_\-]{11,60}=\d{4}[^\s?]*\??")
 _CVV = re.compile(
     r"(?i)\b(cvv2?|cvc2?|cid|csc|cav2?|security[ _-]?code|card[ _-]?code)\b(\W{0,3})(\d{3,4})\b"
 )
@@ -86,7 +90,12 @@ def _card_spans(text: str) -> list[tuple[int, int, str]]:
                 digits += groups[j][2]
                 if len(digits) > 19:
                     break
-                if len(digits) >= 13 and luhn_ok(digits):
+                if (
+                    len(digits) >= 13
+                    and luhn_ok(digits)
+                    # bytes in a hex dump ("30 31 1C …") are not a card number split in pairs
+                    and (j == i or any(len(g[2]) > 2 for g in groups[i : j + 1]))
+                ):
                     found = (groups[i][0], groups[j][1], digits, j)
             if found is None and len(groups[i][2]) > 19:
                 # One long group: a card glued to more digits is looked for inside it too.
@@ -129,9 +138,8 @@ def _mask_digits(raw: str) -> str:
 def _mask_runs(text: str) -> str:
     """Mask Luhn-valid card numbers anywhere, and any whole run of 13-19 digits."""
     spans = [(a, b) for a, b, _ in _card_spans(text)]
-    for run in _RUN.finditer(text):
-        if 13 <= sum(c.isdigit() for c in run.group()) <= 19:
-            spans.append((run.start(), run.end()))
+    for run in _WHOLE.finditer(text):
+        spans.append((run.start(), run.end()))
     if not spans:
         return text
     spans.sort()
@@ -160,7 +168,10 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     text = _TRACK1.sub(MASK, text)
-    text = _TRACK2.sub(MASK, text)
+    text = _TRACK2_LOOSE.sub(
+        lambda m: MASK if sum(c.isdigit() for c in m.group().split("=")[0]) >= 12 else m.group(),
+        text,
+    )
     text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
     text = _KV.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)

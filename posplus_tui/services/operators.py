@@ -155,6 +155,10 @@ def _check_pin_format(pin: str) -> None:
 
 def _check_name(name: str) -> str:
     clean = (name or "").strip()
+    if not clean.isprintable():
+        raise InvalidRequest(
+            "A name cannot hold control characters.", "Type the person's name, e.g. Ana."
+        )
     if not clean or len(clean) > 60:
         raise InvalidRequest(
             "An operator needs a name of 1 to 60 characters.", "Type the person's name, e.g. Ana."

@@ -173,6 +173,30 @@ class PosPlusApp(App[None]):
 
     # -- errors ------------------------------------------------------------------------------------
 
+    def _fatal_error(self) -> None:
+        """An error nobody caught stops the app: say so in one sentence (the exit code is 1).
+        The traceback goes to the log, masked, without local variables (Textual's own report
+        prints them: a PIN or a card number could be one)."""
+        import logging
+
+        from rich.text import Text
+
+        error = self._exception
+        name = type(error).__name__ if error is not None else "error"
+        logging.getLogger("posplus.crash").error(
+            "the app stopped after an unexpected %s", name, exc_info=error
+        )
+        self.bell()
+        self._exit_renderables.append(
+            Text(
+                f"POS+ stopped after something unexpected ({name}). Nothing that was saved is "
+                "lost: payments in flight are checked with the terminal at the next start. "
+                "The details are in POS+'s log file, without any card data.",
+                style="bold red",
+            )
+        )
+        self._close_messages_no_wait()
+
     def report_error(self, error: BaseException) -> None:
         """Show an unexpected failure in words, with the next step; the app keeps running."""
         problem = explain(error)

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Label, Sparkline, Static
 from posplus_tui.domain.roles import Action
 from posplus_tui.redaction import card_data_in
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import cells, clean
 from posplus_tui.ui.modals import TextPrompt
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
 from posplus_tui.ui.screens.reconcile_view import FILTERS, KIND_WORDS, summary_words, visible
@@ -151,11 +152,13 @@ class ReconcileScreen(PosScreen[None]):
         for e in self.shown:
             kind = str(getattr(e.kind, "value", e.kind))
             table.add_row(
-                age_words(e.time, now),
-                e.invoice_number or "—",
-                e.amount.format(),
-                KIND_WORDS.get(kind, kind),
-                e.message,
+                *cells(
+                    age_words(e.time, now),
+                    e.invoice_number or "—",
+                    e.amount.format(),
+                    KIND_WORDS.get(kind, kind),
+                    e.message,
+                )
             )
         self._describe_event()
         message = self.query_one("#reconcile-message", FieldMessage)
@@ -175,8 +178,10 @@ class ReconcileScreen(PosScreen[None]):
             return
         kind = str(getattr(event.kind, "value", event.kind))
         detail.update(
-            f"{KIND_WORDS.get(kind, kind)} · payment {event.transaction_ref or '—'} · "
-            f"{event.message}"
+            clean(
+                f"{KIND_WORDS.get(kind, kind)} · payment {event.transaction_ref or '—'} · "
+                f"{event.message}"
+            )
         )
 
     # -- actions ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from posplus_tui.domain.money import Money
 from posplus_tui.domain.roles import Action
 from posplus_tui.redaction import card_data_in
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import clean
 from posplus_tui.ui.modals import Confirm
 from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
 from posplus_tui.ui.screens.base import PosScreen
@@ -58,10 +59,12 @@ class RefundScreen(LiveRequest, PosScreen[None]):
         verb = "Refund" if self.mode == "refund" else "Void"
         with VerticalScroll(id="refund-body"):
             yield Static(
-                f"{verb} · invoice {self.detail.number} · {self.detail.customer_name}\n"
-                f"{str(getattr(t.kind, 'value', t.kind)).capitalize()} of "
-                f"{t.created_at.astimezone().strftime('%m/%d/%y')} · {self.card} · "
-                f"approved {t.approved.format()}",
+                clean(
+                    f"{verb} · invoice {self.detail.number} · {self.detail.customer_name}\n"
+                    f"{str(getattr(t.kind, 'value', t.kind)).capitalize()} of "
+                    f"{t.created_at.astimezone().strftime('%m/%d/%y')} · {self.card} · "
+                    f"approved {t.approved.format()}"
+                ),
                 id="refund-head",
                 markup=False,
             )
@@ -166,7 +169,7 @@ class RefundScreen(LiveRequest, PosScreen[None]):
             f"{action.value} with their own name and PIN.",
             target=self.txn.ecr_ref,
             amount=shown,
-            what=f"{self.card} · invoice {self.detail.number} · payment {self.txn.ecr_ref}",
+            what=f"{self.card} · invoice {self.detail.number}",
         )
         if not go:
             return

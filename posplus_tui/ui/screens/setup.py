@@ -19,6 +19,7 @@ from posplus_tui.services.setup import (
     look_alikes,
 )
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import cells
 from posplus_tui.ui.modals import OperatorDraft, OperatorForm
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel, field_row
@@ -358,7 +359,9 @@ class SetupScreen(PosScreen[None]):
         table.clear()
         for op in self.operators:
             state = "disabled" if op.disabled else ("locked" if op.locked_until else "active")
-            table.add_row(op.name, op.role.value, op.st_username or "—", state, key=str(op.id))
+            table.add_row(
+                *cells(op.name, op.role.value, op.st_username or "—", state), key=str(op.id)
+            )
 
     def _selected_operator(self) -> Any | None:
         table = self.query_one("#operators", DataTable)
