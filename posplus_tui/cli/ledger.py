@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from posplus_tui.cli.common import CliError, load_settings
 from posplus_tui.domain.transactions import TxnState
@@ -239,12 +240,53 @@ async def _recover_async(args: argparse.Namespace, terminal_url: str, station: s
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from posplus_tui.ledger.audit import verify
+    """Check the chain, signed with the key from the secret store, against the heads anchored
+    outside the ledger and against the money and operator rows. A ledger that does not exist is
+    said so: it is never created (an empty new ledger would verify as "intact")."""
+    from sqlalchemy.engine import make_url
 
-    ledger = _open(args)
+    from posplus_tui.ledger import LedgerError, normalize_url
+    from posplus_tui.ledger.audit import anchor, verify
+    from posplus_tui.ledger.engine import make_engine
+    from posplus_tui.secrets import SecretStore
+    from posplus_tui.services.audit import anchors_file, audit_key
+
+    url = normalize_url(_url(args))
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        file = Path(parsed.database or "").expanduser()
+        if not parsed.database or parsed.database == ":memory:" or not file.is_file():
+            raise CliError(
+                f"There is no ledger at {file}: nothing to verify (none was created). "
+                "Check the path, or the database_url in the settings.",
+                exit_code=3,
+            )
+    engine = make_engine(url)
     try:
-        report = verify(ledger.engine)
+        from sqlalchemy import inspect
+
+        try:
+            with engine.connect() as conn:
+                has_chain = inspect(conn).has_table("audit_head")
+        except Exception as exc:
+            raise CliError(
+                f"Cannot open the ledger: {type(exc).__name__}. Check the database URL.",
+                exit_code=3,
+            ) from exc
+        if not has_chain:
+            raise CliError("That database holds no ledger: nothing to verify.", exit_code=3)
+        settings = load_settings(args)
+        key = audit_key(SecretStore(tenant=settings.tenant_id or "default"), create=False)
+        anchors = anchors_file()
+        report = verify(engine, key=key, anchors=anchors)
+        if report.ok:
+            seq, digest = anchor(engine, anchors)
+            print(report.describe())
+            print(f"head #{seq} {digest} (signed: {'yes' if key else 'no key found'})")
+            return 0
+    except LedgerError as exc:
+        raise CliError(str(exc), exit_code=3) from exc
     finally:
-        ledger.dispose()
+        engine.dispose()
     print(report.describe())
-    return 0 if report.ok else 6
+    return 6
