@@ -7,6 +7,7 @@ a committed intent or approval must survive a power cut. PostgreSQL uses psycopg
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,7 +118,12 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            file = Path(parsed.database).expanduser()
+            file.parent.mkdir(parents=True, exist_ok=True)
+            # The ledger is 0600 from its first byte (SQLite gives its -wal and -shm files the
+            # same mode): it holds who took which payment.
+            os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.chmod(file, 0o600)
         engine = create_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )

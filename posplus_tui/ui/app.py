@@ -12,6 +12,7 @@ from posplus_tui.domain.roles import Action, role_allows
 from posplus_tui.services.container import Services, StatusSnapshot
 from posplus_tui.ui.commands import ScreenActions
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import clean
 from posplus_tui.ui.modals import Confirm, ErrorDialog
 from posplus_tui.ui.screens.base import HOME_DEPTH
 from posplus_tui.ui.widgets import StatusBar
@@ -52,7 +53,7 @@ class PosPlusApp(App[None]):
     # -- start and stop --------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.title = f"POS+ · {self.services.station}"
+        self.title = clean(f"POS+ · {self.services.station}")
         if self.services.missing_setup() and not self.services.has_operators():
             # A fresh install: nobody to sign in yet. Setup opens for the installer, whose only
             # anonymous power is creating the first admin (the services check it).
