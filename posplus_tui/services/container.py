@@ -187,7 +187,17 @@ class TerminalDiagnostics:
         return rows[0] if rows else None
 
     async def batch_close(self, *, operator: Any, approval: Any = None) -> Any:
-        return await self.payments.batch_close(operator=operator, approval=approval)
+        """Close the batch; the report then carries the audit chain's head, which is also
+        appended to this station's anchor file (``audit_head``: sequence and hash)."""
+        summary = await self.payments.batch_close(operator=operator, approval=approval)
+        self.audit_head: tuple[int, str] | None = None
+        ledger = getattr(self.payments, "_ledger", None)
+        if ledger is not None:
+            from posplus_tui.services.audit import AuditService
+
+            with contextlib.suppress(Exception):
+                self.audit_head = await AuditService(ledger).anchor()
+        return summary
 
 
 #: The environment names the banner knows; ``demo`` is the embedded default.
@@ -241,6 +251,21 @@ class Services:
     @property
     def station(self) -> str:
         return self.settings.station_name
+
+    def audit(self) -> Any:
+        from posplus_tui.services.audit import AuditService
+
+        assert self.ledger is not None, "the ledger is opened before anything is audited"
+        return AuditService(self.ledger, station=self.station)
+
+    def has_operators(self) -> bool:
+        """Whether anyone can sign in (a fresh install has nobody yet)."""
+        if self.operators is None:
+            return False
+        try:
+            return bool(self.operators.count_sync())
+        except Exception:
+            return True  # when in doubt, nobody gets Setup without signing in
 
     def missing_setup(self) -> list[str]:
         """What Setup still needs before payments can be taken (empty in the demo)."""
@@ -311,6 +336,9 @@ class Services:
 
     async def start(self) -> None:
         """Settle interrupted payments, start the reconcile worker and fill the invoice index."""
+        if self.ledger is not None and self.mode != DEMO:
+            with contextlib.suppress(Exception):  # the anchor is a second copy; never fatal
+                await self.audit().anchor()
         if self.payments is not None:
             with contextlib.suppress(Exception):  # recovery reports through events; never fatal
                 await self.payments.recover()
@@ -410,6 +438,7 @@ def _open_operators(services: Services, pin_cost: int | None) -> OperatorService
     ledger = open_ledger(services.settings.database_url)
     services.ledger = ledger
     services._closers.append(ledger.dispose)
+    _sign_the_chain(services)
     kwargs: dict[str, Any] = {"station": services.station, "clock": services.clock.now}
     if pin_cost is not None:
         kwargs["pin_cost"] = pin_cost
@@ -418,7 +447,19 @@ def _open_operators(services: Services, pin_cost: int | None) -> OperatorService
         from posplus_tui.services.audit import AuditService
 
         services.setup.audit = AuditService(ledger, station=services.station)
+        services.setup.operators = operators
     return operators
+
+
+def _sign_the_chain(services: Services) -> None:
+    """Sign the audit chain with the key from the secret store (made for a new chain)."""
+    from posplus_tui.ledger import audit as chain
+    from posplus_tui.services.audit import audit_key
+
+    assert services.ledger is not None
+    engine = services.ledger.engine
+    empty = chain.head(engine)[0] == 0
+    chain.set_key(engine, audit_key(services.secrets, create=empty))
 
 
 def _wire_payments(
@@ -529,6 +570,7 @@ def build_demo(
     secrets = SecretStore(backend=MemoryKeyring(), environ={}, tenant=settings.tenant_id)
     secrets.set("client_secret", creds.client_secret)
     secrets.set("app_key", creds.app_key)
+    secrets.set("audit_key", "demo-audit-key: practice money only")  # the demo's is no secret
     setup = SetupService(
         settings,
         secrets,
@@ -548,7 +590,10 @@ def build_demo(
     services.sandbox = sandbox
     operators = _open_operators(services, pin_cost)
     if operators.count_sync() == 0:
+        # The demo's admin is the first operator of an empty ledger; it adds the others.
+        admin = next(operators.add_sync(n, r, p) for n, r, p in DEMO_OPERATORS if r == "admin")
         for name, role, pin in DEMO_OPERATORS:
-            operators.add_sync(name, role, pin)
+            if role != "admin":
+                operators.add_sync(name, role, pin, by=admin)
     _wire_payments(services, sandbox.client(), settings.terminal_url, **worker_options)
     return services
