@@ -16,9 +16,11 @@ Money safety:
   missing ACK, a dropped line, a late or unreadable reply after acceptance all end in
   :class:`OutcomeUnknown`: the caller settles it with a status query, never by sending again.
 * A reply is the request's only if it can be tied to it: same reply command and the request's ECR
-  reference. A reply without a reference is tied only where the line pins it — a fresh connection
-  carrying this one request (TCP), or a serial line with no earlier exchange left open. Anything
-  else is acknowledged (so the terminal stops resending) and ignored.
+  reference. A money reply (T01, T13) that names no reference is never tied: where the line pins
+  it (a fresh connection, a clean serial line) the exchange ends *unknown* at once, elsewhere it is
+  acknowledged and ignored (it may be an earlier request's). Other replies without a reference
+  (A01, B01, a not-found R03) are tied only where the line pins them — a fresh connection carrying
+  this one request (TCP), or a serial line with no earlier exchange of that command left open.
 * The exchange runs to the terminal's EOT on a shared line, so a resent reply (the terminal did not
   hear our ACK) is seen in its own exchange; a copy of a reply already taken is recognised later too.
 * An inter-byte time-out drops a half-received frame, and every exchange starts with an empty
@@ -152,6 +154,7 @@ class _Exchange:
     ecr_ref: str
     reply: str
     pinned: bool
+    money: bool
     expect_reply: bool
     response_timeout: float
     sends: int = 1
@@ -176,6 +179,8 @@ class _Owed:
     expires: float
 
 
+#: replies that move money: they must name the request's ECR reference to be its reply
+MONEY_REPLIES = frozenset({"T01", "T13"})
 #: how many replies already taken are remembered, to recognise their resends
 _REMEMBERED_REPLIES = 8
 #: how many open exchanges are remembered (their late replies make the line ambiguous)
@@ -226,6 +231,7 @@ class LineSession:
             ecr_ref=ecr_ref,
             reply=expected,
             pinned=pinned,
+            money=expected in MONEY_REPLIES,
             expect_reply=expect_reply,
             response_timeout=(
                 self.timing.response_timeout if response_timeout is None else response_timeout
@@ -453,6 +459,18 @@ class LineSession:
             return
         if not self._ties(ex, resp, event.raw):
             self._not_ours(ex, resp, event.raw, out)
+            if ex.money and ex.pinned and not reply_ecr_ref(resp):
+                # the answer to this request, most likely, but it names no reference: it cannot
+                # be credited to this sale, nor can a later frame be told from it
+                self._owe(ex, now)
+                self._fail(
+                    out,
+                    OutcomeUnknown(
+                        "the terminal's reply names no ECR reference, so it cannot be tied to "
+                        f"{ex.ecr_ref}",
+                        accepted=True,
+                    ),
+                )
             return
         self._take(ex, resp, event.raw, now, out)
 
@@ -494,7 +512,7 @@ class LineSession:
         ref = reply_ecr_ref(resp)
         if ref:
             return ref == ex.ecr_ref
-        return ex.pinned
+        return ex.pinned and not ex.money
 
     def _accepted(self, ex: _Exchange, now: float, out: list[Output]) -> None:
         out.append(Accepted())
