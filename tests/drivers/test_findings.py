@@ -146,6 +146,15 @@ async def test_a_status_record_is_read_from_its_host_response(
     assert isinstance(result, expected), result
 
 
+async def test_a_status_record_naming_no_reference_is_not_read_as_ours() -> None:
+    term = HostileTerminal(
+        status_replies=[r03(ref="", host="00", message="APPROVAL", approved="1234")]
+    )
+    async with tcp_to(term) as driver:
+        result = await driver.status("PST9")
+    assert isinstance(result, Unknown), result
+
+
 async def test_a_status_record_with_an_approval_and_its_amount_is_approved() -> None:
     term = HostileTerminal(
         status_replies=[

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sys
 from typing import Any
 
@@ -119,7 +120,7 @@ class HostilePty(HostileLine):
 
 
 SETTINGS = settings(
-    max_examples=8,
+    max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "8")),  # 60 for a longer hunt
     stateful_step_count=3,
     deadline=None,
     # no shrinking: each step runs real time-outs, and a failure prints its whole script anyway
