@@ -14,6 +14,7 @@ import hashlib
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from drivers.poslink import messages as m
 from drivers.poslink.codec import MessageError, Request, Response, group_item, reply_command
@@ -376,7 +377,7 @@ class Simulator:
         await self._say(report, "AUTHORISING")
         await self._processing()
         seq = self._next()
-        base = dict(
+        base: dict[str, Any] = dict(
             ecr_ref=ref,
             command=req.command,
             txn_type=m.SALE,

@@ -23,7 +23,7 @@ MAX_BUFFERED = 64 * 1024
 
 
 class SerialLink(Link):
-    def __init__(self, port: serial.SerialBase, description: str) -> None:
+    def __init__(self, port: serial.Serial, description: str) -> None:
         self._port = port
         self.description = description
         self._loop = asyncio.get_running_loop()
@@ -199,14 +199,14 @@ class SerialConnector(Connector):
         self._link: SerialLink | None = None
         self._lock = asyncio.Lock()
 
-    def _open_blocking(self) -> serial.SerialBase:
+    def _open_blocking(self) -> serial.Serial:
         port = self._open_port()
         # bytes left on the line before we opened it belong to nobody
         with contextlib.suppress(Exception):
             port.reset_input_buffer()
         return port
 
-    def _open_port(self) -> serial.SerialBase:
+    def _open_port(self) -> serial.Serial:
         return serial.serial_for_url(
             self.port,
             baudrate=self.baud,

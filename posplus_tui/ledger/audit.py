@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, bindparam, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from posplus_tui.ledger.tables.audit import AuditEvent, AuditHead
 
@@ -55,12 +55,12 @@ class Appended(NamedTuple):
     hash: str
 
 
-_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+_HEAD = AuditHead.__table__
 # Built once: appending runs inside every money transaction, so it should cost little.
 _BUMP = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1)
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
 _SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("new_hash"))
-_INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+_INSERT = insert(AuditEvent.__table__)
 
 
 def append(
@@ -141,15 +141,15 @@ def verify(engine: Engine, *, batch: int = 5000) -> VerifyReport:
     count = 0
     with Session(engine) as session:
         head_seq, head_hash = session.execute(
-            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+            select(col(AuditHead.seq), col(AuditHead.hash)).where(col(AuditHead.id) == 1)
         ).one()
         last = 0
         while True:
             rows = (
                 session.execute(
                     select(AuditEvent)
-                    .where(AuditEvent.seq > last)
-                    .order_by(AuditEvent.seq)
+                    .where(col(AuditEvent.seq) > last)
+                    .order_by(col(AuditEvent.seq))
                     .limit(batch)
                 )
                 .scalars()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from posplus_tui.domain.money import Money
 from posplus_tui.ledger.tables.reconcile import InvoiceIndexRow
@@ -200,14 +200,16 @@ class LookupService:
                 elif kind == "job":
                     cond = func.lower(t.job_number) == plain.lower()
                 elif kind == "id":
-                    cond = t.id == int(plain)
+                    cond = col(t.id) == int(plain)
                 elif kind == "phone":
-                    cond = t.phone_digits.like(f"%{digits(query)}%")  # type: ignore[attr-defined]
+                    cond = col(t.phone_digits).like(f"%{digits(query)}%")
                 else:
-                    cond = t.customer_name_norm.like(f"%{_escape(norm_name(query))}%", escape="\\")  # type: ignore[attr-defined]
+                    cond = col(t.customer_name_norm).like(
+                        f"%{_escape(norm_name(query))}%", escape="\\"
+                    )
                 rows = (
                     session.execute(
-                        select(t).where(cond, t.active == True).limit(MAX_NAME_RESULTS)  # noqa: E712
+                        select(t).where(cond, col(t.active) == True).limit(MAX_NAME_RESULTS)  # noqa: E712
                     )
                     .scalars()
                     .all()

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from posplus_tui.domain.roles import Action, Role, can_approve, needs_supervisor, role_allows
 from posplus_tui.ledger import Ledger
@@ -322,8 +322,8 @@ class OperatorService:
         others = session.execute(
             select(func.count())
             .select_from(Operator)
-            .where(Operator.role == Role.ADMIN.value, Operator.disabled.is_(False))  # type: ignore[attr-defined]
-            .where(Operator.id != row.id)
+            .where(col(Operator.role) == Role.ADMIN.value, col(Operator.disabled).is_(False))
+            .where(col(Operator.id) != row.id)
         ).scalar_one()
         if others == 0:
             raise InvalidRequest(
@@ -390,7 +390,7 @@ class OperatorService:
             if ok:
                 session.execute(
                     update(Operator)
-                    .where(Operator.id == row_id)
+                    .where(col(Operator.id) == row_id)
                     .values(failed_attempts=0, locked_until=None)
                 )
                 row = self._row(session, row_id)  # type: ignore[arg-type]
@@ -399,7 +399,7 @@ class OperatorService:
             # Increment in the database, so two stations guessing at once both count.
             session.execute(
                 update(Operator)
-                .where(Operator.id == row_id)
+                .where(col(Operator.id) == row_id)
                 .values(failed_attempts=Operator.failed_attempts + 1)
             )
             row = self._row(session, row_id)  # type: ignore[arg-type]

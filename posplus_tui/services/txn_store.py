@@ -9,14 +9,16 @@ PostgreSQL, the write lock on SQLite), so two stations can never reserve more th
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from drivers import Approved, Cancelled, Declined, NotFound, TerminalError, Unknown
 from drivers.base import BatchClosed, StatusResult, TransactionResult
@@ -24,6 +26,7 @@ from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.refs import make_ecr_ref, outbox_marker
 from posplus_tui.domain.rules import (
+    RefundExceedsRemaining,
     RuleViolation,
     check_refund,
     check_void,
@@ -180,11 +183,11 @@ def _card_view(row: CardOnFile) -> CardView:
 def _children(session: Session, parent_id: int) -> list[tuple[TxnKind, TxnState, Money]]:
     rows = session.execute(
         select(
-            Transaction.kind,
-            Transaction.state,
-            Transaction.amount_cents,
-            Transaction.approved_cents,
-        ).where(Transaction.parent_id == parent_id)
+            col(Transaction.kind),
+            col(Transaction.state),
+            col(Transaction.amount_cents),
+            col(Transaction.approved_cents),
+        ).where(col(Transaction.parent_id) == parent_id)
     ).all()
     out = []
     for kind, state, asked, approved in rows:
@@ -242,7 +245,7 @@ class TxnStore:
         """Take the row's lock before reading it (see the module docstring)."""
         session.execute(
             update(Transaction)
-            .where(Transaction.id == txn_id)
+            .where(col(Transaction.id) == txn_id)
             .values(version=Transaction.version + 1)
         )
         row = session.get(Transaction, txn_id, populate_existing=True)
@@ -251,8 +254,8 @@ class TxnStore:
 
     @staticmethod
     def _by_ref(session: Session, ecr_ref: str) -> Transaction:
-        row = session.execute(
-            select(Transaction).where(Transaction.ecr_ref == (ecr_ref or "").strip().upper())
+        row: Transaction | None = session.execute(
+            select(Transaction).where(col(Transaction.ecr_ref) == (ecr_ref or "").strip().upper())
         ).scalar_one_or_none()
         if row is None:
             raise UnknownRecord(
@@ -293,14 +296,15 @@ class TxnStore:
         )
         if spec.parent_ref is not None:
             parent = self._by_ref(session, spec.parent_ref)
-            assert parent.id is not None
-            parent = self._lock(session, parent.id)
+            parent_id = parent.id
+            assert parent_id is not None
+            parent = self._lock(session, parent_id)
             if TxnKind(parent.kind) not in (TxnKind.SALE, TxnKind.DEPOSIT):
                 raise InvalidRequest(
                     f"{parent.ecr_ref} is a {parent.kind}, not a sale.",
                     "Pick the original sale to refund or void.",
                 )
-            children = _children(session, parent.id)
+            children = _children(session, parent_id)
             try:
                 if spec.kind is TxnKind.REFUND:
                     check_refund(
@@ -316,14 +320,12 @@ class TxnStore:
                         children=children,
                     )
             except RuleViolation as exc:
-                cls = (
-                    RefundTooLarge
-                    if spec.kind is TxnKind.REFUND and "left to refund" in exc.message
-                    else None
-                )
+                cls: type[ServiceError] = InvalidRequest
                 if spec.kind is TxnKind.VOID:
                     cls = VoidNotAllowed
-                raise (cls or InvalidRequest)(exc.message, exc.fix) from None
+                elif isinstance(exc, RefundExceedsRemaining):
+                    cls = RefundTooLarge
+                raise cls(exc.message, exc.fix) from None
             row.parent_id = parent.id
             row.tender = parent.tender
             row.invoice_id, row.invoice_number = parent.invoice_id, parent.invoice_number
@@ -364,13 +366,22 @@ class TxnStore:
         nxt = transition(TxnState.INTENT, TxnEvent.SENT)
         now = self._now()
         with self._ledger.session() as session:
-            done = session.execute(
-                update(Transaction)
-                .where(Transaction.id == txn_id, Transaction.state == TxnState.INTENT.value)
-                .values(
-                    state=nxt.value, sent_at=now, updated_at=now, version=Transaction.version + 1
-                )
-                .execution_options(synchronize_session=False)
+            done = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(Transaction)
+                    .where(
+                        col(Transaction.id) == txn_id,
+                        col(Transaction.state) == TxnState.INTENT.value,
+                    )
+                    .values(
+                        state=nxt.value,
+                        sent_at=now,
+                        updated_at=now,
+                        version=Transaction.version + 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                ),
             ).rowcount
             if done != 1:
                 raise ServiceError(
@@ -459,7 +470,7 @@ class TxnStore:
             kind = TxnKind(row.kind)
             now = self._now()
             session.execute(
-                insert(OutboxRow.__table__).values(  # type: ignore[attr-defined]
+                insert(OutboxRow.__table__).values(
                     transaction_id=row.id,
                     action=_OUTBOX_ACTION[kind],
                     marker=outbox_marker(row.ecr_ref),
@@ -503,13 +514,15 @@ class TxnStore:
         raise TypeError(f"not a terminal result: {result!r}")
 
     def _apply_to_parent(self, session: Session, row: Transaction) -> None:
-        parent = self._lock(session, row.parent_id)  # type: ignore[arg-type]
+        parent_id = row.parent_id
+        assert parent_id is not None, "a refund or a void always names its sale"
+        parent = self._lock(session, parent_id)
         if TxnKind(row.kind) is TxnKind.VOID:
             event = TxnEvent.VOIDED
         else:
             refunded = sum(
                 m.cents
-                for k, s, m in _children(session, parent.id)  # type: ignore[arg-type]
+                for k, s, m in _children(session, parent_id)
                 if k is TxnKind.REFUND and s in MONEY_MOVED_STATES
             )
             refunded += row.approved_cents  # this refund, approved but not yet flushed as such
@@ -536,7 +549,7 @@ class TxnStore:
             rows = (
                 session.execute(
                     select(Transaction).where(
-                        Transaction.station == self._station,
+                        col(Transaction.station) == self._station,
                         Transaction.batch_closed_at.is_(None),  # type: ignore[union-attr]
                         Transaction.state.in_([s.value for s in MONEY_MOVED_STATES]),  # type: ignore[attr-defined]
                     )
@@ -580,8 +593,8 @@ class TxnStore:
             parent = self._by_ref(session, ecr_ref)
             rows = session.execute(
                 select(Transaction)
-                .where(Transaction.parent_id == parent.id)
-                .order_by(Transaction.id)
+                .where(col(Transaction.parent_id) == parent.id)
+                .order_by(col(Transaction.id))
             ).scalars()
             return [_view(r) for r in rows]
 
@@ -605,27 +618,27 @@ class TxnStore:
         with self._ledger.session() as session:
             query = select(Transaction).order_by(Transaction.id.desc()).limit(limit)  # type: ignore[union-attr]
             if state is not None:
-                query = query.where(Transaction.state == TxnState(state).value)
+                query = query.where(col(Transaction.state) == TxnState(state).value)
             if since is not None:
-                query = query.where(Transaction.created_at >= since)
+                query = query.where(col(Transaction.created_at) >= since)
             if invoice_id is not None:
-                query = query.where(Transaction.invoice_id == str(invoice_id))
+                query = query.where(col(Transaction.invoice_id) == str(invoice_id))
             if station is not None:
-                query = query.where(Transaction.station == station)
+                query = query.where(col(Transaction.station) == station)
             return [_view(r) for r in session.execute(query).scalars()]
 
-    def unsettled(self) -> list[TransactionView]:
+    def unsettled(self) -> builtins.list[TransactionView]:
         """This station's intents and in-flight requests: what recovery must settle."""
         with self._ledger.session() as session:
             rows = session.execute(
                 select(Transaction)
                 .where(
-                    Transaction.station == self._station,
+                    col(Transaction.station) == self._station,
                     Transaction.state.in_(  # type: ignore[attr-defined]
                         [TxnState.INTENT.value, TxnState.AT_TERMINAL.value, TxnState.UNKNOWN.value]
                     ),
                 )
-                .order_by(Transaction.id)
+                .order_by(col(Transaction.id))
             ).scalars()
             return [_view(r) for r in rows]
 
@@ -646,12 +659,14 @@ class TxnStore:
                 )
             return _card_view(card), card.token
 
-    def cards(self, customer_id: str, *, include_revoked: bool = False) -> list[CardView]:
+    def cards(self, customer_id: str, *, include_revoked: bool = False) -> builtins.list[CardView]:
         with self._ledger.session() as session:
-            query = select(CardOnFile).where(CardOnFile.customer_id == str(customer_id))
+            query = select(CardOnFile).where(col(CardOnFile.customer_id) == str(customer_id))
             if not include_revoked:
                 query = query.where(CardOnFile.revoked.is_(False))  # type: ignore[attr-defined]
-            return [_card_view(c) for c in session.execute(query.order_by(CardOnFile.id)).scalars()]
+            return [
+                _card_view(c) for c in session.execute(query.order_by(col(CardOnFile.id))).scalars()
+            ]
 
     def revoke_card(self, card_id: int, *, operator_id: int, actor: str) -> CardView:
         with self._ledger.session() as session:
