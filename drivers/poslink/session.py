@@ -439,7 +439,7 @@ class LineSession:
         if resp is None:
             self._unreadable(ex, out, "malformed")
             return
-        if resp.command != ex.reply or event.raw in self._taken:
+        if resp.command != ex.reply:
             self._not_ours(ex, resp, event.raw, out)
             return
         if not resp.final:
@@ -507,8 +507,11 @@ class LineSession:
 
     def _ties(self, ex: _Exchange, resp: Response, raw: bytes) -> bool:
         """True when ``resp`` is the final reply of the request in flight."""
-        if resp.command != ex.reply or raw in self._taken:
+        if resp.command != ex.reply:
             return False
+        # A copy of a reply already taken is not refused here: the same question asked twice
+        # (a status query repeated, a second identification) gets the very same bytes back. A
+        # resend of a money reply names its own reference; one naming none is never taken.
         ref = reply_ecr_ref(resp)
         if ref:
             return ref == ex.ecr_ref

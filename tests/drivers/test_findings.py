@@ -422,3 +422,25 @@ async def test_the_simulator_answers_a_malformed_request_with_a_format_error() -
     assert got.startswith(b"\x15\x06")  # NAK for the broken LRC, ACK for the malformed one
     reply = got[got.find(b"\x02") + 1 :].split(b"\x03")[0].split(b"\x1c")
     assert reply[1] == b"A01" and reply[3] == b"100003"
+
+
+@POSIX
+async def test_repeated_checks_and_status_queries_on_one_serial_line_are_all_read() -> None:
+    """The periodic terminal check identifies the terminal again and again, and an unknown sale
+    is asked about more than once: identical answers are each read."""
+    from drivers.simulator import Simulator
+    from drivers.simulator.pty import serve_pty
+
+    server = await serve_pty(Simulator(), 115200)
+    driver = open_terminal(f"{server.url}&timeout=2&ack_timeout=1")
+    try:
+        for _ in range(3):
+            assert (await driver.initialize()).serial_number == "SIM0001"
+        for _ in range(2):
+            assert await driver.status("PREP1") == NotFound("PREP1")
+        assert isinstance(await driver.sale(1000, "PREP2"), Approved)
+        for _ in range(2):
+            assert isinstance(await driver.status("PREP2"), Approved)
+    finally:
+        await driver.close()
+        await server.close()

@@ -218,3 +218,21 @@ def test_a_flood_of_noise_costs_nothing_but_time() -> None:
     assert ended(outs) is None
     outs = s.receive(ACK, 0.5)  # after the inter-byte time-out the oversize frame is gone
     assert any(isinstance(o, Accepted) for o in outs)
+
+
+def test_the_same_question_twice_gets_the_same_bytes_back_and_both_are_read() -> None:
+    """A repeated identification or status query is answered with identical frames: a copy of a
+    reply already taken must not be refused as a resend."""
+    s = LineSession(T, shared=True)
+    a01 = frame("0", "A01", "1.35", "000000", "OK", "SN1", "M", "F")
+    not_found = frame("0", "R03", "1.35", "100023", "NOT FOUND", "0", "", "", "", "", "")
+    for i, (request, reply) in enumerate(
+        [(m.initialize(), a01), (m.initialize(), a01), (m.local_detail("R9"), not_found)] * 2
+    ):
+        now = float(i)
+        ref = "R9" if request.command == "R02" else ""
+        s.start(request, now, ecr_ref=ref)
+        s.receive(ACK, now + 0.01)
+        s.receive(reply, now + 0.02)
+        done = ended(s.receive(EOT, now + 0.03))
+        assert isinstance(done, Finished) and done.response is not None, (i, done)
