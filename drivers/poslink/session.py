@@ -22,7 +22,9 @@ Money safety:
   (A01, B01, a not-found R03) are tied only where the line pins them — a fresh connection carrying
   this one request (TCP), or a serial line with no earlier exchange of that command left open.
 * The exchange runs to the terminal's EOT on a shared line, so a resent reply (the terminal did not
-  hear our ACK) is seen in its own exchange; a copy of a reply already taken is recognised later too.
+  hear our ACK) is seen in its own exchange. Without that EOT the line counts as open for that
+  command a while, so a later resend naming no reference is never taken; one naming a reference
+  is the answer of that reference's request only.
 * An inter-byte time-out drops a half-received frame, and every exchange starts with an empty
   decoder; status frames, resends and unreadable replies are all counted and bounded.
 """
@@ -310,7 +312,7 @@ class LineSession:
             self._owe(ex, now)
             self._fail(out, OutcomeUnknown(reason, accepted=True))
         elif self.phase is Phase.AWAIT_EOT:
-            # the outcome is known; the terminal may still resend the reply: recognised later
+            # the outcome is known; the terminal may still resend the reply: the line stays open
             self._owe(ex, now, ttl=max(10.0, 4 * self.timing.ack_timeout))
             out.append(Note("no EOT from the terminal after the reply"))
             self._finish(out)
