@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported when built: the app's first frame does not wait fo
     from posplus_tui.services.operators import OperatorService
     from posplus_tui.services.payments import PaymentService
     from posplus_tui.services.reconcile.service import ReconcileService
+    from posplus_tui.services.recovery import RecoveryLoop
     from posplus_tui.services.setup import SetupService
     from posplus_tui.services.sync import SyncService
     from posplus_tui.servicetitan import ServiceTitanClient
@@ -212,6 +213,8 @@ class Services:
     #: Lookup over the local index only: results as you type without asking ServiceTitan.
     lookup_local: LookupService | None = None
     reconcile: ReconcileService | None = None
+    #: Settles this station's unknown and interrupted payments while the app runs (and Recover).
+    recovery: RecoveryLoop | None = None
     sync: SyncService | None = None
     terminal: TerminalDiagnostics | None = None
     ledger: Ledger | None = None
@@ -311,6 +314,8 @@ class Services:
         if self.payments is not None:
             with contextlib.suppress(Exception):  # recovery reports through events; never fatal
                 await self.payments.recover()
+        if self.recovery is not None:
+            self.recovery.start()  # and again while the app runs, whenever the terminal is idle
         # Is the terminal there? Checked beside the rest, so the status bar has a fact to show.
         check = self.terminal.check_if_due() if self.terminal is not None else None
         if self.reconcile is not None:
@@ -424,6 +429,7 @@ def _wire_payments(
     from posplus_tui.services.lookup import LookupService
     from posplus_tui.services.payments import PaymentService
     from posplus_tui.services.reconcile.factory import build_bundle
+    from posplus_tui.services.recovery import RecoveryLoop
 
     ledger, operators = services.ledger, services.operators
     if ledger is None or operators is None:
@@ -448,6 +454,8 @@ def _wire_payments(
     services.sync = bundle.sync
     services.terminal = TerminalDiagnostics(terminal_url, terminal, payments, frames)
     services._closers.append(services.terminal.aclose)
+    services.recovery = RecoveryLoop(payments)
+    services._closers.append(services.recovery.aclose)
 
 
 def build_run(

@@ -565,7 +565,9 @@ class SandboxApp:
         return _by_id(self.store.technicians, int(c.match["id"]), wire.technician, "Technician")
 
 
-def _by_id(rows: list[Any], wanted: int, fmt: Callable[[Any], dict[str, Any]], what: str) -> Any:
+def _by_id(
+    rows: list[Any], wanted: int, fmt: Callable[[Any], dict[str, Any]], what: str
+) -> dict[str, Any]:
     for row in rows:
         if row.id == wanted:
             return fmt(row)
@@ -647,7 +649,7 @@ def apply_fault(faults: Faults, order: dict[str, Any]) -> str:
         and 100 <= int(kind) <= 599
         and kind not in ("429", "500", "502", "503", "504")
     ):
-        faults.fail_next(count, int(kind), **match)  # type: ignore[arg-type]
+        faults.fail_next(count, int(kind), **match)
         return f"next {count} call(s) answer {kind}"
     if kind in ("commit-status", "commit-empty", "commit-malformed"):
         reply = kind.removeprefix("commit-")
