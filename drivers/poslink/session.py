@@ -183,6 +183,8 @@ class _Owed:
 
 #: replies that move money: they must name the request's ECR reference to be its reply
 MONEY_REPLIES = frozenset({"T01", "T13"})
+#: replies that say nothing about money (the terminal's identity): any one answers the question
+HARMLESS_REPLIES = frozenset({"A01"})
 #: how many replies already taken are remembered, to recognise their resends
 _REMEMBERED_REPLIES = 8
 #: how many open exchanges are remembered (their late replies make the line ambiguous)
@@ -225,7 +227,11 @@ class LineSession:
         self._drop_partial(out)  # each exchange starts clean
         expected = reply_command(request.command)
         self._owed = [o for o in self._owed if o.expires > now]
-        pinned = not self.shared or not any(o.command == expected for o in self._owed)
+        pinned = (
+            not self.shared
+            or expected in HARMLESS_REPLIES
+            or not any(o.command == expected for o in self._owed)
+        )
         frame = request.encode()
         self._ex = _Exchange(
             request=request,

@@ -236,3 +236,15 @@ def test_the_same_question_twice_gets_the_same_bytes_back_and_both_are_read() ->
         s.receive(reply, now + 0.02)
         done = ended(s.receive(EOT, now + 0.03))
         assert isinstance(done, Finished) and done.response is not None, (i, done)
+
+
+def test_a_terminal_that_never_sends_eot_still_identifies_itself_every_time() -> None:
+    s = LineSession(T, shared=True)
+    a01 = frame("0", "A01", "1.35", "000000", "OK", "SN1", "M", "F")
+    for i in range(3):
+        now = float(i)
+        s.start(m.initialize(), now)
+        s.receive(ACK, now + 0.01)
+        s.receive(a01, now + 0.02)
+        done = ended(s.tick(now + 0.6))  # no EOT
+        assert isinstance(done, Finished) and done.response is not None, i
