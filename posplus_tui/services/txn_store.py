@@ -298,21 +298,27 @@ class TxnStore:
             )
             .order_by(col(Transaction.id))
         ).all()
+        returned: dict[int, int] = {}
+        if rows:  # refunds that gave money back, for every charge at once
+            refunds = session.execute(
+                select(col(Transaction.parent_id), col(Transaction.approved_cents)).where(
+                    col(Transaction.parent_id).in_([row.id for row, _ in rows]),
+                    col(Transaction.kind) == TxnKind.REFUND.value,
+                    col(Transaction.state).in_([s.value for s in MONEY_MOVED_STATES]),
+                )
+            ).all()
+            for parent_id, cents in refunds:
+                returned[parent_id] = returned.get(parent_id, 0) + cents
         out = []
         for row, operator in rows:
             assert row.id is not None
-            returned = sum(
-                m.cents
-                for k, s, m in _children(session, row.id)
-                if k is TxnKind.REFUND and s in MONEY_MOVED_STATES
-            )
             out.append(
                 LedgerCharge(
                     ecr_ref=row.ecr_ref,
                     state=TxnState(row.state),
                     amount=Money(row.amount_cents),
                     approved=Money(row.approved_cents),
-                    returned=Money(returned),
+                    returned=Money(returned.get(row.id, 0)),
                     station=row.station,
                     operator=operator or "",
                     created_at=row.created_at,
