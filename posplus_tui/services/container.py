@@ -292,6 +292,13 @@ class Services:
             if counts is not None:
                 depth = sum(counts.get(k, 0) for k in OUTBOX_OPEN)
                 attention = sum(counts.get(k, 0) for k in OUTBOX_ATTENTION)
+        if self.payments is not None:
+            # Payments the terminal never confirmed need a person until recovery settles them
+            # (an intent about to be sent is not one of them).
+            with contextlib.suppress(Exception):
+                attention += sum(
+                    1 for v in await self.payments.unsettled() if v.state.value != "intent"
+                )
         return StatusSnapshot(terminal, servicetitan, depth, attention)
 
     async def _servicetitan_words(self, every: float = 60.0) -> str:
