@@ -69,6 +69,8 @@ class PosPlusApp(App[None]):
             self.services.reconcile.subscribe(self._on_service_event)
         if self.services.payments is not None:
             self.services.payments.subscribe(self._on_service_event)
+        # A background task that crashes or recovers shows on the bar at once.
+        self.services.supervisor.subscribe(lambda: self.call_later(self.refresh_status))
         if self.status_every:
             self.set_interval(self.status_every, self.refresh_status)
 
@@ -87,7 +89,8 @@ class PosPlusApp(App[None]):
         self.refresh_status()
 
     async def _start(self) -> None:
-        await self.services.start()
+        # Supervised like the rest: a crash here is shown on the bar and start-up tried again.
+        await self.services.supervisor.attempt("start", "Starting up", self.services.start)
         self.refresh_status()  # now with the terminal's first check
 
     async def action_quit(self) -> None:
@@ -152,14 +155,20 @@ class PosPlusApp(App[None]):
 
     def refresh_status(self) -> None:
         self.run_worker(
-            self._poll_status(), name="status", group="status", exclusive=True, exit_on_error=False
+            self._poll_status,  # type: ignore[arg-type]  # textual's WorkType cannot infer it
+            name="status",
+            group="status",
+            exclusive=True,
+            exit_on_error=False,
         )
 
     async def _poll_status(self) -> None:
         try:
             self.status_snapshot = await self.services.status()
         except Exception:  # the bar shows what it knows; a failing probe is not a crash
-            self.status_snapshot = StatusSnapshot("unknown", "unknown", None)
+            self.status_snapshot = StatusSnapshot(
+                "unknown", "unknown", None, trouble=tuple(self.services.supervisor.trouble())
+            )
         self.update_status_bars()
 
     def update_status_bars(self) -> None:
