@@ -327,8 +327,10 @@ class Services:
         missing = settings.missing_for_run()
         if missing:
             return "Still missing: " + ", ".join(missing) + "."
-        try:
-            client = client_from_settings(settings, secrets, **self.client_options)
+        try:  # reads the keyring, which may block (D-Bus, a locked wallet): off the event loop
+            client = await asyncio.to_thread(
+                client_from_settings, settings, secrets, **self.client_options
+            )
         except Exception as exc:
             self.not_ready = str(exc)
             return self.not_ready
