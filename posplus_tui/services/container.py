@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from posplus_tui.config import Settings
+from posplus_tui.domain.outbox import OUTBOX_ATTENTION_STATES, OUTBOX_OPEN_STATES
 from posplus_tui.redaction import redact
 from posplus_tui.secrets import SecretStore
 from posplus_tui.services.events import PaymentEvent, PaymentEventKind
@@ -221,8 +222,8 @@ class TerminalDiagnostics:
 DEMO = "demo"
 
 #: Outbox states still on their way to ServiceTitan (the status bar's "outbox depth").
-OUTBOX_OPEN = ("pending", "posting", "posted")
-OUTBOX_ATTENTION = ("needs_attention", "mismatch")
+OUTBOX_OPEN = OUTBOX_OPEN_STATES
+OUTBOX_ATTENTION = OUTBOX_ATTENTION_STATES
 
 
 @dataclass

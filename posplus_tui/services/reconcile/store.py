@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import outbox_move
 from posplus_tui.domain.transactions import IllegalTransition, TxnEvent, TxnState, transition
 from posplus_tui.ledger import audit
 from posplus_tui.ledger.tables.outbox import OutboxRow
@@ -693,10 +694,11 @@ class ReconcileStore:
                 raise ActionRefused(
                     f"Posting {outbox_id} is being posted right now; wait for the result."
                 )
-            new_state = (
+            new_state = outbox_move(
+                row.state,
                 m.POSTED
                 if row.st_payment_id
-                else (m.PENDING if row.state == m.PENDING else m.POSTING)
+                else (m.PENDING if row.state == m.PENDING else m.POSTING),
             )
             session.execute(
                 update(o)
@@ -752,7 +754,7 @@ class ReconcileStore:
                 raise ActionRefused(
                     f"Posting {outbox_id} is being posted right now; wait for the result."
                 )
-            state = m.POSTED if st_payment_id else m.VERIFIED
+            state = outbox_move(row.state, m.POSTED if st_payment_id else m.VERIFIED)
             session.execute(
                 update(o)
                 .where(o.c.id == outbox_id)
