@@ -43,6 +43,8 @@ _COMMON = {
     "report_status",
     "cancel_ref",
     "manual_entry",
+    "eot_timeout",
+    "byte_timeout",
 }
 _SIM_SHARED: dict[str, object] = {}
 
@@ -88,6 +90,8 @@ def _options(
         ack_timeout=_number(url, opts, "ack_timeout", ack_default, 0.05, 60),
         response_timeout=_number(url, opts, "timeout", response_default, 0.05, 600),
         retries=int(_number(url, opts, "retries", 3, 0, 10)),
+        eot_timeout=_number(url, opts, "eot_timeout", 1.0, 0.01, 30),
+        inter_byte_timeout=_number(url, opts, "byte_timeout", 0.5, 0.01, 10),
     )
     return PosLinkOptions(
         version=version,
@@ -233,7 +237,12 @@ def open_terminal(url: str, *, trace: Callable[[FrameTrace], None] | None = None
     options = cfg["options"]
     assert isinstance(options, PosLinkOptions)
     if kind == "serial":
-        from drivers.transports.serial import SerialConnector
+        try:
+            from drivers.transports.serial import SerialConnector
+        except ImportError:
+            raise _fail(
+                url, "serial terminals need pyserial, which is not installed (pip install pyserial)"
+            ) from None
 
         connector = SerialConnector(str(cfg["port"]), int(cfg["baud"]))
         return PosLinkTerminal(url, connector, options, trace)

@@ -414,7 +414,7 @@ class Simulator:
             approved_cents=approved,
             result_code=code,
             result_text="PARTIAL APPROVAL" if code == m.PARTIAL else "OK",
-            host_code="10" if code == m.PARTIAL else "00",
+            host_code="00",
             host_message="PARTIAL APPROVAL" if code == m.PARTIAL else "APPROVAL",
             auth_code=f"A{seq:05d}",
             host_ref=f"{self.tag}{seq:08d}",

@@ -146,7 +146,8 @@ def check_void(
         if kind is TxnKind.VOID:
             raise RuleViolation(
                 "A void for this sale is already in progress or done.",
-                "Wait for it to finish, or run recovery if the terminal was interrupted.",
+                "Wait for it to finish; if it was interrupted, Recover (Reconcile screen) asks the "
+                "terminal what happened.",
             )
         if kind is TxnKind.REFUND:
             raise RuleViolation(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # imported when built: the app's first frame does not wait fo
     from posplus_tui.services.operators import Approval, OperatorInfo, OperatorService
     from posplus_tui.services.payments import BatchSummary, PaymentService
     from posplus_tui.services.reconcile.service import ReconcileService
+    from posplus_tui.services.recovery import RecoveryLoop
     from posplus_tui.services.setup import SetupService
     from posplus_tui.services.sync import SyncService
     from posplus_tui.services.txn_store import TransactionView
@@ -241,6 +242,8 @@ class Services:
     #: Lookup over the local index only: results as you type without asking ServiceTitan.
     lookup_local: LookupService | None = None
     reconcile: ReconcileService | None = None
+    #: Settles this station's unknown and interrupted payments while the app runs (and Recover).
+    recovery: RecoveryLoop | None = None
     sync: SyncService | None = None
     terminal: TerminalDiagnostics | None = None
     ledger: Ledger | None = None
@@ -349,6 +352,11 @@ class Services:
             await self.supervisor.attempt(
                 "recovery", "Settling interrupted payments", self.payments.recover
             )
+        if self.recovery is not None:
+            # And again while the app runs, whenever the terminal is idle.
+            self.supervisor.keep_running(
+                "recovery-loop", "Settling unknown payments", self.recovery.run
+            )
         # Is the terminal there? Checked beside the rest, so the status bar has a fact to show.
         check = self.terminal.check_if_due() if self.terminal is not None else None
         if self.reconcile is not None:
@@ -398,6 +406,7 @@ async def open_and_identify_terminal(url: str) -> Any:
 
 def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) -> Any:
     """A factory turning Setup's connection form into a ServiceTitan client."""
+    from posplus_tui.services.setup import SetupProblem
 
     def make(form: Any) -> Any:
         from posplus_tui.servicetitan import ServiceTitanClient
@@ -405,8 +414,15 @@ def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) ->
         kwargs: dict[str, Any] = {}
         if transport is not None:
             kwargs["transport"] = transport
-        if form.environment == "sandbox" and sandbox_url:
-            kwargs["base_url"] = sandbox_url
+        if form.environment == "sandbox":
+            typed = getattr(form, "sandbox_url", "") or sandbox_url
+            if not typed:
+                raise SetupProblem(
+                    "The sandbox's address is missing.",
+                    "Type it in “Sandbox address”: 'posplus sandbox serve' prints it, "
+                    "e.g. http://127.0.0.1:8765.",
+                )
+            kwargs["base_url"] = typed
         return ServiceTitanClient(
             form.environment,
             form.tenant_id,
@@ -455,6 +471,7 @@ def _wire_payments(
     from posplus_tui.services.lookup import LookupService
     from posplus_tui.services.payments import PaymentService
     from posplus_tui.services.reconcile.factory import build_bundle
+    from posplus_tui.services.recovery import RecoveryLoop
 
     ledger, operators = services.ledger, services.operators
     if ledger is None or operators is None:
@@ -481,6 +498,8 @@ def _wire_payments(
         terminal_url, terminal, payments, frames, services.supervisor
     )
     services._closers.append(services.terminal.aclose)
+    services.recovery = RecoveryLoop(payments)
+    services._closers.append(services.recovery.aclose)
 
 
 def build_run(

@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from posplus_tui.domain.money import Money
 from posplus_tui.ledger.tables.reconcile import InvoiceIndexRow
 from posplus_tui.services.errors import InvalidRequest, UnknownRecord
+from posplus_tui.services.reconcile.marker import PREFIX as MARKER_PREFIX
 from posplus_tui.services.reconcile.marker import find_marker
 from posplus_tui.services.sync import digits, norm_name, upsert_index
 from posplus_tui.servicetitan import (
@@ -73,6 +74,8 @@ class PaymentLine:
     active: bool
     #: Posted by this app (carries a ``POSPLUS-`` marker).
     ours: bool
+    #: Our ECR reference when it is ours: the payment engine counts it as in the balance.
+    ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -334,10 +337,16 @@ class LookupService:
                     memo=p.memo or "",
                     active=p.active is not False,
                     ours=find_marker(p.memo, p.export_id, p.auth_code) is not None,
+                    ref=_our_ref(p.memo, p.export_id, p.auth_code),
                 )
                 for p in payments
             ),
         )
+
+
+def _our_ref(*texts: str | None) -> str:
+    marker = find_marker(*texts)
+    return marker.removeprefix(MARKER_PREFIX) if marker else ""
 
 
 async def _none() -> None:

@@ -17,11 +17,13 @@ from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from drivers import Approved, Cancelled, Declined, NotFound, TerminalError, Unknown
 from drivers.base import BatchClosed, StatusResult, TransactionResult
+from posplus_tui.domain.holds import InvoiceHolds, LedgerCharge, check_reservation, holds_for
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.outbox import OutboxAction, OutboxState
@@ -43,10 +45,12 @@ from posplus_tui.domain.transactions import (
 )
 from posplus_tui.ledger import Ledger
 from posplus_tui.ledger import audit as chain
-from posplus_tui.ledger.tables import CardOnFile, OutboxRow, Transaction
+from posplus_tui.ledger.tables import CardOnFile, Operator, OutboxRow, Transaction
+from posplus_tui.ledger.tables.invoice_locks import InvoiceLock
 from posplus_tui.redaction import redact
 from posplus_tui.services.errors import (
     InvalidRequest,
+    InvoiceBusy,
     RefundTooLarge,
     ServiceError,
     UnknownRecord,
@@ -265,6 +269,65 @@ class TxnStore:
             )
         return row
 
+    # -- invoice holds --------------------------------------------------------------------------
+
+    def _lock_invoice(self, session: Session, invoice_id: str) -> None:
+        """Take the invoice's reservation lock: the first write of the intent's transaction, so a
+        second station's charge of the same invoice waits here until this one commits."""
+        now = self._now()
+        values = {"invoice_id": invoice_id, "version": 0, "updated_at": now}
+        table = InvoiceLock.__table__
+        dialect = postgresql if self._ledger.backend == "postgresql" else sqlite
+        session.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
+        session.execute(
+            update(InvoiceLock)
+            .where(col(InvoiceLock.invoice_id) == invoice_id)
+            .values(version=col(InvoiceLock.version) + 1, updated_at=now)
+        )
+
+    @staticmethod
+    def _charges(session: Session, invoice_id: str) -> list[LedgerCharge]:
+        """Every sale and deposit of the invoice that holds (or may hold) money, any station."""
+        held_states = [TxnState.INTENT, TxnState.AT_TERMINAL, TxnState.UNKNOWN, *MONEY_MOVED_STATES]
+        rows = session.execute(
+            select(Transaction, col(Operator.name))
+            .outerjoin(Operator, col(Operator.id) == col(Transaction.operator_id))
+            .where(
+                col(Transaction.invoice_id) == invoice_id,
+                col(Transaction.kind).in_([TxnKind.SALE.value, TxnKind.DEPOSIT.value]),
+                col(Transaction.state).in_([s.value for s in held_states]),
+            )
+            .order_by(col(Transaction.id))
+        ).all()
+        out = []
+        for row, operator in rows:
+            assert row.id is not None
+            returned = sum(
+                m.cents
+                for k, s, m in _children(session, row.id)
+                if k is TxnKind.REFUND and s in MONEY_MOVED_STATES
+            )
+            out.append(
+                LedgerCharge(
+                    ecr_ref=row.ecr_ref,
+                    state=TxnState(row.state),
+                    amount=Money(row.amount_cents),
+                    approved=Money(row.approved_cents),
+                    returned=Money(returned),
+                    station=row.station,
+                    operator=operator or "",
+                    created_at=row.created_at,
+                )
+            )
+        return out
+
+    def invoice_holds(self, invoice: InvoiceFacts) -> InvoiceHolds:
+        """What the ledger holds against the invoice beyond ServiceTitan's balance (no lock: the
+        intent's own transaction checks again under the lock)."""
+        with self._ledger.session() as session:
+            charges = self._charges(session, invoice.invoice_id)
+        return holds_for(invoice.number, invoice.balance, charges, invoice.seen_refs)
+
     # -- intent ---------------------------------------------------------------------------------
 
     def write_intent(self, spec: IntentSpec) -> TransactionView:
@@ -334,6 +397,15 @@ class TxnStore:
             row.brand, row.last4 = parent.brand, parent.last4
         elif spec.invoice is not None:
             inv = spec.invoice
+            if spec.kind.is_charge:
+                self._lock_invoice(session, inv.invoice_id)
+                holds = holds_for(
+                    inv.number, inv.balance, self._charges(session, inv.invoice_id), inv.seen_refs
+                )
+                try:
+                    check_reservation(holds, spec.amount)
+                except RuleViolation as exc:
+                    raise InvoiceBusy(exc.message, exc.fix) from None
             row.invoice_id, row.invoice_number = inv.invoice_id, inv.number
             row.job_number, row.customer_id = inv.job_number, inv.customer_id
         if spec.card_on_file_id is not None:

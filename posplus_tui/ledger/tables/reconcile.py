@@ -56,6 +56,12 @@ class ReconcilePosting(SQLModel, table=True):
     verified_at: datetime | None = Field(default=None)
     resolved_by: str = Field(default="", max_length=64)
     note: str = Field(default="", sa_type=Text)
+    #: When the last POST whose outcome may be unknown was sent; the doubt window runs from here.
+    attempted_at: datetime | None = Field(default=None)
+    #: Searches (marker, export feed, balance) since then that did not settle the doubt.
+    doubt_checks: int = Field(default=0)
+    #: What made the outcome unknown ("HTTP 408", "the reply was lost", …), for the advice.
+    doubt_reason: str = Field(default="", sa_type=Text)
 
 
 class SyncCursor(SQLModel, table=True):
@@ -133,12 +139,39 @@ class ReconcileLock(SQLModel, table=True):
     expires_at: datetime = Field(default_factory=utcnow)
 
 
+class ReconcileWorkerBeat(SQLModel, table=True):
+    """A running worker's heartbeat: claims of a worker whose beat is older than a few beats are
+    free for others at once (other computers; on this one its PID tells sooner)."""
+
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
+    __tablename__ = "reconcile_workers"
+
+    worker_id: str = Field(primary_key=True, max_length=80)
+    beat_at: datetime = Field(default_factory=utcnow)
+
+
+class RateBudget(SQLModel, table=True):
+    """A token bucket one tenant's stations share (PostgreSQL): ``tokens`` at ``stamp``, refilled
+    at ``rate`` per second up to ``burst``. Stations take a few tokens per transaction."""
+
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
+    __tablename__ = "st_rate_budget"
+
+    key: str = Field(primary_key=True, max_length=160)
+    tokens: float = 0.0
+    rate: float = 60.0
+    burst: float = 10.0
+    stamp: datetime = Field(default_factory=utcnow)
+
+
 __all__ = [
     "InvoiceIndexRow",
+    "RateBudget",
     "ReconcileEventRow",
     "ReconcileLock",
     "ReconcileMismatch",
     "ReconcilePosting",
+    "ReconcileWorkerBeat",
     "SyncCursor",
     "utcnow",
 ]
