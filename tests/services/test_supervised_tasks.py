@@ -126,3 +126,18 @@ async def test_recovery_failing_at_start_is_retried_in_the_background(
     assert words[0].startswith("Settling interrupted payments stopped: ")
     assert "disk I/O error" in words[0]
     await until(lambda: len(calls) == 2 and not services.supervisor.trouble())
+
+
+async def test_recovery_loop_killed_is_restarted(services: Services) -> None:
+    services.sync_on_start = False
+    await services.start()
+    await until(lambda: services.supervisor.current("recovery-loop") is not None)
+    first = services.supervisor.current("recovery-loop")
+    assert first is not None
+    while not first.done():
+        first.cancel()
+        await asyncio.sleep(0.05)
+    await until(lambda: services.supervisor.trouble())
+    words = (await services.status()).trouble
+    assert words == ("Settling unknown payments stopped: it was cancelled · retrying in 2 s",)
+    await until(lambda: services.supervisor.current("recovery-loop") not in (None, first))
