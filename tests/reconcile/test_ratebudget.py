@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +45,9 @@ async def test_two_stations_spend_one_budget_together(pg_ledger: Ledger) -> None
 
 
 @pytest.mark.postgres
-async def test_the_bundle_shares_the_budget_on_postgresql_only(pg_ledger: Ledger, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_the_bundle_shares_the_budget_on_postgresql_only(
+    pg_ledger: Ledger, tmp_path: Path
+) -> None:
     sandbox = Sandbox(seed=1)
     async with sandbox.client() as client:
         assert share_rate_budget(pg_ledger, client)
