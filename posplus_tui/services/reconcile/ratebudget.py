@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 #: Tokens taken per database round trip: small, so no station banks much of the budget.
 CHUNK = 3
+#: What the bucket holds when nobody spends: lets a station that stalled (CPU, a slow read)
+#: catch up instead of losing its share. Half a second of the limit; ServiceTitan's own burst
+#: tolerance is not documented [I] (the sandbox holds one second's worth).
+BURST = 30.0
 
 _ENSURE = text(
     "INSERT INTO st_rate_budget (key, tokens, rate, burst, stamp) "
@@ -45,7 +49,7 @@ class LedgerRateBudget:
     backed by the shared bucket row. ``rate`` is the tenant's requests per second."""
 
     def __init__(
-        self, engine: Engine, key: str, rate: float, *, burst: float = 10.0, chunk: int = CHUNK
+        self, engine: Engine, key: str, rate: float, *, burst: float = BURST, chunk: int = CHUNK
     ) -> None:
         if engine.dialect.name != "postgresql":
             raise ValueError("the shared rate budget needs a PostgreSQL ledger")
