@@ -216,7 +216,17 @@ class TerminalDiagnostics:
     async def batch_close(
         self, *, operator: OperatorInfo, approval: Approval | None = None
     ) -> BatchSummary:
-        return await self.payments.batch_close(operator=operator, approval=approval)
+        """Close the batch; the report then carries the audit chain's head, which is also
+        appended to this station's anchor file (``audit_head``: sequence and hash)."""
+        summary = await self.payments.batch_close(operator=operator, approval=approval)
+        self.audit_head: tuple[int, str] | None = None
+        ledger = getattr(self.payments, "_ledger", None)
+        if ledger is not None:
+            from posplus_tui.services.audit import AuditService
+
+            with contextlib.suppress(Exception):
+                self.audit_head = await AuditService(ledger).anchor()
+        return summary
 
 
 #: The environment names the banner knows; ``demo`` is the embedded default.
@@ -273,6 +283,21 @@ class Services:
     def station(self) -> str:
         return self.settings.station_name
 
+    def audit(self) -> Any:
+        from posplus_tui.services.audit import AuditService
+
+        assert self.ledger is not None, "the ledger is opened before anything is audited"
+        return AuditService(self.ledger, station=self.station)
+
+    def has_operators(self) -> bool:
+        """Whether anyone can sign in (a fresh install has nobody yet)."""
+        if self.operators is None:
+            return False
+        try:
+            return bool(self.operators.count_sync())
+        except Exception:
+            return True  # when in doubt, nobody gets Setup without signing in
+
     def missing_setup(self) -> list[str]:
         """What Setup still needs before payments can be taken (empty in the demo)."""
         if self.mode == DEMO:
@@ -298,6 +323,13 @@ class Services:
             if counts is not None:
                 depth = sum(counts.get(k, 0) for k in OUTBOX_OPEN)
                 attention = sum(counts.get(k, 0) for k in OUTBOX_ATTENTION)
+        if self.payments is not None:
+            # Payments the terminal never confirmed need a person until recovery settles them
+            # (an intent about to be sent is not one of them).
+            with contextlib.suppress(Exception):
+                attention += sum(
+                    1 for v in await self.payments.unsettled() if v.state.value != "intent"
+                )
         trouble = tuple(self.supervisor.trouble())
         return StatusSnapshot(terminal, servicetitan, depth, attention, trouble)
 
@@ -347,6 +379,9 @@ class Services:
         """Settle interrupted payments, then run the reconcile worker, the invoice-index sync and
         the terminal checks under the supervisor: each is restarted after a crash, and the
         status bar says so in words meanwhile."""
+        if self.ledger is not None and self.mode != DEMO:
+            with contextlib.suppress(Exception):  # the anchor is a second copy; never fatal
+                await self.audit().anchor()
         if self.payments is not None:
             # Tried again in the background until it works: UNKNOWN payments wait for it.
             await self.supervisor.attempt(
@@ -452,6 +487,7 @@ def _open_operators(services: Services, pin_cost: int | None) -> OperatorService
     ledger = open_ledger(services.settings.database_url)
     services.ledger = ledger
     services._closers.append(ledger.dispose)
+    _sign_the_chain(services)
     kwargs: dict[str, Any] = {"station": services.station, "clock": services.clock.now}
     if pin_cost is not None:
         kwargs["pin_cost"] = pin_cost
@@ -460,7 +496,19 @@ def _open_operators(services: Services, pin_cost: int | None) -> OperatorService
         from posplus_tui.services.audit import AuditService
 
         services.setup.audit = AuditService(ledger, station=services.station)
+        services.setup.operators = operators
     return operators
+
+
+def _sign_the_chain(services: Services) -> None:
+    """Sign the audit chain with the key from the secret store (made for a new chain)."""
+    from posplus_tui.ledger import audit as chain
+    from posplus_tui.services.audit import audit_key
+
+    assert services.ledger is not None
+    engine = services.ledger.engine
+    empty = chain.head(engine)[0] == 0
+    chain.set_key(engine, audit_key(services.secrets, create=empty))
 
 
 def _wire_payments(
@@ -573,6 +621,7 @@ def build_demo(
     secrets = SecretStore(backend=MemoryKeyring(), environ={}, tenant=settings.tenant_id)
     secrets.set("client_secret", creds.client_secret)
     secrets.set("app_key", creds.app_key)
+    secrets.set("audit_key", "demo-audit-key: practice money only")  # the demo's is no secret
     setup = SetupService(
         settings,
         secrets,
@@ -592,7 +641,10 @@ def build_demo(
     services.sandbox = sandbox
     operators = _open_operators(services, pin_cost)
     if operators.count_sync() == 0:
+        # The demo's admin is the first operator of an empty ledger; it adds the others.
+        admin = next(operators.add_sync(n, r, p) for n, r, p in DEMO_OPERATORS if r == "admin")
         for name, role, pin in DEMO_OPERATORS:
-            operators.add_sync(name, role, pin)
+            if role != "admin":
+                operators.add_sync(name, role, pin, by=admin)
     _wire_payments(services, sandbox.client(), settings.terminal_url, **worker_options)
     return services

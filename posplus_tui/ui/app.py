@@ -15,6 +15,7 @@ from posplus_tui.services.container import Services, StatusSnapshot
 from posplus_tui.ui.commands import ScreenActions
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.keys import all_binding_ids
+from posplus_tui.ui.literal import clean
 from posplus_tui.ui.modals import Confirm, ErrorDialog
 from posplus_tui.ui.screens.base import HOME_DEPTH
 from posplus_tui.ui.widgets import StatusBar
@@ -82,7 +83,7 @@ class PosPlusApp(App[None]):
     # -- start and stop --------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.title = f"POS+ · {self.services.station}"
+        self.title = clean(f"POS+ · {self.services.station}")
         if self.keymap_problem:
             self.notify(self.keymap_problem, title="Keymap", severity="warning", timeout=15)
         elif self._keymap:
@@ -95,7 +96,9 @@ class PosPlusApp(App[None]):
                     severity="warning",
                     timeout=15,
                 )
-        if self.services.missing_setup():
+        if self.services.missing_setup() and not self.services.has_operators():
+            # A fresh install: nobody to sign in yet. Setup opens for the installer, whose only
+            # anonymous power is creating the first admin (the services check it).
             from posplus_tui.ui.screens.setup import SetupScreen
 
             self.push_screen(SetupScreen(first_run=True))
@@ -180,6 +183,12 @@ class PosPlusApp(App[None]):
         self.refresh_bindings()
         self.update_status_bars()
         self.push_screen(self.home_screen())
+        if self.services.missing_setup() and self.may(Action.CHANGE_SETTINGS):
+            # Setup is unfinished (e.g. a secret missing from the keyring): open it for the
+            # admin or technician who signed in, never before.
+            from posplus_tui.ui.screens.setup import SetupScreen
+
+            self.push_screen(SetupScreen())
 
     def home_screen(self) -> Screen[Any]:
         if self.operator_role == "technician":
@@ -216,6 +225,30 @@ class PosPlusApp(App[None]):
 
     # -- errors ------------------------------------------------------------------------------------
 
+    def _fatal_error(self) -> None:
+        """An error nobody caught stops the app: say so in one sentence (the exit code is 1).
+        The traceback goes to the log, masked, without local variables (Textual's own report
+        prints them: a PIN or a card number could be one)."""
+        import logging
+
+        from rich.text import Text
+
+        error = self._exception
+        name = type(error).__name__ if error is not None else "error"
+        logging.getLogger("posplus.crash").error(
+            "the app stopped after an unexpected %s", name, exc_info=error
+        )
+        self.bell()
+        self._exit_renderables.append(
+            Text(
+                f"POS+ stopped after something unexpected ({name}). Nothing that was saved is "
+                "lost: payments in flight are checked with the terminal at the next start. "
+                "The details are in POS+'s log file, without any card data.",
+                style="bold red",
+            )
+        )
+        self._close_messages_no_wait()
+
     def report_error(self, error: BaseException) -> None:
         """Show an unexpected failure in words, with the next step; the app keeps running."""
         problem = explain(error)
@@ -242,8 +275,8 @@ class PosPlusApp(App[None]):
             return True
         if action in self.SIGNED_IN_ACTIONS:
             return False
-        if action == "go_setup":  # before sign-in only on a fresh install
-            return bool(self.services.missing_setup())
+        if action == "go_setup":  # before sign-in only on a fresh install (nobody to sign in)
+            return bool(self.services.missing_setup()) and not self.services.has_operators()
         return True
 
     def _need_operator(self) -> bool:
@@ -282,10 +315,10 @@ class PosPlusApp(App[None]):
         from posplus_tui.ui.screens.setup import SetupScreen
 
         if self.operator is None:
-            if not self.services.missing_setup():
+            if not self.services.missing_setup() or self.services.has_operators():
                 self.notify("Sign in as an admin or technician to change the setup.")
                 return
-            self.push_screen(SetupScreen())
+            self.push_screen(SetupScreen(first_run=True))
             return
         if not self.may(Action.CHANGE_SETTINGS):
             self.notify(

@@ -99,7 +99,6 @@ class ReconcileStore:
     ) -> tuple[list[m.OutboxItem], bool]:
         o = OutboxRow.__table__
         with Session(self.engine) as session:
-            _beat(session, worker_id.split("#", 1)[0], now)
             free = self._free(session, now, stale_before)
             query = (
                 select(o.c.id)
