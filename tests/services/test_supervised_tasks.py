@@ -5,8 +5,8 @@ recovery at start-up. Each is logged, shown on the status bar in words and start
 from __future__ import annotations
 
 import asyncio
-import re
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
