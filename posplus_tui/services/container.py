@@ -24,14 +24,19 @@ from posplus_tui.services.events import PaymentEvent, PaymentEventKind
 from posplus_tui.services.supervision import Supervisor
 
 if TYPE_CHECKING:  # imported when built: the app's first frame does not wait for them
-    from drivers import Terminal
+    from pathlib import Path
+
+    import httpx
+
+    from drivers import FrameTrace, Terminal, TerminalInfo
     from posplus_tui.ledger import Ledger
+    from posplus_tui.services.audit import AuditService
     from posplus_tui.services.lookup import LookupService
     from posplus_tui.services.operators import Approval, OperatorInfo, OperatorService
     from posplus_tui.services.payments import BatchSummary, PaymentService
     from posplus_tui.services.reconcile.service import ReconcileService
     from posplus_tui.services.recovery import RecoveryLoop
-    from posplus_tui.services.setup import SetupService
+    from posplus_tui.services.setup import ConnectionForm, SetupService
     from posplus_tui.services.sync import SyncService
     from posplus_tui.services.txn_store import TransactionView
     from posplus_tui.servicetitan import ServiceTitanClient
@@ -88,9 +93,9 @@ class FrameLog:
 
     def __init__(self, size: int = 400) -> None:
         self.lines: deque[str] = deque(maxlen=size)
-        self._listeners: list[Callable[[str], Any]] = []
+        self._listeners: list[Callable[[str], object]] = []
 
-    def record(self, trace: Any) -> None:
+    def record(self, trace: FrameTrace | str) -> None:
         """The driver's trace callback."""
         line = redact(trace.line() if hasattr(trace, "line") else str(trace))
         self.lines.append(line)
@@ -98,7 +103,7 @@ class FrameLog:
             with contextlib.suppress(Exception):  # a broken listener never breaks the terminal
                 listener(line)
 
-    def subscribe(self, listener: Callable[[str], Any]) -> Callable[[], None]:
+    def subscribe(self, listener: Callable[[str], object]) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
@@ -268,7 +273,8 @@ class Services:
     sync_on_start: bool = True
     #: ServiceTitan client options for :meth:`go_live` (tests pass an in-process transport).
     client_options: dict[str, Any] = field(default_factory=dict)
-    _closers: list[Any] = field(default_factory=list)
+    #: What :meth:`aclose` closes, last opened first (plain or async callables).
+    _closers: list[Callable[[], object]] = field(default_factory=list)
     _st_checked: float = -1e9
     _st_words: str = "checking…"
     #: Runs the background work (reconcile, sync, terminal checks, recovery) and says on the
@@ -283,7 +289,7 @@ class Services:
     def station(self) -> str:
         return self.settings.station_name
 
-    def audit(self) -> Any:
+    def audit(self) -> AuditService:
         from posplus_tui.services.audit import AuditService
 
         assert self.ledger is not None, "the ledger is opened before anything is audited"
@@ -428,7 +434,7 @@ class Services:
 # -- building ---------------------------------------------------------------------------------------
 
 
-async def open_and_identify_terminal(url: str) -> Any:
+async def open_and_identify_terminal(url: str) -> TerminalInfo:
     """Open the terminal at ``url``, ask who it is, close it: Setup's and Terminal's test button."""
     import drivers
 
@@ -439,11 +445,13 @@ async def open_and_identify_terminal(url: str) -> Any:
         await terminal.close()
 
 
-def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) -> Any:
+def servicetitan_client_factory(
+    sandbox_url: str = "", transport: httpx.AsyncBaseTransport | None = None
+) -> Callable[[ConnectionForm], ServiceTitanClient]:
     """A factory turning Setup's connection form into a ServiceTitan client."""
     from posplus_tui.services.setup import SetupProblem
 
-    def make(form: Any) -> Any:
+    def make(form: ConnectionForm) -> ServiceTitanClient:
         from posplus_tui.servicetitan import ServiceTitanClient
 
         kwargs: dict[str, Any] = {}
@@ -553,7 +561,7 @@ def _wire_payments(
 def build_run(
     settings: Settings,
     *,
-    config_path: Any = None,
+    config_path: Path | None = None,
     secrets: SecretStore | None = None,
     clock: Clock | None = None,
     pin_cost: int | None = None,
@@ -588,7 +596,7 @@ def build_run(
 
 
 def build_demo(
-    folder: Any,
+    folder: str | Path,
     *,
     card_wait_ms: int = 1500,
     clock: Clock | None = None,

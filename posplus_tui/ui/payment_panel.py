@@ -8,18 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
+from posplus_tui.services.container import Clock
+from posplus_tui.services.events import PaymentEvent, PaymentEventKind
+from posplus_tui.ui.widgets import ProblemPanel
+
+if TYPE_CHECKING:  # the mixin is typed as the screen it is mixed into
+    from posplus_tui.ui.screens.base import PosScreen
+
+    _Screen = PosScreen[Any]
+else:
+    _Screen = object
+
 #: What each payment event kind reads like while the request is at the terminal.
 WAITING_WORDS = {
-    "intent_recorded": "Recorded safely. Sending to the terminal…",
-    "sent": "Sent to the terminal…",
-    "cancel_requested": "Cancel sent to the terminal — waiting for it to confirm…",
+    PaymentEventKind.INTENT_RECORDED: "Recorded safely. Sending to the terminal…",
+    PaymentEventKind.SENT: "Sent to the terminal…",
+    PaymentEventKind.CANCEL_REQUESTED: "Cancel sent to the terminal — waiting for it to confirm…",
 }
 
 #: Terminal states in words for the person at the counter.
@@ -34,15 +45,15 @@ TERMINAL_HINTS = {
 class PaymentProgress(Message):
     """One event from the payment service, carried to the screen that started the request."""
 
-    def __init__(self, event: Any) -> None:
+    def __init__(self, event: PaymentEvent) -> None:
         super().__init__()
         self.event = event
 
 
-def progress_poster(post: Callable[[Message], Any]) -> Callable[[Any], None]:
+def progress_poster(post: Callable[[Message], object]) -> Callable[[PaymentEvent], None]:
     """A service ``on_event`` callback that turns each event into a :class:`PaymentProgress`."""
 
-    def on_event(event: Any) -> None:
+    def on_event(event: PaymentEvent) -> None:
         post(PaymentProgress(event))
 
     return on_event
@@ -130,7 +141,7 @@ class TerminalPanel(Vertical):
     TerminalPanel #tp-state { text-style: bold; }
     """
 
-    def __init__(self, title: str, clock: Any, *, cancellable: bool = True) -> None:
+    def __init__(self, title: str, clock: Clock, *, cancellable: bool = True) -> None:
         super().__init__(id="terminal-panel")
         self.title_text = title
         self.clock = clock
@@ -155,18 +166,18 @@ class TerminalPanel(Vertical):
         seconds = max(0, int(self.clock.monotonic() - self.started))
         self.query_one("#tp-elapsed", Static).update(f"Elapsed: {seconds} s")
 
-    def follow(self, event: Any) -> None:
-        kind = str(getattr(event.kind, "value", event.kind))
+    def follow(self, event: PaymentEvent) -> None:
+        kind = event.kind
         state_line = self.query_one("#tp-state", Static)
         hint = self.query_one("#tp-hint", Static)
-        if kind == "terminal" and event.terminal_state:
+        if kind is PaymentEventKind.TERMINAL and event.terminal_state:
             state_line.update(f"Terminal: {event.terminal_state}")
             hint.update(TERMINAL_HINTS.get(event.terminal_state, ""))
         elif kind in WAITING_WORDS:
             state_line.update(f"Terminal: {WAITING_WORDS[kind]}")
-            if kind == "cancel_requested":
+            if kind is PaymentEventKind.CANCEL_REQUESTED:
                 self.query_one("#tp-cancel", Static).update("Cancelling…")
-        elif kind == "unknown":
+        elif kind is PaymentEventKind.UNKNOWN:
             state_line.update("Terminal: no clear answer — asking it what happened…")
 
 
@@ -194,7 +205,7 @@ class OutcomePanel(Vertical):
         yield Static(f"Next step: {self.outcome.next_step}", id="op-next", markup=False)
 
 
-class LiveRequest:
+class LiveRequest(_Screen):
     """Mixin for screens that send one request to the terminal: the form → live panel → outcome
     phases, Esc to cancel at the terminal, Enter to go back. Needs ``#…-form``, ``#…-live`` and a
     ``ProblemPanel``, named by :attr:`FORM`, :attr:`LIVE` and :attr:`PROBLEM`."""
@@ -208,37 +219,33 @@ class LiveRequest:
     def start_live(self, title: str, *, cancellable: bool = True) -> None:
         from textual.containers import Vertical as _V
 
-        screen: Any = self
-        screen.query_one(self.PROBLEM).clear()
+        self.query_one(self.PROBLEM, ProblemPanel).clear()
         self.phase = "running"
-        screen.query_one(self.FORM).display = False
-        live = screen.query_one(self.LIVE, _V)
+        self.query_one(self.FORM).display = False
+        live = self.query_one(self.LIVE, _V)
         live.remove_children()
-        live.mount(TerminalPanel(title, screen.services.clock, cancellable=cancellable))
-        screen.refresh_bindings()
+        live.mount(TerminalPanel(title, self.services.clock, cancellable=cancellable))
+        self.refresh_bindings()
 
     def back_to_form(self, title: str, fix: str) -> None:
-        screen: Any = self
         self.phase = "form"
-        screen.query_one(self.LIVE).remove_children()
-        screen.query_one(self.FORM).display = True
-        screen.query_one(self.PROBLEM).show(title, fix)
-        screen.refresh_bindings()
+        self.query_one(self.LIVE).remove_children()
+        self.query_one(self.FORM).display = True
+        self.query_one(self.PROBLEM, ProblemPanel).show(title, fix)
+        self.refresh_bindings()
 
     def finished(self, result: Any) -> None:
-        screen: Any = self
         self.result = result
         self.phase = "done"
-        live = screen.query_one(self.LIVE)
+        live = self.query_one(self.LIVE)
         live.remove_children()
         live.mount(OutcomePanel(outcome_of(result)))
-        screen.pos_app.refresh_status()
-        screen.refresh_bindings()
-        screen.set_focus(None)  # the form is hidden: Enter now reaches the screen
+        self.pos_app.refresh_status()
+        self.refresh_bindings()
+        self.set_focus(None)  # the form is hidden: Enter now reaches the screen
 
     def on_payment_progress(self, message: PaymentProgress) -> None:
-        screen: Any = self
-        panel = screen.query_one_optional(TerminalPanel)
+        panel = self.query_one_optional(TerminalPanel)
         if panel is not None:
             panel.follow(message.event)
 
@@ -250,26 +257,23 @@ class LiveRequest:
         return True
 
     def action_escape(self) -> None:
-        screen: Any = self
         if self.phase == "running":
-            screen.run_worker(self._cancel_at_terminal(), group="cancel", exit_on_error=False)
+            self.run_worker(self._cancel_at_terminal(), group="cancel", exit_on_error=False)
         else:
-            screen.app.pop_screen()
+            self.app.pop_screen()
 
     async def _cancel_at_terminal(self) -> None:
         from posplus_tui.ui.errors import explain
 
-        screen: Any = self
         try:
-            sent = await screen.services.payments.cancel_current(operator=screen.pos_app.operator)
+            sent = await self.services.payments.cancel_current(operator=self.pos_app.operator)
         except Exception as exc:
             p = explain(exc)
-            screen.query_one(self.PROBLEM).show(p.title, p.fix)
+            self.query_one(self.PROBLEM, ProblemPanel).show(p.title, p.fix)
             return
         if not sent:
-            screen.notify("Nothing to cancel: the terminal has finished.")
+            self.notify("Nothing to cancel: the terminal has finished.")
 
     def action_finish(self) -> None:
-        screen: Any = self
         if self.phase != "running":
-            screen.app.pop_screen()
+            self.app.pop_screen()

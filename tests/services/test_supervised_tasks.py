@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -51,7 +52,13 @@ async def test_reconcile_worker_crash_is_shown_and_restarted(
     await services.start()
     await until(lambda: calls and services.supervisor.trouble())
     words = (await services.status()).trouble
-    assert words == ("Posting to ServiceTitan stopped: database is locked · retrying in 2 s",)
+    assert len(words) == 1
+    # "… in 2 s", or "1 s" when the status probe itself was slow (a loaded machine)
+    assert re.fullmatch(
+        r"Posting to ServiceTitan (stopped: database is locked · retrying in [12] s"
+        r"|restarted after: database is locked)",
+        words[0],
+    ), words
     assert any("Posting to ServiceTitan stopped" in r.message for r in caplog.records)
     await until(lambda: len(calls) >= 2)  # restarted after the back-off
     assert calls[1] - calls[0] >= 2.0
@@ -139,5 +146,7 @@ async def test_recovery_loop_killed_is_restarted(services: Services) -> None:
         await asyncio.sleep(0.05)
     await until(lambda: services.supervisor.trouble())
     words = (await services.status()).trouble
-    assert words == ("Settling unknown payments stopped: it was cancelled · retrying in 2 s",)
+    assert len(words) == 1 and words[0].startswith(
+        "Settling unknown payments stopped: it was cancelled · retrying in"
+    ), words
     await until(lambda: services.supervisor.current("recovery-loop") not in (None, first))
