@@ -29,11 +29,11 @@ _lock = threading.Lock()
 _RUN = re.compile(r"\d+(?:[ \t\u00a0./_\-]{1,3}\d+)*")
 _GROUP = re.compile(r"\d+")
 # A whole run of 13 to 19 digits standing alone (Luhn or not: a bank account is not Luhn).
-_WHOLE = re.compile(r"(?<![\w])(?:\d[ \t./_\-]{0,3}){12,18}\d(?![\w])")
+_WHOLE = re.compile(r"(?<![\w])(?:\d[ \t\u00a0./_\-]{0,3}){12,18}\d(?![\w])")
 _TRACK1 = re.compile(r"%?[Bb]\s*\d[\d ]{11,22}\^[^^\n]{0,30}\^[^\s?]*\??")
 _TRACK2 = re.compile(r";?\d{12,19}=\d{4}[^\s?]*\??")
 # Track 2 as masked: the number before "=" may be split like any other (checked by length).
-_TRACK2_LOOSE = re.compile(r";?\d[\d \t./_\-]{11,60}=\d{4}[^\s?]*\??")
+_TRACK2_LOOSE = re.compile(r";?\d[\d \t\u00a0./_\-]{11,60}=\d{4}[^\s?]*\??")
 _CVV = re.compile(
     r"(?i)\b(cvv2?|cvc2?|cid|csc|cav2?|security[ _-]?code|card[ _-]?code)\b(\W{0,3})(\d{3,4})\b"
 )

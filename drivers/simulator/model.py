@@ -14,6 +14,7 @@ import hashlib
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from drivers.poslink import messages as m
 from drivers.poslink.codec import MessageError, Request, Response, group_item, reply_command
@@ -375,7 +376,7 @@ class Simulator:
         await self._say(report, "AUTHORISING")
         await self._processing()
         seq = self._next()
-        base = dict(
+        base: dict[str, Any] = dict(
             ecr_ref=ref,
             command=req.command,
             txn_type=m.SALE,
@@ -413,7 +414,7 @@ class Simulator:
             approved_cents=approved,
             result_code=code,
             result_text="PARTIAL APPROVAL" if code == m.PARTIAL else "OK",
-            host_code="10" if code == m.PARTIAL else "00",
+            host_code="00",
             host_message="PARTIAL APPROVAL" if code == m.PARTIAL else "APPROVAL",
             auth_code=f"A{seq:05d}",
             host_ref=f"{self.tag}{seq:08d}",

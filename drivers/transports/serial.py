@@ -1,6 +1,6 @@
 """Serial through pyserial's ``serial_for_url`` (so ``loop://``, ``socket://``, ``rfc2217://`` work
 too). Blocking pyserial calls run in worker threads, never on the event loop: one thread reads
-continuously and hands chunks to the loop, another writes."""
+continuously into a bounded buffer the loop drains, another writes."""
 
 from __future__ import annotations
 
@@ -17,12 +17,21 @@ from drivers.transports.base import Connector, Link, LinkUnavailable
 READ_POLL_S = 0.05
 
 
+#: most bytes kept between reads: a line that chatters while nobody listens keeps only the newest
+MAX_BUFFERED = 64 * 1024
+
+
 class SerialLink(Link):
-    def __init__(self, port: serial.SerialBase, description: str) -> None:
+    def __init__(self, port: serial.Serial, description: str) -> None:
         self._port = port
         self.description = description
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._buffer = bytearray()  # bounded: see MAX_BUFFERED; shared with the reader thread
+        self._lock = threading.Lock()
+        self._wake_pending = False
+        self._ready = asyncio.Event()
+        self._ended = False  # the reader thread saw the end of the line
+        self.dropped = 0  # bytes dropped because nobody read them in time
         self._stop = threading.Event()
         self._tx = ThreadPoolExecutor(1, thread_name_prefix="serial-tx")
         self._eof = False
@@ -40,27 +49,65 @@ class SerialLink(Link):
                 data = port.read(1)
                 if not data:
                     continue
-                waiting = port.in_waiting
-                if waiting:
-                    data += port.read(waiting)
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, data)
+                try:
+                    waiting = port.in_waiting
+                    if waiting:
+                        data += port.read(waiting)
+                finally:
+                    # delivered even when the second read fails: through socket:// the last byte
+                    # before the peer closes (a frame's LRC) arrives exactly like this
+                    self._deliver(data)
         except (serial.SerialException, OSError, TypeError, AttributeError):
             pass  # port closed or unplugged: reported as end of stream
         finally:
             with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, b"")
-                self._loop.call_soon_threadsafe(self._finish_reader)
+                self._loop.call_soon_threadsafe(self._end)
 
-    def _finish_reader(self) -> None:
+    def _deliver(self, data: bytes) -> None:
+        """Reader thread: buffer ``data`` and wake the loop once (not once per chunk: a
+        chattering line must not queue callbacks faster than the loop runs them)."""
+        with self._lock:
+            self._buffer += data
+            excess = len(self._buffer) - MAX_BUFFERED
+            if excess > 0:
+                del self._buffer[:excess]
+                self.dropped += excess
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
+            self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+        self._ready.set()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._ready.set()
         if not self._reader_done.done():
             self._reader_done.set_result(None)
 
     async def read(self) -> bytes:
         if self._eof:
             return b""
-        data = await self._queue.get()
-        if not data:
-            self._eof = True
+        while True:
+            with self._lock:
+                data = bytes(self._buffer)
+                self._buffer.clear()
+            if data:
+                return data
+            if self._ended:
+                self._eof = True
+                return b""
+            self._ready.clear()
+            await self._ready.wait()
+
+    def take_input(self) -> bytes:
+        with self._lock:
+            data = bytes(self._buffer)
+            self._buffer.clear()
         return data
 
     async def write(self, data: bytes) -> None:
@@ -71,13 +118,6 @@ class SerialLink(Link):
         except (serial.SerialException, OSError) as exc:
             raise ConnectionError(f"write to {self.description} failed: {exc}") from exc
 
-    def write_soon(self, data: bytes) -> bool:
-        if self._eof:
-            return False
-        # the single writer thread keeps this in order with every later write
-        self._tx.submit(self._port.write, data).add_done_callback(_ignore_result)
-        return True
-
     async def close(self) -> None:
         self._stop.set()
         with contextlib.suppress(Exception):
@@ -87,12 +127,6 @@ class SerialLink(Link):
         with contextlib.suppress(Exception):
             self._port.close()
         self._tx.shutdown(wait=False)
-
-
-def _ignore_result(future: object) -> None:
-    """A failed closing ACK shows up as an error on the next exchange; nothing to do here."""
-    with contextlib.suppress(Exception):
-        future.exception()  # type: ignore[attr-defined]
 
 
 class SerialConnector(Connector):
@@ -107,14 +141,14 @@ class SerialConnector(Connector):
         self._link: SerialLink | None = None
         self._lock = asyncio.Lock()
 
-    def _open_blocking(self) -> serial.SerialBase:
+    def _open_blocking(self) -> serial.Serial:
         port = self._open_port()
         # bytes left on the line before we opened it belong to nobody
         with contextlib.suppress(Exception):
             port.reset_input_buffer()
         return port
 
-    def _open_port(self) -> serial.SerialBase:
+    def _open_port(self) -> serial.Serial:
         return serial.serial_for_url(
             self.port,
             baudrate=self.baud,

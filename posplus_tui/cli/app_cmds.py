@@ -59,7 +59,17 @@ def _demo(args: argparse.Namespace) -> int:
         raise CliError("--card-wait-ms must be 0 or more (milliseconds).", exit_code=2)
     with tempfile.TemporaryDirectory(prefix="posplus-demo-") as tmp:
         folder = Path(args.data_dir) if args.data_dir else Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".posplus-write-test"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise CliError(
+                f"--data-dir {folder}: cannot keep the demo there ({exc.strerror}). "
+                "Choose a folder this user can write to.",
+                exit_code=2,
+            ) from None
         services = build_demo(folder, card_wait_ms=args.card_wait_ms)
         freeze_heap()
         return run_app(PosPlusApp(services))
@@ -81,6 +91,25 @@ def _run(args: argparse.Namespace) -> int:
     from posplus_tui.ui.app import PosPlusApp
 
     setup_logging()
+    _daily_backup(settings.database_url)
     services = build_run(settings, config_path=config_file(args))
     freeze_heap()
     return run_app(PosPlusApp(services))
+
+
+def _daily_backup(database_url: str) -> None:
+    """The day's copy of a SQLite ledger; a failure is logged, never a reason not to start."""
+    import logging
+
+    from posplus_tui.ledger import LedgerError
+    from posplus_tui.ledger.backup import BackupError, daily_backup
+    from posplus_tui.ledger.engine import sqlite_path
+
+    try:
+        path = sqlite_path(database_url)
+        made = daily_backup(path) if path is not None else None
+    except (LedgerError, BackupError, OSError) as exc:
+        logging.getLogger("posplus.backup").warning("daily ledger backup failed: %s", exc)
+        return
+    if made is not None:
+        logging.getLogger("posplus.backup").info("daily ledger backup: %s", made.path)

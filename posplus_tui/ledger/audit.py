@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlmodel import Session
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, col
 
 from posplus_tui.ledger.tables.audit import AuditEvent, AuditHead
 from posplus_tui.redaction import redact
@@ -106,16 +107,16 @@ class Appended(NamedTuple):
     hash: str
 
 
-_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+_HEAD = AuditHead.__table__
 # Built once: appending runs inside every money transaction, so it should cost little.
 _BUMP = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1)
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
 _SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("new_hash"))
-_INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+_INSERT = insert(AuditEvent.__table__)
 
 
 def append(
-    session: Session,
+    session: Session | OrmSession,
     action: str,
     *,
     actor: str = "",
@@ -210,15 +211,15 @@ def verify(
     sealed: dict[tuple[str, int], str] = {}
     with Session(engine) as session:
         head_seq, head_hash = session.execute(
-            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+            select(col(AuditHead.seq), col(AuditHead.hash)).where(col(AuditHead.id) == 1)
         ).one()
         last = 0
         while True:
             rows = (
                 session.execute(
                     select(AuditEvent)
-                    .where(AuditEvent.seq > last)
-                    .order_by(AuditEvent.seq)
+                    .where(col(AuditEvent.seq) > last)
+                    .order_by(col(AuditEvent.seq))
                     .limit(batch)
                 )
                 .scalars()

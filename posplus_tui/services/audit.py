@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from posplus_tui import paths
 from posplus_tui.ledger import Ledger
@@ -133,7 +134,7 @@ class AuditService:
     def recent_sync(self, limit: int = 100) -> list[AuditEntry]:
         with self._ledger.session() as session:
             rows = session.execute(
-                select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+                select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(limit)
             ).scalars()
             return [
                 AuditEntry(

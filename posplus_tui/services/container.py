@@ -14,11 +14,23 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from posplus_tui.config import Settings
 from posplus_tui.redaction import redact
 from posplus_tui.secrets import SecretStore
+
+if TYPE_CHECKING:  # imported when built: the app's first frame does not wait for them
+    from posplus_tui.ledger import Ledger
+    from posplus_tui.services.lookup import LookupService
+    from posplus_tui.services.operators import OperatorService
+    from posplus_tui.services.payments import PaymentService
+    from posplus_tui.services.reconcile.service import ReconcileService
+    from posplus_tui.services.recovery import RecoveryLoop
+    from posplus_tui.services.setup import SetupService
+    from posplus_tui.services.sync import SyncService
+    from posplus_tui.servicetitan import ServiceTitanClient
+    from posplus_tui.servicetitan.sandbox import Sandbox
 
 
 class Clock(Protocol):
@@ -204,19 +216,21 @@ class Services:
     settings: Settings
     secrets: SecretStore
     clock: Clock = field(default_factory=SystemClock)
-    setup: Any = None
-    operators: Any = None
-    payments: Any = None
-    lookup: Any = None
+    setup: SetupService | None = None
+    operators: OperatorService | None = None
+    payments: PaymentService | None = None
+    lookup: LookupService | None = None
     #: Lookup over the local index only: results as you type without asking ServiceTitan.
-    lookup_local: Any = None
-    reconcile: Any = None
-    sync: Any = None
+    lookup_local: LookupService | None = None
+    reconcile: ReconcileService | None = None
+    #: Settles this station's unknown and interrupted payments while the app runs (and Recover).
+    recovery: RecoveryLoop | None = None
+    sync: SyncService | None = None
     terminal: TerminalDiagnostics | None = None
-    ledger: Any = None
-    client: Any = None
+    ledger: Ledger | None = None
+    client: ServiceTitanClient | None = None
     #: The in-process ServiceTitan sandbox (demo only; tests inject faults through it).
-    sandbox: Any = None
+    sandbox: Sandbox | None = None
     #: Why payments cannot be taken (e.g. ServiceTitan not set up), in words; empty when ready.
     not_ready: str = ""
     #: Demo operators (username, display name, role, PIN) — only in demo mode, for the sign-in hint.
@@ -241,6 +255,7 @@ class Services:
     def audit(self) -> Any:
         from posplus_tui.services.audit import AuditService
 
+        assert self.ledger is not None
         return AuditService(self.ledger, station=self.station)
 
     def has_operators(self) -> bool:
@@ -327,6 +342,8 @@ class Services:
         if self.payments is not None:
             with contextlib.suppress(Exception):  # recovery reports through events; never fatal
                 await self.payments.recover()
+        if self.recovery is not None:
+            self.recovery.start()  # and again while the app runs, whenever the terminal is idle
         # Is the terminal there? Checked beside the rest, so the status bar has a fact to show.
         check = self.terminal.check_if_due() if self.terminal is not None else None
         if self.reconcile is not None:
@@ -375,6 +392,7 @@ async def open_and_identify_terminal(url: str) -> Any:
 
 def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) -> Any:
     """A factory turning Setup's connection form into a ServiceTitan client."""
+    from posplus_tui.services.setup import SetupProblem
 
     def make(form: Any) -> Any:
         from posplus_tui.servicetitan import ServiceTitanClient
@@ -382,8 +400,15 @@ def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) ->
         kwargs: dict[str, Any] = {}
         if transport is not None:
             kwargs["transport"] = transport
-        if form.environment == "sandbox" and sandbox_url:
-            kwargs["base_url"] = sandbox_url
+        if form.environment == "sandbox":
+            typed = getattr(form, "sandbox_url", "") or sandbox_url
+            if not typed:
+                raise SetupProblem(
+                    "The sandbox's address is missing.",
+                    "Type it in “Sandbox address”: 'posplus sandbox serve' prints it, "
+                    "e.g. http://127.0.0.1:8765.",
+                )
+            kwargs["base_url"] = typed
         return ServiceTitanClient(
             form.environment,
             form.tenant_id,
@@ -405,7 +430,7 @@ DEMO_OPERATORS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _open_operators(services: Services, pin_cost: int | None) -> None:
+def _open_operators(services: Services, pin_cost: int | None) -> OperatorService:
     """The ledger and the operator service (needed even before ServiceTitan is set up)."""
     from posplus_tui.ledger import open_ledger
     from posplus_tui.services.operators import OperatorService
@@ -417,12 +442,13 @@ def _open_operators(services: Services, pin_cost: int | None) -> None:
     kwargs: dict[str, Any] = {"station": services.station, "clock": services.clock.now}
     if pin_cost is not None:
         kwargs["pin_cost"] = pin_cost
-    services.operators = OperatorService(ledger, **kwargs)
+    operators = services.operators = OperatorService(ledger, **kwargs)
     if services.setup is not None:
         from posplus_tui.services.audit import AuditService
 
         services.setup.audit = AuditService(ledger, station=services.station)
         services.setup.operators = services.operators
+    return operators
 
 
 def _sign_the_chain(services: Services) -> None:
@@ -430,42 +456,47 @@ def _sign_the_chain(services: Services) -> None:
     from posplus_tui.ledger import audit as chain
     from posplus_tui.services.audit import audit_key
 
+    assert services.ledger is not None
     engine = services.ledger.engine
     empty = chain.head(engine)[0] == 0
     chain.set_key(engine, audit_key(services.secrets, create=empty))
 
 
 def _wire_payments(
-    services: Services, client: Any, terminal_url: str, **worker_options: Any
+    services: Services, client: ServiceTitanClient, terminal_url: str, **worker_options: Any
 ) -> None:
     """The terminal, the payment engine, lookup, reconcile and sync over one client and ledger."""
     import drivers
     from posplus_tui.services.lookup import LookupService
     from posplus_tui.services.payments import PaymentService
     from posplus_tui.services.reconcile.factory import build_bundle
+    from posplus_tui.services.recovery import RecoveryLoop
 
+    ledger, operators = services.ledger, services.operators
+    if ledger is None or operators is None:
+        raise RuntimeError("the ledger and operators are opened before the payment services")
     frames = FrameLog()
     terminal = drivers.open_terminal(terminal_url, trace=frames.record)
     services._closers.append(terminal.close)
     payments = PaymentService(
-        services.ledger,
+        ledger,
         terminal,
-        services.operators,
+        operators,
         station=services.station,
         clock=services.clock.now,
     )
-    bundle = build_bundle(
-        services.settings, services.ledger, client, operators=services.operators, **worker_options
-    )
+    bundle = build_bundle(services.settings, ledger, client, operators=operators, **worker_options)
     services._closers.append(bundle.aclose)
     services.client = client
     services.payments = payments
     services.lookup = bundle.lookup
-    services.lookup_local = LookupService(services.ledger.engine, client, use_api=False)
+    services.lookup_local = LookupService(ledger.engine, client, use_api=False)
     services.reconcile = bundle.reconcile
     services.sync = bundle.sync
     services.terminal = TerminalDiagnostics(terminal_url, terminal, payments, frames)
     services._closers.append(services.terminal.aclose)
+    services.recovery = RecoveryLoop(payments)
+    services._closers.append(services.recovery.aclose)
 
 
 def build_run(
@@ -557,14 +588,12 @@ def build_demo(
         sync_on_start=sync_on_start,
     )
     services.sandbox = sandbox
-    _open_operators(services, pin_cost)
-    if services.operators.count_sync() == 0:
+    operators = _open_operators(services, pin_cost)
+    if operators.count_sync() == 0:
         # The demo's admin is the first operator of an empty ledger; it adds the others.
-        admin = next(
-            services.operators.add_sync(n, r, p) for n, r, p in DEMO_OPERATORS if r == "admin"
-        )
+        admin = next(operators.add_sync(n, r, p) for n, r, p in DEMO_OPERATORS if r == "admin")
         for name, role, pin in DEMO_OPERATORS:
             if role != "admin":
-                services.operators.add_sync(name, role, pin, by=admin)
+                operators.add_sync(name, role, pin, by=admin)
     _wire_payments(services, sandbox.client(), settings.terminal_url, **worker_options)
     return services

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from posplus_tui.domain.roles import Action, Role, can_approve, needs_supervisor, role_allows
 from posplus_tui.ledger import Ledger
@@ -387,8 +387,8 @@ class OperatorService:
         others = session.execute(
             select(func.count())
             .select_from(Operator)
-            .where(Operator.role == Role.ADMIN.value, Operator.disabled.is_(False))  # type: ignore[attr-defined]
-            .where(Operator.id != row.id)
+            .where(col(Operator.role) == Role.ADMIN.value, col(Operator.disabled).is_(False))
+            .where(col(Operator.id) != row.id)
         ).scalar_one()
         if others == 0:
             raise InvalidRequest(
@@ -442,11 +442,13 @@ class OperatorService:
                 session.execute(text("LOCK TABLE operators IN SHARE ROW EXCLUSIVE MODE"))
             else:
                 session.execute(
-                    select(Operator.id).where(Operator.id == operator_id).with_for_update()
+                    select(col(Operator.id))
+                    .where(col(Operator.id) == operator_id)
+                    .with_for_update()
                 )
             return
         # SQLite: any write statement takes the RESERVED lock, even one that changes no row.
-        session.execute(update(Operator).where(Operator.id == -1).values(failed_attempts=0))
+        session.execute(update(Operator).where(col(Operator.id) == -1).values(failed_attempts=0))
 
     def _check_pin(self, name: str, pin: str, *, purpose: str) -> OperatorInfo:
         """Shared by sign-in and approval. The PIN is checked first (the slow part, outside any

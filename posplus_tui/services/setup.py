@@ -42,6 +42,8 @@ class ConnectionForm:
     client_id: str
     client_secret: str = ""
     app_key: str = ""
+    #: Only for the sandbox environment: where ``posplus sandbox serve`` listens.
+    sandbox_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,9 @@ class SetupService:
         """The form with stored secrets in place of the ones left empty."""
         secret = form.client_secret or self._stored("client_secret", form.tenant_id)
         app_key = form.app_key or self._stored("app_key", form.tenant_id)
-        return ConnectionForm(form.environment, form.tenant_id, form.client_id, secret, app_key)
+        return ConnectionForm(
+            form.environment, form.tenant_id, form.client_id, secret, app_key, form.sandbox_url
+        )
 
     def _stored(self, name: str, tenant: str) -> str:
         store = self._store_for(tenant)
@@ -193,6 +197,31 @@ class SetupService:
             environ=self.secrets._environ,
             tenant=tenant or "default",
         )
+
+    # -- the secrets file (no OS keyring) -------------------------------------------------------
+
+    def needs_file_password(self) -> bool:
+        """True when this computer has no keyring and the secrets file is still locked."""
+        return self.secrets.needs_file_password()
+
+    def is_fresh_install(self) -> bool:
+        """No settings file yet: Setup then starts on the Sandbox, never on the live books."""
+        from posplus_tui import paths
+
+        return not (self.config_path or paths.default_config_file()).exists()
+
+    def secrets_file_exists(self) -> bool:
+        from posplus_tui.secrets import secrets_file
+
+        return secrets_file().exists()
+
+    async def unlock_secrets(self, password: str) -> None:
+        """Open (or create) the encrypted secrets file with ``password``; a wrong one is a
+        :class:`SetupProblem` naming the field. Runs off the event loop (Argon2 takes a moment)."""
+        try:
+            await asyncio.to_thread(self.secrets.unlock_file, password)
+        except SecretStoreError as exc:
+            raise SetupProblem(str(exc), "Type the secrets file's password again.") from exc
 
     # -- checks ----------------------------------------------------------------------------------
 

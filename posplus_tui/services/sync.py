@@ -22,8 +22,9 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 from sqlmodel import Session
 
 from posplus_tui.domain.money import Money
@@ -35,7 +36,13 @@ from posplus_tui.services.reconcile.marker import find_marker
 from posplus_tui.services.reconcile.model import MismatchRecord
 from posplus_tui.services.reconcile.payment_type import TypeCandidate, resolve_payment_type
 from posplus_tui.services.reconcile.store import ReconcileStore
-from posplus_tui.servicetitan import Invoice, Payment, ServiceTitanClient, ServiceTitanError
+from posplus_tui.servicetitan import (
+    ExportPage,
+    Invoice,
+    Payment,
+    ServiceTitanClient,
+    ServiceTitanError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +182,8 @@ class SyncService:
                 return
 
     def _apply_page(
-        self, feed: str, page, type_id: int, report: SyncReport
-    ) -> list[ReconcileEvent]:  # type: ignore[no-untyped-def]
+        self, feed: str, page: ExportPage[Any], type_id: int, report: SyncReport
+    ) -> list[ReconcileEvent]:
         now = self.clock()
         with Session(self.engine) as session:
             if feed == INVOICES_FEED:
@@ -204,7 +211,7 @@ class SyncService:
     # -- detection -------------------------------------------------------------------------------
 
     @staticmethod
-    def _charged(session: Session, invoice_ids: Sequence[int]) -> dict[int, list]:  # type: ignore[type-arg]
+    def _charged(session: Session, invoice_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
         """Our outbox rows (in ServiceTitan or on their way) for these invoice ids."""
         if not invoice_ids:
             return {}
@@ -228,7 +235,7 @@ class SyncService:
             .outerjoin(p, p.c.outbox_id == o.c.id)
             .where(t.c.invoice_id.in_(keys))
         ).all()
-        out: dict[int, list] = {}  # type: ignore[type-arg]
+        out: dict[int, list[Row[Any]]] = {}
         for r in rows:
             out.setdefault(int(r.invoice_id), []).append(r)
         return out
@@ -386,9 +393,11 @@ class SyncService:
         return found
 
     @staticmethod
-    def _after_charge(p: Payment, rows: list) -> bool:  # type: ignore[type-arg]
+    def _after_charge(p: Payment, rows: list[Row[Any]]) -> bool:
         """Was ``p`` entered (or changed) after we first charged this invoice?"""
-        charged_at = min((r.created_at for r in rows if r.created_at is not None), default=None)
+        charged_at: datetime | None = min(
+            (r.created_at for r in rows if r.created_at is not None), default=None
+        )
         when = p.modified_on or p.paid_on
         if charged_at is None or when is None:
             return True

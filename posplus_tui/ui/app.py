@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -16,6 +16,9 @@ from posplus_tui.ui.literal import clean
 from posplus_tui.ui.modals import Confirm, ErrorDialog
 from posplus_tui.ui.screens.base import HOME_DEPTH
 from posplus_tui.ui.widgets import StatusBar
+
+if TYPE_CHECKING:
+    from posplus_tui.services.operators import OperatorInfo
 
 #: How often the status bar asks the services how things are (seconds).
 STATUS_EVERY = 5.0
@@ -46,7 +49,7 @@ class PosPlusApp(App[None]):
     def __init__(self, services: Services, *, status_every: float = STATUS_EVERY) -> None:
         super().__init__()
         self.services = services
-        self.operator: Any = None
+        self.operator: OperatorInfo | None = None
         self.status_snapshot = StatusSnapshot()
         self.status_every = status_every
 
@@ -66,11 +69,14 @@ class PosPlusApp(App[None]):
         if self.services.reconcile is not None:
             # Any posting step may change the outbox depth: refresh the bar (cheap, debounced by
             # the exclusive status worker).
-            self.services.reconcile.subscribe(lambda _e: self.call_later(self.refresh_status))
+            self.services.reconcile.subscribe(self._on_service_event)
         if self.services.payments is not None:
-            self.services.payments.subscribe(lambda _e: self.call_later(self.refresh_status))
+            self.services.payments.subscribe(self._on_service_event)
         if self.status_every:
             self.set_interval(self.status_every, self.refresh_status)
+
+    def _on_service_event(self, _event: object) -> None:
+        self.call_later(self.refresh_status)
 
     def get_default_screen(self) -> Screen[Any]:
         """Sign in is always the bottom screen (no blank screen first). On a fresh install Setup
@@ -80,7 +86,7 @@ class PosPlusApp(App[None]):
         return SignInScreen()
 
     def _start_services(self) -> None:
-        self.run_worker(self._start, name="start", group="start", exit_on_error=False)
+        self.run_worker(self._start(), name="start", group="start", exit_on_error=False)
         self.refresh_status()
 
     async def _start(self) -> None:
@@ -122,17 +128,14 @@ class PosPlusApp(App[None]):
         op = self.operator
         if op is None:
             return "nobody signed in"
-        name = getattr(op, "name", None) or str(op)
-        role = getattr(op, "role", "")
-        role = getattr(role, "value", role)
-        return f"{name} ({role})" if role and role != name else str(name)
+        role = op.role.value
+        return f"{op.name} ({role})" if role != op.name else op.name
 
     @property
     def operator_role(self) -> str:
-        role = getattr(self.operator, "role", "")
-        return str(getattr(role, "value", role) or "")
+        return "" if self.operator is None else self.operator.role.value
 
-    def signed_in(self, operator: Any) -> None:
+    def signed_in(self, operator: OperatorInfo) -> None:
         """Called by the sign-in screen: show the operator's home screen."""
         self.operator = operator
         self.refresh_bindings()
@@ -158,7 +161,7 @@ class PosPlusApp(App[None]):
 
     def refresh_status(self) -> None:
         self.run_worker(
-            self._poll_status, name="status", group="status", exclusive=True, exit_on_error=False
+            self._poll_status(), name="status", group="status", exclusive=True, exit_on_error=False
         )
 
     async def _poll_status(self) -> None:
@@ -279,8 +282,7 @@ class PosPlusApp(App[None]):
 
     def may(self, action: Action) -> bool:
         """Whether the signed-in operator's role allows ``action`` (the service checks again)."""
-        role = getattr(self.operator, "role", None)
-        return role is not None and role_allows(role, action)
+        return self.operator is not None and role_allows(self.operator.role, action)
 
     def action_sign_out(self) -> None:
         from posplus_tui.ui.screens.signin import SignInScreen

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -15,7 +17,7 @@ from posplus_tui.services.container import StatusSnapshot
 from posplus_tui.ui.literal import clean
 
 
-def enter_moves_on(screen: Screen[object], field: Input, to: Input) -> None:
+def enter_moves_on(screen: Screen[Any], field: Input, to: Input) -> None:
     """The action of a *priority* Enter binding on a name-then-PIN form: in ``field`` it moves the
     focus to ``to`` at once; anywhere else it goes on to the focused widget (``SkipAction``), in
     order behind the keys typed before it, so a PIN field submits complete and a button presses.
@@ -162,7 +164,7 @@ class FieldMessage(Static):
     def __init__(self, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False, classes="-empty")
 
-    def update(self, content: object = "", *, layout: bool = True) -> None:  # type: ignore[override]
+    def update(self, content: object = "", *, layout: bool = True) -> None:
         self.set_class(not content, "-empty")
         if isinstance(content, str):
             content = clean(content)  # messages quote outside text (names, ServiceTitan's words)

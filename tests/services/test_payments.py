@@ -78,7 +78,9 @@ async def approve(
 
 async def test_full_balance_sale(pay: PaymentService, staff: Staff, ledger: Ledger) -> None:
     events: list[PaymentEvent] = []
-    result = await pay.charge(invoice_facts(), operator=staff.clerk, on_event=events.append)
+    result = await pay.charge(
+        invoice_facts(invoice_id="51234"), operator=staff.clerk, on_event=events.append
+    )
     txn = result.transaction
     assert result.approved and txn.state is S.APPROVED and txn.kind is TxnKind.SALE
     assert txn.approved == txn.amount == Money.parse("250.00")
@@ -108,15 +110,16 @@ async def test_deposit_and_over_balance_needs_supervisor(
     dep = await pay.deposit(inv, Money.parse("40.00"), operator=staff.clerk)
     assert dep.transaction.kind is TxnKind.DEPOSIT and dep.approved_amount == Money(4000)
 
+    other = invoice_facts("100.00")  # the first invoice holds the deposit until it is posted
     before = rows(ledger, "SELECT count(*) FROM transactions")
     with pytest.raises(SupervisorRequired, match="needs a supervisor"):
-        await pay.charge(inv, operator=staff.clerk, amount=Money.parse("150.00"))
+        await pay.charge(other, operator=staff.clerk, amount=Money.parse("150.00"))
     with pytest.raises(InvalidRequest, match=r"more than \$0\.00"):
-        await pay.charge(inv, operator=staff.clerk, amount=Money(0))
+        await pay.charge(other, operator=staff.clerk, amount=Money(0))
     assert rows(ledger, "SELECT count(*) FROM transactions") == before  # nothing changed
 
     ok = await pay.charge(
-        inv,
+        other,
         operator=staff.clerk,
         amount=Money.parse("150.00"),
         approval=await approve(
@@ -422,7 +425,7 @@ async def test_history_for_an_invoice_and_async_event_stream(
 
     follower = asyncio.create_task(follow())
     await asyncio.sleep(0)
-    sale = await pay.charge(invoice_facts(), operator=staff.clerk)
+    sale = await pay.charge(invoice_facts(invoice_id="51234"), operator=staff.clerk)
     await asyncio.wait_for(follower, 2)
     assert seen[0] is PaymentEventKind.INTENT_RECORDED and seen[-1] is PaymentEventKind.APPROVED
     await pay.refund(sale.ecr_ref, Money.parse("5"), operator=staff.supervisor)

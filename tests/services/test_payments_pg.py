@@ -78,7 +78,7 @@ async def test_two_stations_refunding_the_same_sale_never_refund_more_than_captu
         # Each station charges its own invoice... and both refund the one sale at once.
         a_sale, _b_sale = await asyncio.gather(
             pay_a.charge(invoice_facts("100.00", invoice_id=f"9{i}"), operator=sup),
-            pay_b.charge(invoice_facts("40.00", invoice_id=f"9{i}"), operator=sup),
+            pay_b.charge(invoice_facts("40.00", invoice_id=f"8{i}"), operator=sup),
         )
         results = await asyncio.gather(race(pay_a, a_sale.ecr_ref), race(pay_b, a_sale.ecr_ref))
         outcomes.append(sorted(results))

@@ -4,7 +4,9 @@ database transaction as the approval. ``marker`` is the idempotency key put in S
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
+from sqlalchemy import Table
 from sqlmodel import Field, SQLModel
 
 from posplus_tui.ledger.tables._common import utcnow
@@ -23,6 +25,7 @@ OUTBOX_STATES = (
 
 class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     id: int | None = Field(default=None, primary_key=True)
     transaction_id: int = Field(foreign_key="transactions.id", index=True)

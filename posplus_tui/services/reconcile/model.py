@@ -40,6 +40,10 @@ class OutboxItem:
     original_claimed: bool = False
     #: When the row entered the outbox (the approval), for the QUEUED event.
     queued_at: datetime | None = None
+    #: The doubt record: when the last POST went out, checks since, what made it uncertain.
+    attempted_at: datetime | None = None
+    doubt_checks: int = 0
+    doubt_reason: str = ""
 
     @property
     def outbox_id(self) -> int:
@@ -71,6 +75,11 @@ class RowUpdate:
     note: str | None = None
     #: Event to apply to the ledger transaction (``posted``, ``post_failed``, ``reconciled``).
     txn_event: str | None = None
+    attempted_at: datetime | None = None
+    doubt_checks: int | None = None
+    doubt_reason: str | None = None
+    #: A void settled with nothing to post (its sale never reached ServiceTitan): audited.
+    nothing_to_post: Posting | None = None
 
 
 @dataclass

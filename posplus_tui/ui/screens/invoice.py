@@ -65,6 +65,10 @@ def facts_of(detail: Any) -> InvoiceFacts:
         customer_id=str(detail.customer_id or ""),
         balance=detail.balance,
         job_number=detail.job_number or "",
+        # Our payments ServiceTitan already shows: in the balance, not held again by the engine.
+        seen_refs=frozenset(
+            p.ref for p in getattr(detail, "payments", ()) if getattr(p, "ref", "")
+        ),
     )
 
 
