@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
 
 from posplus_tui.ledger.tables.audit import AuditEvent, AuditHead
@@ -116,7 +115,7 @@ _INSERT = insert(AuditEvent.__table__)
 
 
 def append(
-    session: Session | OrmSession,
+    session: Session,
     action: str,
     *,
     actor: str = "",

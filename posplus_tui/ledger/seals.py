@@ -82,7 +82,7 @@ def _seal(session: Session, _context: Any) -> None:
         if obj.id is None:
             continue
         chain.append(
-            session,
+            session,  # type: ignore[arg-type]  # the ORM Session an event hands us; sqlmodel's is its subclass
             SEAL_ACTION,
             subject=f"{table}#{obj.id}",
             details={

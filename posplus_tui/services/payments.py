@@ -464,7 +464,12 @@ class PaymentService:
             ref: str, progress: Callable[[TerminalState], None]
         ) -> Awaitable[TransactionResult]:
             return self._terminal.sale(
-                cents.cents, ref, request_token=save_card, keyed=keyed, progress=progress
+                cents.cents,
+                ref,
+                request_token=save_card,
+                keyed=keyed,
+                progress=progress,
+                invoice=invoice.number,
             )
 
         return await self._run(spec, send, approval=approval, on_event=on_event)

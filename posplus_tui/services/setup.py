@@ -233,7 +233,7 @@ class SetupService:
             for label, value in (("tenant id", form.tenant_id), ("client id", form.client_id))
             if not value.strip()
         ]
-        filled = self._filled(form)
+        filled = await asyncio.to_thread(self._filled, form)  # the keyring may block (D-Bus)
         if not filled.client_secret:
             missing.append("client secret")
         if not filled.app_key:

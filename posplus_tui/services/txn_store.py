@@ -13,7 +13,7 @@ import builtins
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, insert, select, update
@@ -26,6 +26,7 @@ from drivers.base import BatchClosed, StatusResult, TransactionResult
 from posplus_tui.domain.holds import InvoiceHolds, LedgerCharge, check_reservation, holds_for
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import OutboxAction, OutboxState
 from posplus_tui.domain.refs import make_ecr_ref, outbox_marker
 from posplus_tui.domain.rules import (
     RefundExceedsRemaining,
@@ -58,11 +59,15 @@ from posplus_tui.services.errors import (
 
 __all__ = ["CardView", "IntentSpec", "TransactionView", "TxnStore", "apply_posting_event"]
 
+#: An intent goes to the terminal milliseconds after it is written; one unsent this long after
+#: was abandoned by a process that stopped (see ``_discard_abandoned_intents``).
+ABANDONED_INTENT = timedelta(minutes=2)
+
 _OUTBOX_ACTION = {
-    TxnKind.SALE: "post_payment",
-    TxnKind.DEPOSIT: "post_payment",
-    TxnKind.REFUND: "post_refund",
-    TxnKind.VOID: "void_payment",
+    TxnKind.SALE: OutboxAction.POST_PAYMENT,
+    TxnKind.DEPOSIT: OutboxAction.POST_PAYMENT,
+    TxnKind.REFUND: OutboxAction.POST_REFUND,
+    TxnKind.VOID: OutboxAction.VOID_PAYMENT,
 }
 
 
@@ -298,21 +303,27 @@ class TxnStore:
             )
             .order_by(col(Transaction.id))
         ).all()
+        returned: dict[int, int] = {}
+        if rows:  # refunds that gave money back, for every charge at once
+            refunds = session.execute(
+                select(col(Transaction.parent_id), col(Transaction.approved_cents)).where(
+                    col(Transaction.parent_id).in_([row.id for row, _ in rows]),
+                    col(Transaction.kind) == TxnKind.REFUND.value,
+                    col(Transaction.state).in_([s.value for s in MONEY_MOVED_STATES]),
+                )
+            ).all()
+            for parent_id, cents in refunds:
+                returned[parent_id] = returned.get(parent_id, 0) + cents
         out = []
         for row, operator in rows:
             assert row.id is not None
-            returned = sum(
-                m.cents
-                for k, s, m in _children(session, row.id)
-                if k is TxnKind.REFUND and s in MONEY_MOVED_STATES
-            )
             out.append(
                 LedgerCharge(
                     ecr_ref=row.ecr_ref,
                     state=TxnState(row.state),
                     amount=Money(row.amount_cents),
                     approved=Money(row.approved_cents),
-                    returned=Money(returned),
+                    returned=Money(returned.get(row.id, 0)),
                     station=row.station,
                     operator=operator or "",
                     created_at=row.created_at,
@@ -320,11 +331,48 @@ class TxnStore:
             )
         return out
 
+    def _discard_abandoned_intents(self, session: Session, invoice_id: str, now: datetime) -> None:
+        """An intent of any station still unsent long after it was written belongs to a process
+        that stopped before sending it: discard it (under the invoice's lock) so it no longer
+        blocks the invoice. Safe even if that process is only slow: its "sent" step requires the
+        row to still be an intent, so it fails and nothing reaches a terminal."""
+        rows = (
+            session.execute(
+                select(Transaction).where(
+                    col(Transaction.invoice_id) == invoice_id,
+                    col(Transaction.state) == TxnState.INTENT.value,
+                    col(Transaction.created_at) < now - ABANDONED_INTENT,
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for row in rows:
+            row.state = transition(TxnState.INTENT, TxnEvent.DISCARD).value
+            row.message = f"never sent: its station stopped before sending it ({self._station})"
+            row.settled_at = row.updated_at = now
+            row.version += 1
+            session.add(row)
+            self._audit(
+                session,
+                "payment_discarded",
+                "recovery",
+                row.ecr_ref,
+                reason=f"an unsent intent of {row.station} found abandoned by {self._station}",
+            )
+        if rows:
+            session.flush()
+
     def invoice_holds(self, invoice: InvoiceFacts) -> InvoiceHolds:
         """What the ledger holds against the invoice beyond ServiceTitan's balance (no lock: the
         intent's own transaction checks again under the lock)."""
+        cutoff = self._now() - ABANDONED_INTENT  # discarded by the intent's own transaction
         with self._ledger.session() as session:
-            charges = self._charges(session, invoice.invoice_id)
+            charges = [
+                c
+                for c in self._charges(session, invoice.invoice_id)
+                if not (c.state is TxnState.INTENT and c.created_at < cutoff)
+            ]
         return holds_for(invoice.number, invoice.balance, charges, invoice.seen_refs)
 
     # -- intent ---------------------------------------------------------------------------------
@@ -398,6 +446,7 @@ class TxnStore:
             inv = spec.invoice
             if spec.kind.is_charge:
                 self._lock_invoice(session, inv.invoice_id)
+                self._discard_abandoned_intents(session, inv.invoice_id, now)
                 holds = holds_for(
                     inv.number, inv.balance, self._charges(session, inv.invoice_id), inv.seen_refs
                 )
@@ -546,7 +595,7 @@ class TxnStore:
                     transaction_id=row.id,
                     action=_OUTBOX_ACTION[kind],
                     marker=outbox_marker(row.ecr_ref),
-                    state="pending",
+                    state=OutboxState.PENDING,
                     attempts=0,
                     next_attempt_at=now,
                     created_at=now,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
@@ -9,9 +10,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from posplus_tui.domain.roles import Action, role_allows
+from posplus_tui.keymap import KeymapError, load_keymap
 from posplus_tui.services.container import Services, StatusSnapshot
 from posplus_tui.ui.commands import ScreenActions
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.keys import all_binding_ids
 from posplus_tui.ui.literal import clean
 from posplus_tui.ui.modals import Confirm, ErrorDialog
 from posplus_tui.ui.screens.base import HOME_DEPTH
@@ -34,20 +37,44 @@ class PosPlusApp(App[None]):
     # Work on every screen. Only F1 is drawn in every footer: the area keys, sign-out and quit
     # are drawn on the operator's home screen (``HomeScreen``), so that a task screen's footer
     # keeps its 80 columns for the task's own keys. Help and the command palette list them all.
+    # Each has an id for the user's keymap (keymap.toml: "app.go_reconcile" = "f2").
     BINDINGS = [
-        Binding("f1", "help", "Help", priority=True),
-        Binding("f5", "go_lookup", "Lookup", show=False),
-        Binding("f6", "go_reconcile", "Reconcile", show=False),
-        Binding("f7", "go_terminal", "Terminal", show=False),
-        Binding("f8", "go_setup", "Setup", show=False),
-        Binding("ctrl+o", "sign_out", "Sign out", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding("f1", "help", "Help", priority=True, id="app.help",
+                tooltip="Every key of this screen and of the app"),
+        Binding("f5", "go_lookup", "Lookup", show=False, id="app.go_lookup",
+                tooltip="Find an invoice (back to your home screen)"),
+        Binding("f6", "go_reconcile", "Reconcile", show=False, id="app.go_reconcile",
+                tooltip="Postings to ServiceTitan: what went through and what needs a person"),
+        Binding("f7", "go_terminal", "Terminal", show=False, id="app.go_terminal",
+                tooltip="Test the card terminal, see its last transaction, close the batch"),
+        Binding("f8", "go_setup", "Setup", show=False, id="app.go_setup",
+                tooltip="ServiceTitan, the terminal and the operators (admin or technician)"),
+        Binding("ctrl+o", "sign_out", "Sign out", show=False, id="app.sign_out",
+                tooltip="Sign out so the next person signs in"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="app.quit",
+                tooltip="Close POS+ (asks first while a payment is at the terminal)"),
         # Plain q quits too where no text field has the focus (a field takes the letter).
-        Binding("q", "quit", "Quit", show=False),
-    ]
+        Binding("q", "quit", "Quit", show=False, id="app.quit_q",
+                tooltip="Close POS+ (where no field takes the letter)"),
+    ]  # fmt: skip
 
-    def __init__(self, services: Services, *, status_every: float = STATUS_EVERY) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        status_every: float = STATUS_EVERY,
+        keymap: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__()
+        #: Why the user's keymap file was not used, in words (shown once the app is up).
+        self.keymap_problem = ""
+        if keymap is None:
+            try:
+                keymap = load_keymap()
+            except KeymapError as exc:
+                keymap, self.keymap_problem = {}, str(exc)
+        if keymap:
+            self.set_keymap(dict(keymap))
         self.services = services
         self.operator: OperatorInfo | None = None
         self.status_snapshot = StatusSnapshot()
@@ -57,6 +84,18 @@ class PosPlusApp(App[None]):
 
     def on_mount(self) -> None:
         self.title = clean(f"POS+ · {self.services.station}")
+        if self.keymap_problem:
+            self.notify(self.keymap_problem, title="Keymap", severity="warning", timeout=15)
+        elif self._keymap:
+            unknown = sorted(set(self._keymap) - all_binding_ids(type(self)))
+            if unknown:
+                self.notify(
+                    f"keymap.toml names bindings POS+ does not have: {', '.join(unknown)}. "
+                    "The README (Keymap) lists the ids.",
+                    title="Keymap",
+                    severity="warning",
+                    timeout=15,
+                )
         if self.services.missing_setup() and not self.services.has_operators():
             # A fresh install: nobody to sign in yet. Setup opens for the installer, whose only
             # anonymous power is creating the first admin (the services check it).
@@ -72,6 +111,8 @@ class PosPlusApp(App[None]):
             self.services.reconcile.subscribe(self._on_service_event)
         if self.services.payments is not None:
             self.services.payments.subscribe(self._on_service_event)
+        # A background task that crashes or recovers shows on the bar at once.
+        self.services.supervisor.subscribe(lambda: self.call_later(self.refresh_status))
         if self.status_every:
             self.set_interval(self.status_every, self.refresh_status)
 
@@ -90,7 +131,8 @@ class PosPlusApp(App[None]):
         self.refresh_status()
 
     async def _start(self) -> None:
-        await self.services.start()
+        # Supervised like the rest: a crash here is shown on the bar and start-up tried again.
+        await self.services.supervisor.attempt("start", "Starting up", self.services.start)
         self.refresh_status()  # now with the terminal's first check
 
     async def action_quit(self) -> None:
@@ -161,14 +203,20 @@ class PosPlusApp(App[None]):
 
     def refresh_status(self) -> None:
         self.run_worker(
-            self._poll_status(), name="status", group="status", exclusive=True, exit_on_error=False
+            self._poll_status,  # type: ignore[arg-type]  # textual's WorkType cannot infer it
+            name="status",
+            group="status",
+            exclusive=True,
+            exit_on_error=False,
         )
 
     async def _poll_status(self) -> None:
         try:
             self.status_snapshot = await self.services.status()
         except Exception:  # the bar shows what it knows; a failing probe is not a crash
-            self.status_snapshot = StatusSnapshot("unknown", "unknown", None)
+            self.status_snapshot = StatusSnapshot(
+                "unknown", "unknown", None, trouble=tuple(self.services.supervisor.trouble())
+            )
         self.update_status_bars()
 
     def update_status_bars(self) -> None:

@@ -73,6 +73,9 @@ class StatusBar(Static):
         color: $text;
         padding: 0 1;
     }
+    StatusBar.-trouble {
+        background: $error-muted;
+    }
     """
 
     def __init__(self) -> None:
@@ -85,6 +88,11 @@ class StatusBar(Static):
             self.show(snapshot, operator)
 
     def show(self, snapshot: StatusSnapshot, operator: str) -> None:
+        self.set_class(bool(snapshot.trouble), "-trouble")
+        if snapshot.trouble:  # background work stopped: that comes first, in words
+            more = f" (+{len(snapshot.trouble) - 1} more)" if len(snapshot.trouble) > 1 else ""
+            self.update(f"{operator} │ {snapshot.trouble[0]}{more}")
+            return
         outbox = "Outbox —" if snapshot.outbox_depth is None else f"Outbox {snapshot.outbox_depth}"
         attention = (
             f" · {snapshot.needs_attention} need attention" if snapshot.needs_attention else ""

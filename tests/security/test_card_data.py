@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from posplus_tui.ledger import Ledger
@@ -73,6 +73,7 @@ def disguised(draw: st.DrawFn) -> tuple[str, str]:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(disguised())
+@example(("400000\xa0000000000002=2912", "400000000000000002"))  # found: a no-break space
 def test_every_disguised_card_number_is_spotted_and_masked(case: tuple[str, str]) -> None:
     text, digits = case
     assert card_data_in(text), text

@@ -200,3 +200,37 @@ async def test_over_balance_with_a_supervisor_cannot_override_another_stations_h
             inv, operator=staff.clerk, amount=Money.parse("80.00"), approval=approval
         )
     assert _sent_to(pay_b) == []
+
+
+async def test_an_intent_abandoned_by_a_dead_station_stops_blocking_the_invoice(
+    ledger: Ledger, pay: PaymentService, staff: Staff
+) -> None:
+    """Counter 2 wrote an intent and stopped before sending it. Within two minutes the invoice
+    is still its (it may be sending right now); after that, the next charge discards the
+    abandoned intent and goes ahead, and Counter 2 could no longer send it."""
+    from datetime import UTC, datetime, timedelta
+
+    from posplus_tui.domain.transactions import Tender
+    from posplus_tui.services.errors import ServiceError
+    from posplus_tui.services.txn_store import IntentSpec, TxnStore
+
+    inv = invoice_facts("75.00")
+    written = datetime.now(UTC)
+    dead = TxnStore(ledger, station="Counter 2", clock=lambda: written)
+    spec = IntentSpec(TxnKind.SALE, Tender.CARD, inv.balance, staff.clerk.id, "Lee", inv)
+    theirs = dead.write_intent(spec)
+    with pytest.raises(InvoiceBusy, match="being charged right now at Counter 2"):
+        await pay.charge(inv, operator=staff.clerk)
+
+    written = datetime.now(UTC) - timedelta(minutes=3)  # as if it were written 3 minutes ago
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE transactions SET created_at = :t WHERE id = :i"),
+            {"t": written, "i": theirs.id},
+        )
+    mine = await pay.charge(inv, operator=staff.clerk)
+    assert mine.approved
+    assert (await pay.get(theirs.ecr_ref)).state is S.DISCARDED
+    with pytest.raises(ServiceError, match="no longer waiting to be sent"):
+        dead.mark_sent(theirs.id)  # the stopped process wakes up: nothing can be sent
+    assert _approved_on(ledger, inv.invoice_id) == 7_500

@@ -46,6 +46,7 @@ async def test_recover_settles_what_the_terminal_approved_and_says_so(demo_app) 
     async with app.run_test(size=(100, 30)) as pilot:
         await sign_in(pilot, "clerk", "1111")
         ref = await _interrupted_sale(app)
+        assert (await app.services.status()).needs_attention == 1  # the status bar counts it
         await pilot.press("f6")
         await wait_for_area(pilot, "Reconcile")
         await wait_for_text(pilot, "Needs a person: 1 payment(s) the terminal has not confirmed")

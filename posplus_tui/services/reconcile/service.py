@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime
 from typing import Any
 
+from posplus_tui.domain.outbox import OUTBOX_ATTENTION_STATES
 from posplus_tui.domain.roles import Action
 from posplus_tui.ledger import Ledger
 from posplus_tui.services.card_guard import refuse_card_data
@@ -226,7 +227,7 @@ class ReconcileService:
         return await asyncio.to_thread(self.store.mismatches, include_resolved=include_resolved)
 
     async def postings(
-        self, states: tuple[str, ...] = ("needs_attention", "mismatch")
+        self, states: tuple[str, ...] = tuple(OUTBOX_ATTENTION_STATES)
     ) -> list[m.PostingView]:
         return await asyncio.to_thread(self.store.postings, states)
 

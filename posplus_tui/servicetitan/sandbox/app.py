@@ -308,6 +308,19 @@ class SandboxApp:
         if status in (502, 503, 504):
             html = f"<html><head><title>{status}</title></head><body><h1>{status} Bad Gateway</h1></body></html>"
             return status, "text/html", html.encode(), extra, route, None
+        if status in (400, 404, 409, 422):
+            # A refusal before any work, in the API's documented error form (ApiErrorResponse):
+            # the client may believe it ("nothing was done").
+            body = jsonwire.dumps(
+                {
+                    "type": "https://httpstatuses.com/" + str(status),
+                    "title": "The request was refused (fault injected by the sandbox).",
+                    "status": status,
+                    "traceId": "sandbox-fault",
+                    "errors": {},
+                }
+            )
+            return status, JSON, body, extra, route, None
         body = jsonwire.dumps({"message": "An error has occurred."})
         return status, JSON, body, extra, route, None
 

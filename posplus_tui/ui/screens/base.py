@@ -13,6 +13,7 @@ from textual.worker import Worker, WorkerState
 
 from posplus_tui.domain.roles import Action, can_approve
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.keys import named_bindings
 from posplus_tui.ui.modals import SupervisorApproval
 from posplus_tui.ui.widgets import EnvironmentBanner, StatusBar
 
@@ -29,6 +30,14 @@ HOME_DEPTH = 2
 
 class PosScreen(Screen[T]):
     """A task screen. Subclasses yield their content from :meth:`body`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every binding gets an id for the user's keymap and a tooltip (see ui/keys.py), before
+        # Textual merges the class's bindings.
+        if "BINDINGS" in cls.__dict__:
+            scope = cls.__name__.removesuffix("Screen").lower()
+            cls.BINDINGS = named_bindings(scope, cls.__dict__["BINDINGS"])
+        super().__init_subclass__(**kwargs)
 
     #: Name used in the command palette and the help screen.
     AREA = ""
