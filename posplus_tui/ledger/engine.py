@@ -7,6 +7,7 @@ a committed intent or approval must survive a power cut. PostgreSQL uses psycopg
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -177,10 +178,13 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
                 f"Cannot create the ledger in {file.parent}: the folder is not writable by this "
                 "user. Choose another folder or fix its permissions."
             )
-        # The ledger is 0600 from its first byte (SQLite gives its -wal and -shm files the
-        # same mode): it holds who took which payment.
-        os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
-        os.chmod(file, 0o600)
+        if parsed.database and parsed.database != ":memory:" and not file.exists():
+            # The ledger is 0600 from its first byte (SQLite gives its -wal and -shm files the
+            # same mode): it holds who took which payment.
+            os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
+        if parsed.database and parsed.database != ":memory:":
+            with contextlib.suppress(OSError):  # not ours to change: opening will say so
+                os.chmod(file, 0o600)
         engine = create_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )

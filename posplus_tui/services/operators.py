@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -201,6 +202,8 @@ class OperatorService:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._approvals: dict[str, Approval] = {}
         self._dummy: str | None = None
+        self._claimed: set[str] = set()
+        self._claim_lock = threading.Lock()
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -690,9 +693,20 @@ class OperatorService:
                     "The supervisor who approved this is no longer allowed to approve.",
                     "Ask another supervisor to approve it.",
                 )
-            return _info(sup)
+            approver = _info(sup)
+        with self._claim_lock:
+            # Single use, even for two requests at once: the first to get here holds it.
+            if stored.token in self._claimed:
+                raise SupervisorRequired(
+                    "That supervisor approval is already being used for another request.",
+                    "Ask the supervisor to approve again.",
+                )
+            self._claimed.add(stored.token)
+        return approver
 
     def spend(self, approval: Approval | None) -> None:
         """Use an approval up (after the approved request was committed)."""
         if approval is not None:
             self._approvals.pop(approval.token, None)
+            with self._claim_lock:
+                self._claimed.discard(approval.token)

@@ -219,3 +219,28 @@ async def test_a_supervisor_never_approves_their_own_request(
             "Sam Super", "2222", action=Action.REFUND, requested_by=staff.supervisor, target="A"
         )
     assert _actors(ledger, "approval_refused") == ["Sam Super"]
+
+
+async def test_one_approval_serves_one_request_even_at_once(
+    operators: OperatorService, staff: Staff
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    ask = {"action": Action.REFUND, "requested_by": staff.clerk, "target": "A", "amount": Money(5)}
+    approval = await operators.approve_as_supervisor("Sam Super", "2222", **ask)
+    barrier = threading.Barrier(8)
+
+    def use() -> bool:
+        barrier.wait()
+        try:
+            operators.authorize_sync(
+                staff.clerk, Action.REFUND, approval, target="A", amount=Money(5)
+            )
+        except SupervisorRequired:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        granted = list(pool.map(lambda _: use(), range(8)))
+    assert granted.count(True) == 1
