@@ -178,7 +178,11 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     _validate(settings.to_dict(), str(file))
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps({"posplus": settings.to_dict()}), encoding="utf-8")
+    # 0600 from the start: the file names the tenant, the terminal and the database.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(tomli_w.dumps({"posplus": settings.to_dict()}))
+    os.chmod(tmp, 0o600)
     tmp.replace(file)
     return file
 

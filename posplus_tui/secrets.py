@@ -29,6 +29,8 @@ from posplus_tui.redaction import register_secret
 
 SERVICE = "posplus-tui"
 SECRET_NAMES = ("client_secret", "app_key", "reconciliation_password")
+#: Secrets the app makes for itself (never typed in Setup): the key that signs the audit chain.
+INTERNAL_SECRETS = ("audit_key",)
 MASK = "••••"
 
 NO_KEYRING_HELP = (
@@ -198,7 +200,7 @@ class SecretStore:
         return self._backend
 
     def _account(self, name: str) -> str:
-        if name not in SECRET_NAMES and not name.startswith("pin:"):
+        if name not in SECRET_NAMES + INTERNAL_SECRETS and not name.startswith("pin:"):
             raise SecretStoreError(f"Unknown secret “{name}”.")
         return f"{self._tenant}:{name}"
 

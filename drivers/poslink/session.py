@@ -16,11 +16,15 @@ Money safety:
   missing ACK, a dropped line, a late or unreadable reply after acceptance all end in
   :class:`OutcomeUnknown`: the caller settles it with a status query, never by sending again.
 * A reply is the request's only if it can be tied to it: same reply command and the request's ECR
-  reference. A reply without a reference is tied only where the line pins it — a fresh connection
-  carrying this one request (TCP), or a serial line with no earlier exchange left open. Anything
-  else is acknowledged (so the terminal stops resending) and ignored.
+  reference. A money reply (T01, T13) that names no reference is never tied: where the line pins
+  it (a fresh connection, a clean serial line) the exchange ends *unknown* at once, elsewhere it is
+  acknowledged and ignored (it may be an earlier request's). Other replies without a reference
+  (A01, B01, a not-found R03) are tied only where the line pins them — a fresh connection carrying
+  this one request (TCP), or a serial line with no earlier exchange of that command left open.
 * The exchange runs to the terminal's EOT on a shared line, so a resent reply (the terminal did not
-  hear our ACK) is seen in its own exchange; a copy of a reply already taken is recognised later too.
+  hear our ACK) is seen in its own exchange. Without that EOT the line counts as open for that
+  command a while, so a later resend naming no reference is never taken; one naming a reference
+  is the answer of that reference's request only.
 * An inter-byte time-out drops a half-received frame, and every exchange starts with an empty
   decoder; status frames, resends and unreadable replies are all counted and bounded.
 """
@@ -152,6 +156,7 @@ class _Exchange:
     ecr_ref: str
     reply: str
     pinned: bool
+    money: bool
     expect_reply: bool
     response_timeout: float
     sends: int = 1
@@ -176,6 +181,10 @@ class _Owed:
     expires: float
 
 
+#: replies that move money: they must name the request's ECR reference to be its reply
+MONEY_REPLIES = frozenset({"T01", "T13"})
+#: replies that say nothing about money (the terminal's identity): any one answers the question
+HARMLESS_REPLIES = frozenset({"A01"})
 #: how many replies already taken are remembered, to recognise their resends
 _REMEMBERED_REPLIES = 8
 #: how many open exchanges are remembered (their late replies make the line ambiguous)
@@ -218,7 +227,11 @@ class LineSession:
         self._drop_partial(out)  # each exchange starts clean
         expected = reply_command(request.command)
         self._owed = [o for o in self._owed if o.expires > now]
-        pinned = not self.shared or not any(o.command == expected for o in self._owed)
+        pinned = (
+            not self.shared
+            or expected in HARMLESS_REPLIES
+            or not any(o.command == expected for o in self._owed)
+        )
         frame = request.encode()
         self._ex = _Exchange(
             request=request,
@@ -226,6 +239,7 @@ class LineSession:
             ecr_ref=ecr_ref,
             reply=expected,
             pinned=pinned,
+            money=expected in MONEY_REPLIES,
             expect_reply=expect_reply,
             response_timeout=(
                 self.timing.response_timeout if response_timeout is None else response_timeout
@@ -304,7 +318,7 @@ class LineSession:
             self._owe(ex, now)
             self._fail(out, OutcomeUnknown(reason, accepted=True))
         elif self.phase is Phase.AWAIT_EOT:
-            # the outcome is known; the terminal may still resend the reply: recognised later
+            # the outcome is known; the terminal may still resend the reply: the line stays open
             self._owe(ex, now, ttl=max(10.0, 4 * self.timing.ack_timeout))
             out.append(Note("no EOT from the terminal after the reply"))
             self._finish(out)
@@ -433,7 +447,7 @@ class LineSession:
         if resp is None:
             self._unreadable(ex, out, "malformed")
             return
-        if resp.command != ex.reply or event.raw in self._taken:
+        if resp.command != ex.reply:
             self._not_ours(ex, resp, event.raw, out)
             return
         if not resp.final:
@@ -453,6 +467,18 @@ class LineSession:
             return
         if not self._ties(ex, resp, event.raw):
             self._not_ours(ex, resp, event.raw, out)
+            if ex.money and ex.pinned and not reply_ecr_ref(resp):
+                # the answer to this request, most likely, but it names no reference: it cannot
+                # be credited to this sale, nor can a later frame be told from it
+                self._owe(ex, now)
+                self._fail(
+                    out,
+                    OutcomeUnknown(
+                        "the terminal's reply names no ECR reference, so it cannot be tied to "
+                        f"{ex.ecr_ref}",
+                        accepted=True,
+                    ),
+                )
             return
         self._take(ex, resp, event.raw, now, out)
 
@@ -489,12 +515,15 @@ class LineSession:
 
     def _ties(self, ex: _Exchange, resp: Response, raw: bytes) -> bool:
         """True when ``resp`` is the final reply of the request in flight."""
-        if resp.command != ex.reply or raw in self._taken:
+        if resp.command != ex.reply:
             return False
+        # A copy of a reply already taken is not refused here: the same question asked twice
+        # (a status query repeated, a second identification) gets the very same bytes back. A
+        # resend of a money reply names its own reference; one naming none is never taken.
         ref = reply_ecr_ref(resp)
         if ref:
             return ref == ex.ecr_ref
-        return ex.pinned
+        return ex.pinned and not ex.money
 
     def _accepted(self, ex: _Exchange, now: float, out: list[Output]) -> None:
         out.append(Accepted())

@@ -328,6 +328,10 @@ class PosLinkTerminal(Terminal):
             )
         except (NotDelivered, OutcomeUnknown) as exc:
             return Unknown(ecr_ref, f"status query failed: {exc.reason}; try again")
+        if resp.result_code == m.OK and m.reply_ecr_ref(resp) != ecr_ref:
+            # a record is a transaction: it must name the one asked about (only "not found" may
+            # be tied by the line alone)
+            return Unknown(ecr_ref, "the terminal's record does not name this reference; ask again")
         if resp.result_code == m.IN_PROGRESS:
             return Unknown(
                 ecr_ref, "the terminal is still working on this request; ask again shortly"

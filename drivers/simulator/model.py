@@ -176,9 +176,10 @@ class Simulator:
         try:
             return await self._handle(request, report)
         except (MessageError, ValueError, IndexError) as exc:
-            return Response(
-                "0", _reply_cmd(request), self.version, m.FORMAT_ERROR, f"FORMAT ERROR {exc}"[:60]
-            )
+            ref = m.request_ecr_ref(request)
+            fields = m.TxnRecord(ecr_ref=ref).fields() if ref and _plain(ref) else ()
+            text = "".join(c if " " <= c <= "~" else "?" for c in f"FORMAT ERROR {exc}"[:60])
+            return Response("0", _reply_cmd(request), self.version, m.FORMAT_ERROR, text, fields)
 
     async def _handle(self, req: Request, report: StatusReporter | None) -> Reply:
         cmd = req.command
@@ -549,6 +550,10 @@ class Simulator:
         if self.take_fault("lost_reply"):
             return LOST
         return reply
+
+
+def _plain(text: str) -> bool:
+    return all(c.isalnum() or c in "-_" for c in text)
 
 
 def _reply_cmd(req: Request) -> str:

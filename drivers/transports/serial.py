@@ -1,6 +1,7 @@
 """Serial through pyserial's ``serial_for_url`` (so ``loop://``, ``socket://``, ``rfc2217://`` work
-too). Blocking pyserial calls run in worker threads, never on the event loop: one thread reads
-continuously into a bounded buffer the loop drains, another writes."""
+too). Nothing blocks the event loop: a local POSIX device is read by the loop itself when its
+(non-blocking) descriptor is readable, and written directly when the write fits; other handlers
+are read by one thread into a bounded buffer the loop drains, and written by another."""
 
 from __future__ import annotations
 
@@ -36,11 +37,34 @@ class SerialLink(Link):
         self._tx = ThreadPoolExecutor(1, thread_name_prefix="serial-tx")
         self._eof = False
         self._reader_done: asyncio.Future[None] = self._loop.create_future()
+        self._fd = _nonblocking_fd(port)
+        if self._fd is not None:
+            # each hop through a thread costs latency at every turn of the handshake
+            self._loop.add_reader(self._fd, self._on_readable)
+            self._reader_done.set_result(None)
+            return
         # a daemon thread, not a pool worker: a port someone forgot to close never blocks exit
         self._reader = threading.Thread(
             target=self._read_loop, name=f"serial-rx {description}", daemon=True
         )
         self._reader.start()
+
+    def _on_readable(self) -> None:
+        assert self._fd is not None
+        try:
+            data = os.read(self._fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._fd)
+            self._end()
+            return
+        with self._lock:
+            self._append(data)
+        self._ready.set()
 
     def _read_loop(self) -> None:
         port = self._port
@@ -67,16 +91,20 @@ class SerialLink(Link):
         """Reader thread: buffer ``data`` and wake the loop once (not once per chunk: a
         chattering line must not queue callbacks faster than the loop runs them)."""
         with self._lock:
-            self._buffer += data
-            excess = len(self._buffer) - MAX_BUFFERED
-            if excess > 0:
-                del self._buffer[:excess]
-                self.dropped += excess
+            self._append(data)
             if self._wake_pending:
                 return
             self._wake_pending = True
         with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening
             self._loop.call_soon_threadsafe(self._wake)
+
+    def _append(self, data: bytes) -> None:
+        """Add ``data`` (the lock held), dropping the oldest bytes beyond MAX_BUFFERED."""
+        self._buffer += data
+        excess = len(self._buffer) - MAX_BUFFERED
+        if excess > 0:
+            del self._buffer[:excess]
+            self.dropped += excess
 
     def _wake(self) -> None:
         with self._lock:
@@ -113,6 +141,16 @@ class SerialLink(Link):
     async def write(self, data: bytes) -> None:
         if self._eof:
             raise ConnectionError("serial port closed")
+        if self._fd is not None:
+            try:  # the descriptor is non-blocking: this never waits
+                written = os.write(self._fd, data)
+            except (BlockingIOError, InterruptedError):
+                written = 0
+            except OSError as exc:
+                raise ConnectionError(f"write to {self.description} failed: {exc}") from exc
+            data = data[written:]
+            if not data:
+                return
         try:
             await self._loop.run_in_executor(self._tx, self._port.write, data)
         except (serial.SerialException, OSError) as exc:
@@ -120,6 +158,9 @@ class SerialLink(Link):
 
     async def close(self) -> None:
         self._stop.set()
+        if self._fd is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._fd)
         with contextlib.suppress(Exception):
             self._port.cancel_read()
         with contextlib.suppress(Exception):
@@ -127,6 +168,23 @@ class SerialLink(Link):
         with contextlib.suppress(Exception):
             self._port.close()
         self._tx.shutdown(wait=False)
+
+
+def _nonblocking_fd(port: serial.SerialBase) -> int | None:
+    """The descriptor of a local POSIX serial device opened non-blocking (pyserial does), else
+    None (socket://, loop://, Windows)."""
+    if os.name != "posix":
+        return None
+    fd = getattr(port, "fd", None)
+    if not isinstance(fd, int) or type(port).__module__ != "serial.serialposix":
+        return None
+    import fcntl
+
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    except OSError:
+        return None
+    return fd if flags & os.O_NONBLOCK else None
 
 
 class SerialConnector(Connector):

@@ -6,6 +6,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from posplus_tui.cli.common import CliError, config_file, load_settings
 from posplus_tui.logs import setup_logging
@@ -42,6 +43,13 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+def run_app(app: Any, **options: Any) -> int:
+    """Run the app; its exit code is the app's: an unexpected error that stopped it is never 0."""
+    app.run(**options)
+    code = app.return_code
+    return int(code) if code else 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from posplus_tui.services.container import build_demo
     from posplus_tui.ui.app import PosPlusApp
@@ -64,8 +72,7 @@ def _demo(args: argparse.Namespace) -> int:
             ) from None
         services = build_demo(folder, card_wait_ms=args.card_wait_ms)
         freeze_heap()
-        PosPlusApp(services).run()
-    return 0
+        return run_app(PosPlusApp(services))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -87,8 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     _daily_backup(settings.database_url)
     services = build_run(settings, config_path=config_file(args))
     freeze_heap()
-    PosPlusApp(services).run()
-    return 0
+    return run_app(PosPlusApp(services))
 
 
 def _daily_backup(database_url: str) -> None:

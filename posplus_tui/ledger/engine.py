@@ -177,6 +177,10 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
                 f"Cannot create the ledger in {file.parent}: the folder is not writable by this "
                 "user. Choose another folder or fix its permissions."
             )
+        # The ledger is 0600 from its first byte (SQLite gives its -wal and -shm files the
+        # same mode): it holds who took which payment.
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(file, 0o600)
         engine = create_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )

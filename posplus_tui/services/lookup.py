@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 
 from posplus_tui.domain.money import Money
 from posplus_tui.ledger.tables.reconcile import InvoiceIndexRow
+from posplus_tui.services.card_guard import refuse_card_data
 from posplus_tui.services.errors import InvalidRequest, UnknownRecord
 from posplus_tui.services.reconcile.marker import PREFIX as MARKER_PREFIX
 from posplus_tui.services.reconcile.marker import find_marker
@@ -29,6 +30,8 @@ from posplus_tui.servicetitan import (
 )
 
 #: An int64 id has at most 19 digits.
+#: The longest search there is a use for (a customer name and more).
+MAX_SEARCH = 200
 _MAX_ID = 2**63 - 1
 _PHONE_CHARS = re.compile(r"^[\d\s()+.\-]+$")
 #: Name searches stop here; the clerk should type more of the name.
@@ -157,6 +160,9 @@ class LookupService:
                 "Type something to search for.",
                 "Enter an invoice number, a job number, a customer name or a phone number.",
             )
+        # Card data is refused before it reaches the index, ServiceTitan or the log; so is a
+        # search longer than any invoice, job, name or phone could be.
+        refuse_card_data(query, "search", limit=MAX_SEARCH)
         kinds = self._kinds(query)
         found: dict[int, InvoiceSummary] = {}
         local = await asyncio.to_thread(self._search_index, query, kinds)

@@ -37,6 +37,7 @@ from posplus_tui.domain.roles import Action
 from posplus_tui.domain.rules import RuleViolation, check_charge_amount
 from posplus_tui.domain.transactions import Tender, TxnKind, TxnState
 from posplus_tui.ledger import Ledger
+from posplus_tui.services.card_guard import refuse_card_data
 from posplus_tui.services.errors import (
     InvalidRequest,
     InvoiceBusy,
@@ -219,9 +220,17 @@ class PaymentService:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     def _authorize(
-        self, operator: OperatorInfo, action: Action, approval: Approval | None
+        self,
+        operator: OperatorInfo,
+        action: Action,
+        approval: Approval | None,
+        target: str = "",
+        amount: Money | None = None,
     ) -> OperatorInfo | None:
-        return self._operators.authorize_sync(operator, action, approval)
+        """The role from the ledger; an approval only for this action, target and amount."""
+        return self._operators.authorize_sync(
+            operator, action, approval, target=target, amount=amount
+        )
 
     @staticmethod
     def _check_invoice(invoice: InvoiceFacts) -> None:
@@ -267,7 +276,14 @@ class PaymentService:
         await self._db(self._authorize, operator, Action.CHARGE, None)
         supervisor_id: int | None = None
         if amount > due and amount.cents > 0:  # ≤ 0 is refused below, in the rule's words
-            sup = await self._db(self._authorize, operator, Action.CHARGE_OVER_BALANCE, approval)
+            sup = await self._db(
+                self._authorize,
+                operator,
+                Action.CHARGE_OVER_BALANCE,
+                approval,
+                invoice.invoice_id,
+                amount,
+            )
             supervisor_id = sup.id if sup else None
         try:
             kind = check_charge_amount(amount, due, supervisor=supervisor_id is not None)
@@ -448,7 +464,12 @@ class PaymentService:
             ref: str, progress: Callable[[TerminalState], None]
         ) -> Awaitable[TransactionResult]:
             return self._terminal.sale(
-                cents.cents, ref, request_token=save_card, keyed=keyed, progress=progress
+                cents.cents,
+                ref,
+                request_token=save_card,
+                keyed=keyed,
+                progress=progress,
+                invoice=invoice.number,
             )
 
         return await self._run(spec, send, approval=approval, on_event=on_event)
@@ -553,7 +574,8 @@ class PaymentService:
         """Refund all that is left (``amount=None``) or part of an approved sale. Needs a supervisor.
         Refunds never add up to more than was captured, even from two stations at once. The
         ``reason`` is written with the intent, in the same commit, into the audit chain."""
-        supervisor = await self._db(self._authorize, operator, Action.REFUND, approval)
+        refuse_card_data(reason, "reason")
+        await self._db(self._authorize, operator, Action.CHARGE, None)  # an active money role
         original = await self._db(self._store.get, ecr_ref)
         if amount is None:
             amount = await self._db(self._store.refundable, ecr_ref)
@@ -562,6 +584,9 @@ class PaymentService:
                     f"Nothing is left to refund on {original.ecr_ref}.",
                     "Check the transaction's history: it is already fully refunded or voided.",
                 )
+        supervisor = await self._db(
+            self._authorize, operator, Action.REFUND, approval, original.ecr_ref, amount
+        )
         original_ref = original.host_ref or original.terminal_ref
         spec = IntentSpec(
             kind=TxnKind.REFUND,
@@ -591,8 +616,12 @@ class PaymentService:
         on_event: PaymentListener | None = None,
     ) -> PaymentResult:
         """Void an approved sale before its batch closes; after that, a refund is needed instead."""
-        supervisor = await self._db(self._authorize, operator, Action.VOID, approval)
+        refuse_card_data(reason, "reason")
+        await self._db(self._authorize, operator, Action.CHARGE, None)  # an active money role
         original = await self._db(self._store.get, ecr_ref)
+        supervisor = await self._db(
+            self._authorize, operator, Action.VOID, approval, original.ecr_ref, original.approved
+        )
         original_ref = original.host_ref or original.terminal_ref
         spec = IntentSpec(
             kind=TxnKind.VOID,

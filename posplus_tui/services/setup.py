@@ -163,6 +163,8 @@ class SetupService:
     payment_types: tuple[PaymentTypeOption, ...] = ()
     #: Where setting changes are recorded (the ledger's audit chain), once the ledger is open.
     audit: AuditService | None = None
+    #: Who may save: the operator service reads the saver's role from the ledger.
+    operators: Any = None
     _last_form: ConnectionForm | None = field(default=None, repr=False)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -231,7 +233,7 @@ class SetupService:
             for label, value in (("tenant id", form.tenant_id), ("client id", form.client_id))
             if not value.strip()
         ]
-        filled = self._filled(form)
+        filled = await asyncio.to_thread(self._filled, form)  # the keyring may block (D-Bus)
         if not filled.client_secret:
             missing.append("client secret")
         if not filled.app_key:
@@ -310,14 +312,51 @@ class SetupService:
 
     # -- saving ----------------------------------------------------------------------------------
 
+    def _saver(self, by: object) -> str:
+        """The name of who saves, read from the ledger: an active admin or technician. Nobody
+        signed in may save only on a fresh install (a ledger without operators, or none yet)."""
+        from posplus_tui.domain.roles import Action, Role, role_allows
+        from posplus_tui.services.errors import ServiceError
+        from posplus_tui.services.operators import OperatorInfo
+
+        if self.operators is None:
+            if by is None:
+                return "first-run setup"
+            raise SetupProblem("Nobody can be checked: the ledger is not open.", "Call support.")
+        if by is None:
+            if self.operators.count_sync() == 0:
+                return "first-run setup"
+            raise SetupProblem(
+                "Sign in as an admin or a technician to change the setup.",
+                "Press Esc, sign in with your name and PIN, then open Setup (F8).",
+            )
+        if isinstance(by, OperatorInfo):
+            operator_id = by.id
+        elif isinstance(by, int) and not isinstance(by, bool):
+            operator_id = by
+        else:
+            raise SetupProblem("Nobody is signed in.", "Sign in as an admin or a technician.")
+        try:
+            who = self.operators.get_sync(operator_id)
+        except ServiceError as exc:
+            raise SetupProblem(exc.message, exc.fix) from None
+        if who.disabled or not role_allows(Role(who.role), Action.CHANGE_SETTINGS):
+            raise SetupProblem(
+                f"{who.name} ({who.role.value}) cannot change the setup.",
+                "Ask an admin or a technician.",
+            )
+        return str(who.name)
+
     async def save(
-        self, values: dict[str, str], secrets: dict[str, str], *, actor: str = ""
+        self, values: dict[str, str], secrets: dict[str, str], *, by: object = None
     ) -> config.Settings:
         """Validate and write the settings file, then store the non-empty secrets in the keyring.
-        Each changed setting is an event in the audit chain, under ``actor``.
+        ``by`` is the signed-in operator (or id); their role is read from the ledger. Each
+        changed setting is an event in the audit chain under their name.
 
         Raises :class:`SetupProblem` naming the field and the fix.
         """
+        who = await asyncio.to_thread(self._saver, by)
         try:
             new = config.updated(self.settings, **values)
         except config.ConfigError as exc:
@@ -349,7 +388,6 @@ class SetupService:
         self.settings = new
         self.secrets = store
         if self.audit is not None:
-            who = actor or "setup"
             for key in values:
                 before, after = str(getattr(old, key, "")), str(getattr(new, key, ""))
                 if before != after:

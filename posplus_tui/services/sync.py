@@ -28,6 +28,7 @@ from sqlalchemy import Engine, Row, insert, select, update
 from sqlmodel import Session
 
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import OutboxState
 from posplus_tui.ledger.tables.outbox import OutboxRow
 from posplus_tui.ledger.tables.reconcile import InvoiceIndexRow, ReconcilePosting, SyncCursor
 from posplus_tui.ledger.tables.transactions import Transaction
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 INVOICES_FEED = "export/invoices"
 PAYMENTS_FEED = "export/payments"
 #: States of outbox rows whose payment is (or may be) in ServiceTitan.
-_IN_ST = ("posting", "posted", "verified", "mismatch")
+_IN_ST = (OutboxState.POSTING, OutboxState.POSTED, OutboxState.VERIFIED, OutboxState.MISMATCH)
 
 
 def digits(text: str | None) -> str:
@@ -246,7 +247,11 @@ class SyncService:
         charged = self._charged(session, [inv.id for inv in invoices])
         found: list[MismatchRecord] = []
         for inv in invoices:
-            rows = [r for r in charged.get(inv.id, []) if r.state in _IN_ST or r.state == "pending"]
+            rows = [
+                r
+                for r in charged.get(inv.id, [])
+                if r.state in _IN_ST or r.state == OutboxState.PENDING
+            ]
             if not rows:
                 continue
             number = inv.number or str(inv.id)

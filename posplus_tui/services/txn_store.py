@@ -26,6 +26,7 @@ from drivers.base import BatchClosed, StatusResult, TransactionResult
 from posplus_tui.domain.holds import InvoiceHolds, LedgerCharge, check_reservation, holds_for
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import OutboxAction, OutboxState
 from posplus_tui.domain.refs import make_ecr_ref, outbox_marker
 from posplus_tui.domain.rules import (
     RefundExceedsRemaining,
@@ -63,10 +64,10 @@ __all__ = ["CardView", "IntentSpec", "TransactionView", "TxnStore", "apply_posti
 ABANDONED_INTENT = timedelta(minutes=2)
 
 _OUTBOX_ACTION = {
-    TxnKind.SALE: "post_payment",
-    TxnKind.DEPOSIT: "post_payment",
-    TxnKind.REFUND: "post_refund",
-    TxnKind.VOID: "void_payment",
+    TxnKind.SALE: OutboxAction.POST_PAYMENT,
+    TxnKind.DEPOSIT: OutboxAction.POST_PAYMENT,
+    TxnKind.REFUND: OutboxAction.POST_REFUND,
+    TxnKind.VOID: OutboxAction.VOID_PAYMENT,
 }
 
 
@@ -594,7 +595,7 @@ class TxnStore:
                     transaction_id=row.id,
                     action=_OUTBOX_ACTION[kind],
                     marker=outbox_marker(row.ecr_ref),
-                    state="pending",
+                    state=OutboxState.PENDING,
                     attempts=0,
                     next_attempt_at=now,
                     created_at=now,

@@ -14,6 +14,7 @@ from textual.widgets import Input, Label, Static
 
 from posplus_tui.domain.money import Money, MoneyError
 from posplus_tui.services.container import StatusSnapshot
+from posplus_tui.ui.literal import clean
 
 
 def enter_moves_on(screen: Screen[Any], field: Input, to: Input) -> None:
@@ -72,6 +73,9 @@ class StatusBar(Static):
         color: $text;
         padding: 0 1;
     }
+    StatusBar.-trouble {
+        background: $error-muted;
+    }
     """
 
     def __init__(self) -> None:
@@ -84,13 +88,20 @@ class StatusBar(Static):
             self.show(snapshot, operator)
 
     def show(self, snapshot: StatusSnapshot, operator: str) -> None:
+        self.set_class(bool(snapshot.trouble), "-trouble")
+        if snapshot.trouble:  # background work stopped: that comes first, in words
+            more = f" (+{len(snapshot.trouble) - 1} more)" if len(snapshot.trouble) > 1 else ""
+            self.update(f"{operator} │ {snapshot.trouble[0]}{more}")
+            return
         outbox = "Outbox —" if snapshot.outbox_depth is None else f"Outbox {snapshot.outbox_depth}"
         attention = (
             f" · {snapshot.needs_attention} need attention" if snapshot.needs_attention else ""
         )
         self.update(
-            f"{operator} │ Terminal {snapshot.terminal} │ "
-            f"ServiceTitan {snapshot.servicetitan} │ {outbox}{attention}"
+            clean(
+                f"{operator} │ Terminal {snapshot.terminal} │ "
+                f"ServiceTitan {snapshot.servicetitan} │ {outbox}{attention}"
+            )
         )
 
 
@@ -163,6 +174,8 @@ class FieldMessage(Static):
 
     def update(self, content: object = "", *, layout: bool = True) -> None:
         self.set_class(not content, "-empty")
+        if isinstance(content, str):
+            content = clean(content)  # messages quote outside text (names, ServiceTitan's words)
         super().update(content, layout=layout)  # type: ignore[arg-type]
 
     def error(self, text: str) -> None:
@@ -205,8 +218,8 @@ class ProblemPanel(Vertical):
 
     def show(self, title: str, fix: str = "", *, warning: bool = False) -> None:
         prefix = "Warning: " if warning else "Problem: "
-        self.query_one(".problem-title", Static).update(prefix + title)
-        self.query_one(".problem-fix", Static).update(f"Next step: {fix}" if fix else "")
+        self.query_one(".problem-title", Static).update(clean(prefix + title))
+        self.query_one(".problem-fix", Static).update(clean(f"Next step: {fix}") if fix else "")
         self.set_class(warning, "-warning")
         self.add_class("-shown")
 

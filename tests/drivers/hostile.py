@@ -177,6 +177,12 @@ class HostileTerminal:
     _auth: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _nak_left: dict[str, int] = field(default_factory=dict)
     _plan: Plan = field(default_factory=Plan)
+    _busy: int = 0
+
+    @property
+    def idle(self) -> bool:
+        """No reaction is running (every script step has been played)."""
+        return self._busy == 0
 
     # ------------------------------------------------------------------ one request
 
@@ -352,7 +358,11 @@ class HostileTerminal:
                     return
                 while not controls.empty():
                     controls.get_nowait()
-                await self.react(raw, write, control)
+                self._busy += 1
+                try:
+                    await self.react(raw, write, control)
+                finally:
+                    self._busy -= 1
         finally:
             reader.cancel()
             with contextlib.suppress(BaseException):

@@ -52,7 +52,8 @@ async def tcp_to(term: HostileTerminal, query: str = FAST) -> AsyncIterator[Term
 @POSIX
 async def test_a_resent_reply_without_a_reference_is_never_credited_to_the_next_sale() -> None:
     """Sale 1's reply (no ECR reference) is resent after our ACK and sent late again during sale 2,
-    which the terminal declines: sale 2 is Declined, never sale 1's approval."""
+    which the terminal declines: sale 1 is unknown (its reply cannot be tied to it), sale 2 is
+    Declined, never sale 1's approval."""
     term = HostileTerminal(
         plans=[
             Plan(ref="empty", eot=False, resend_reply=1),
@@ -62,6 +63,18 @@ async def test_a_resent_reply_without_a_reference_is_never_credited_to_the_next_
     async with serial_to(term) as driver:
         first = await driver.sale(1234, "PSALE1")
         second = await driver.sale(500, "PSALE2")
+    assert isinstance(first, Unknown) and "names no ECR reference" in first.reason
+    assert isinstance(second, Declined), second
+
+
+@POSIX
+async def test_a_resent_reply_with_its_reference_is_recognised_and_not_taken_twice() -> None:
+    term = HostileTerminal(
+        plans=[Plan(eot=False, resend_reply=2), Plan(late="resend", reply="decline")]
+    )
+    async with serial_to(term) as driver:
+        first = await driver.sale(1234, "PSALE3")
+        second = await driver.sale(500, "PSALE4")
     assert isinstance(first, Approved) and first.approved_cents == 1234
     assert isinstance(second, Declined), second
 
@@ -104,11 +117,15 @@ async def test_a_reply_for_another_reference_is_never_credited(line: str) -> Non
     assert isinstance(again, Approved) and again.approved_cents == 700
 
 
-async def test_on_tcp_a_reply_without_a_reference_is_pinned_by_its_connection() -> None:
+async def test_even_on_its_own_connection_an_approval_naming_no_reference_is_unknown() -> None:
+    """The stateful test found it: a terminal may answer a new connection with an older sale's
+    approval, and without a reference the two cannot be told apart."""
     term = HostileTerminal(plans=[Plan(ref="empty")])
     async with tcp_to(term) as driver:
+        started = asyncio.get_running_loop().time()
         result = await driver.sale(500, "PPIN1")
-    assert isinstance(result, Approved) and result.approved_cents == 500
+    assert isinstance(result, Unknown), result
+    assert asyncio.get_running_loop().time() - started < 0.9  # at once, not at the time-out
 
 
 # --------------------------------------------------------------------------- reading what was said
@@ -127,6 +144,15 @@ async def test_a_status_record_is_read_from_its_host_response(
     async with tcp_to(term) as driver:
         result = await driver.status("PST1")
     assert isinstance(result, expected), result
+
+
+async def test_a_status_record_naming_no_reference_is_not_read_as_ours() -> None:
+    term = HostileTerminal(
+        status_replies=[r03(ref="", host="00", message="APPROVAL", approved="1234")]
+    )
+    async with tcp_to(term) as driver:
+        result = await driver.status("PST9")
+    assert isinstance(result, Unknown), result
 
 
 async def test_a_status_record_with_an_approval_and_its_amount_is_approved() -> None:
@@ -396,3 +422,25 @@ async def test_the_simulator_answers_a_malformed_request_with_a_format_error() -
     assert got.startswith(b"\x15\x06")  # NAK for the broken LRC, ACK for the malformed one
     reply = got[got.find(b"\x02") + 1 :].split(b"\x03")[0].split(b"\x1c")
     assert reply[1] == b"A01" and reply[3] == b"100003"
+
+
+@POSIX
+async def test_repeated_checks_and_status_queries_on_one_serial_line_are_all_read() -> None:
+    """The periodic terminal check identifies the terminal again and again, and an unknown sale
+    is asked about more than once: identical answers are each read."""
+    from drivers.simulator import Simulator
+    from drivers.simulator.pty import serve_pty
+
+    server = await serve_pty(Simulator(), 115200)
+    driver = open_terminal(f"{server.url}&timeout=2&ack_timeout=1")
+    try:
+        for _ in range(3):
+            assert (await driver.initialize()).serial_number == "SIM0001"
+        for _ in range(2):
+            assert await driver.status("PREP1") == NotFound("PREP1")
+        assert isinstance(await driver.sale(1000, "PREP2"), Approved)
+        for _ in range(2):
+            assert isinstance(await driver.status("PREP2"), Approved)
+    finally:
+        await driver.close()
+        await server.close()

@@ -80,7 +80,7 @@ def test_without_its_eot_the_next_exchange_never_takes_a_reply_naming_nobody() -
     s = LineSession(T, shared=True)
     s.start(sale("R1"), 0.0, ecr_ref="R1")
     s.receive(ACK, 0.1)
-    s.receive(t01("000000", ref="", approved="1234", auth="A1"), 0.2)
+    s.receive(approval("R1"), 0.2)
     assert isinstance(ended(s.tick(0.8)), Finished)  # no EOT: the outcome is known all the same
     s.start(sale("R2", 500), 1.0, ecr_ref="R2")
     s.receive(ACK, 1.1)
@@ -93,10 +93,35 @@ def test_without_its_eot_the_next_exchange_never_takes_a_reply_naming_nobody() -
     assert done.response.result_code == "000100"
 
 
-def test_on_a_clean_line_a_reply_naming_nobody_is_pinned_to_the_request() -> None:
+def test_a_money_reply_naming_nobody_ends_unknown_at_once_on_a_clean_line() -> None:
     s = LineSession(T, shared=True)
     outs = run_sale(s, "R1", 0.0, t01("000000", ref="", approved="1234"))
-    assert isinstance(ended(outs), Finished)
+    failed = ended(outs)
+    assert isinstance(failed, Failed) and isinstance(failed.error, OutcomeUnknown)
+    assert sent(outs).endswith(ACK)  # acknowledged all the same: the terminal stops resending
+
+
+def test_on_a_clean_line_a_reply_without_a_reference_slot_is_pinned_to_the_request() -> None:
+    s = LineSession(T, shared=True)
+    s.start(m.initialize(), 0.0)
+    s.receive(ACK, 0.01)
+    s.receive(frame("0", "A01", "1.35", "000000", "OK", "SN1", "M", "F"), 0.02)
+    done = ended(s.receive(EOT, 0.03))
+    assert isinstance(done, Finished) and done.response is not None
+
+
+def test_after_an_unanswered_query_a_reply_without_a_reference_is_not_taken() -> None:
+    s = LineSession(T, shared=True)
+    s.start(m.batch_close(), 0.0)
+    s.receive(ACK, 0.01)
+    assert isinstance(ended(s.tick(10.5)), Failed)  # its B01 may still come
+    s.start(m.batch_close(), 11.0)
+    s.receive(ACK, 11.01)
+    b01 = frame("0", "B01", "1.35", "000000", "OK", "00", "3", "1500")
+    outs = s.receive(b01, 11.02)
+    assert ended(outs) is None  # the first B01 settles the earlier query
+    outs = s.receive(b01, 11.03)
+    assert ended(outs) is None  # a copy of it is still not taken (it may be a resend)
 
 
 def test_a_reply_for_another_reference_is_never_taken() -> None:
@@ -193,3 +218,33 @@ def test_a_flood_of_noise_costs_nothing_but_time() -> None:
     assert ended(outs) is None
     outs = s.receive(ACK, 0.5)  # after the inter-byte time-out the oversize frame is gone
     assert any(isinstance(o, Accepted) for o in outs)
+
+
+def test_the_same_question_twice_gets_the_same_bytes_back_and_both_are_read() -> None:
+    """A repeated identification or status query is answered with identical frames: a copy of a
+    reply already taken must not be refused as a resend."""
+    s = LineSession(T, shared=True)
+    a01 = frame("0", "A01", "1.35", "000000", "OK", "SN1", "M", "F")
+    not_found = frame("0", "R03", "1.35", "100023", "NOT FOUND", "0", "", "", "", "", "")
+    for i, (request, reply) in enumerate(
+        [(m.initialize(), a01), (m.initialize(), a01), (m.local_detail("R9"), not_found)] * 2
+    ):
+        now = float(i)
+        ref = "R9" if request.command == "R02" else ""
+        s.start(request, now, ecr_ref=ref)
+        s.receive(ACK, now + 0.01)
+        s.receive(reply, now + 0.02)
+        done = ended(s.receive(EOT, now + 0.03))
+        assert isinstance(done, Finished) and done.response is not None, (i, done)
+
+
+def test_a_terminal_that_never_sends_eot_still_identifies_itself_every_time() -> None:
+    s = LineSession(T, shared=True)
+    a01 = frame("0", "A01", "1.35", "000000", "OK", "SN1", "M", "F")
+    for i in range(3):
+        now = float(i)
+        s.start(m.initialize(), now)
+        s.receive(ACK, now + 0.01)
+        s.receive(a01, now + 0.02)
+        done = ended(s.tick(now + 0.6))  # no EOT
+        assert isinstance(done, Finished) and done.response is not None, i

@@ -52,7 +52,8 @@ def filled(tmp_path: Path) -> tuple[str, dict[str, str]]:
     async def fill() -> dict[str, str]:
         ledger = open_ledger(url)
         ops = OperatorService(ledger, station="Counter 1", pin_cost=16)
-        sup = ops.add_sync("Sam Super", "supervisor", "2222")
+        admin = ops.add_sync("Alice Admin", "admin", "1111")
+        sup = ops.add_sync("Sam Super", "supervisor", "2222", by=admin)
         terminal = drivers.open_terminal("sim://cli-test?timeout=0.5")
         pay = PaymentService(ledger, terminal, ops, station="Counter 1", settle_unknown_now=False)
 

@@ -107,3 +107,19 @@ async def test_an_uncertain_post_that_did_not_land_is_posted_again_only_after_ev
     assert len(agreed) == 1 and "2 searches" in agreed[0].message
     assert sandbox.stats.by_route.get("GET /accounting/v2/tenant/{tenant}/export/payments", 0) >= 2
     assert time.monotonic() - started >= 0.8
+
+
+def test_reconcile_once_survives_an_empty_200_and_posts_once(
+    ledger: Ledger, sandbox: Sandbox, base_url: str
+) -> None:
+    from tests.reconcile.test_crash import cli_env, run_cli
+
+    row = _sale(ledger, sandbox)
+    sandbox.faults.commit_then_reply(1, "empty", status=200)
+    child = run_cli(cli_env(sandbox, base_url, ledger.url))
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, out + err
+    assert "Traceback" not in err and "AttributeError" not in err
+    assert "Posted 1 (of which 1 were already in ServiceTitan)" in out, out
+    assert len(payments_with(sandbox, row.marker)) == 1
+    assert outbox_state(ledger, row.outbox_id)[0] == "verified"

@@ -188,7 +188,12 @@ async def test_over_balance_with_a_supervisor_cannot_override_another_stations_h
     assert (await pay_a.charge(inv, operator=staff.clerk)).approved
     ops_b = pay_b._operators  # type: ignore[attr-defined]
     approval = await ops_b.approve_as_supervisor(
-        "Sam Super", "2222", action=Action.CHARGE_OVER_BALANCE
+        "Sam Super",
+        "2222",
+        action=Action.CHARGE_OVER_BALANCE,
+        requested_by=staff.clerk,
+        target=inv.invoice_id,
+        amount=Money.parse("80.00"),
     )
     with pytest.raises(InvoiceBusy, match="approved at Counter 1"):
         await pay_b.charge(

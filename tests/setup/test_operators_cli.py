@@ -52,7 +52,7 @@ def test_first_admin_then_changes_as_an_admin(
         run(["add", "Mallory", "--role", "admin", "--as", "Ana"], url, "0000\n9999\n", monkeypatch)
         == 5
     )
-    assert "Wrong PIN" in capsys.readouterr().err
+    assert "do not match" in capsys.readouterr().err
     names = [r[0] for r in _rows(url, "SELECT name FROM operators")]
     assert names == ["Ana"], "a wrong PIN changes nothing"
 

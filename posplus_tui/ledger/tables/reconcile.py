@@ -143,6 +143,7 @@ class ReconcileWorkerBeat(SQLModel, table=True):
     """A running worker's heartbeat: claims of a worker whose beat is older than a few beats are
     free for others at once (other computers; on this one its PID tells sooner)."""
 
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
     __tablename__ = "reconcile_workers"
 
     worker_id: str = Field(primary_key=True, max_length=80)
@@ -153,6 +154,7 @@ class RateBudget(SQLModel, table=True):
     """A token bucket one tenant's stations share (PostgreSQL): ``tokens`` at ``stamp``, refilled
     at ``rate`` per second up to ``burst``. Stations take a few tokens per transaction."""
 
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
     __tablename__ = "st_rate_budget"
 
     key: str = Field(primary_key=True, max_length=160)

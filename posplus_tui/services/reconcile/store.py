@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import outbox_move
 from posplus_tui.domain.transactions import IllegalTransition, TxnEvent, TxnState, transition
 from posplus_tui.ledger import audit
 from posplus_tui.ledger.tables.outbox import OutboxRow
@@ -98,7 +99,6 @@ class ReconcileStore:
     ) -> tuple[list[m.OutboxItem], bool]:
         o = OutboxRow.__table__
         with Session(self.engine) as session:
-            _beat(session, worker_id.split("#", 1)[0], now)
             free = self._free(session, now, stale_before)
             query = (
                 select(o.c.id)
@@ -770,7 +770,10 @@ class ReconcileStore:
             in_doubt = row.state == m.POSTING or (
                 doubt is not None and doubt.attempted_at is not None and doubt.doubt_reason != ""
             )
-            new_state = m.POSTED if row.st_payment_id else (m.POSTING if in_doubt else m.PENDING)
+            new_state = outbox_move(
+                row.state,
+                m.POSTED if row.st_payment_id else (m.POSTING if in_doubt else m.PENDING),
+            )
             session.execute(
                 update(o)
                 .where(o.c.id == outbox_id)
@@ -825,7 +828,7 @@ class ReconcileStore:
                 raise ActionRefused(
                     f"Posting {outbox_id} is being posted right now; wait for the result."
                 )
-            state = m.POSTED if st_payment_id else m.VERIFIED
+            state = outbox_move(row.state, m.POSTED if st_payment_id else m.VERIFIED)
             session.execute(
                 update(o)
                 .where(o.c.id == outbox_id)

@@ -308,6 +308,19 @@ class SandboxApp:
         if status in (502, 503, 504):
             html = f"<html><head><title>{status}</title></head><body><h1>{status} Bad Gateway</h1></body></html>"
             return status, "text/html", html.encode(), extra, route, None
+        if status in (400, 404, 409, 422):
+            # A refusal before any work, in the API's documented error form (ApiErrorResponse):
+            # the client may believe it ("nothing was done").
+            body = jsonwire.dumps(
+                {
+                    "type": "https://httpstatuses.com/" + str(status),
+                    "title": "The request was refused (fault injected by the sandbox).",
+                    "status": status,
+                    "traceId": "sandbox-fault",
+                    "errors": {},
+                }
+            )
+            return status, JSON, body, extra, route, None
         body = jsonwire.dumps({"message": "An error has occurred."})
         return status, JSON, body, extra, route, None
 
@@ -565,7 +578,9 @@ class SandboxApp:
         return _by_id(self.store.technicians, int(c.match["id"]), wire.technician, "Technician")
 
 
-def _by_id(rows: list[Any], wanted: int, fmt: Callable[[Any], dict[str, Any]], what: str) -> Any:
+def _by_id(
+    rows: list[Any], wanted: int, fmt: Callable[[Any], dict[str, Any]], what: str
+) -> dict[str, Any]:
     for row in rows:
         if row.id == wanted:
             return fmt(row)
@@ -647,7 +662,7 @@ def apply_fault(faults: Faults, order: dict[str, Any]) -> str:
         and 100 <= int(kind) <= 599
         and kind not in ("429", "500", "502", "503", "504")
     ):
-        faults.fail_next(count, int(kind), **match)  # type: ignore[arg-type]
+        faults.fail_next(count, int(kind), **match)
         return f"next {count} call(s) answer {kind}"
     if kind in ("commit-status", "commit-empty", "commit-malformed"):
         reply = kind.removeprefix("commit-")

@@ -13,6 +13,7 @@ from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from posplus_tui.domain.money import Money
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import clean
 from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.screens.invoice import facts_of
@@ -64,7 +65,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         d = self.detail
         with VerticalScroll(id="charge-body"):
             yield Static(
-                f"Invoice {d.number} · {d.customer_name} · Balance due {d.balance.format()}",
+                clean(f"Invoice {d.number} · {d.customer_name} · Balance due {d.balance.format()}"),
                 id="charge-head",
                 markup=False,
             )

@@ -14,6 +14,7 @@ from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
 from posplus_tui.services.reconcile import EventKind
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import cells, clean
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.widgets import ProblemPanel
 
@@ -185,8 +186,10 @@ class InvoiceScreen(PosScreen[None]):
         phone = d.phones[0] if d.phones else "no phone"
         adj = f" · adjustment to {d.adjustment_to_id}" if d.adjustment_to_id else ""
         self.query_one("#invoice-head", Static).update(
-            f"Invoice {d.number} · Job {d.job_number or '—'} · API id {d.id}{adj}\n"
-            f"{d.customer_name} · {phone}\n{d.address or 'no address on file'}"
+            clean(
+                f"Invoice {d.number} · Job {d.job_number or '—'} · API id {d.id}{adj}\n"
+                f"{d.customer_name} · {phone}\n{d.address or 'no address on file'}"
+            )
         )
         balance_words = (
             "PAID IN FULL"
@@ -210,23 +213,30 @@ class InvoiceScreen(PosScreen[None]):
                 f"{t.brand} ••••{t.last4}" if t.last4 else "—",
                 STATE_WORDS.get(value_of(t.state), value_of(t.state)),
             ]
-            ours.add_row(*([t.ecr_ref] if self.wide else []), *row, key=t.ecr_ref)
+            ours.add_row(*cells(*([t.ecr_ref] if self.wide else []), *row), key=t.ecr_ref)
         self._describe_transaction()
         pays = self.query_one("#payments", DataTable)
         pays.clear()
         for p in d.payments:
             pays.add_row(
-                p.paid_on.strftime("%m/%d/%y") if p.paid_on else "—",
-                p.type_name,
-                p.amount.format(),
-                "this app" if p.ours else "other",
-                (p.memo or "")[:30] + ("" if p.active else " (inactive)"),
+                *cells(
+                    p.paid_on.strftime("%m/%d/%y") if p.paid_on else "—",
+                    p.type_name,
+                    p.amount.format(),
+                    "this app" if p.ours else "other",
+                    (p.memo or "")[:30] + ("" if p.active else " (inactive)"),
+                )
             )
         items = self.query_one("#items", DataTable)
         items.clear()
         for item in d.items:
             items.add_row(
-                item.description[:40], item.quantity, item.price.format(), item.total.format()
+                *cells(
+                    clean(item.description)[:40],
+                    item.quantity,
+                    item.price.format(),
+                    item.total.format(),
+                )
             )
 
     # -- what can be done -------------------------------------------------------------------------
@@ -322,7 +332,7 @@ class InvoiceScreen(PosScreen[None]):
             return
         auth = f" · auth {txn.auth_code}" if txn.auth_code else ""
         note = f" · {txn.message}" if txn.message and not txn.is_approved else ""
-        detail.update(f"Ref {txn.ecr_ref}{auth}{note}")
+        detail.update(clean(f"Ref {txn.ecr_ref}{auth}{note}"))
 
     @on(TabbedContent.TabActivated)
     def _tab(self) -> None:

@@ -14,7 +14,9 @@ from textual.message import Message
 from textual.widgets import DataTable, Label, Sparkline, Static
 
 from posplus_tui.domain.roles import Action
+from posplus_tui.redaction import card_data_in
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import cells, clean
 from posplus_tui.ui.modals import TextPrompt
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
 from posplus_tui.ui.screens.reconcile_view import FILTERS, KIND_WORDS, summary_words, visible
@@ -225,11 +227,13 @@ class ReconcileScreen(PosScreen[None]):
         for e in self.shown:
             kind = str(getattr(e.kind, "value", e.kind))
             table.add_row(
-                age_words(e.time, now),
-                e.invoice_number or "—",
-                e.amount.format(),
-                KIND_WORDS.get(kind, kind),
-                e.message,
+                *cells(
+                    age_words(e.time, now),
+                    e.invoice_number or "—",
+                    e.amount.format(),
+                    KIND_WORDS.get(kind, kind),
+                    e.message,
+                )
             )
         self._describe_event()
         message = self.query_one("#reconcile-message", FieldMessage)
@@ -249,8 +253,10 @@ class ReconcileScreen(PosScreen[None]):
             return
         kind = str(getattr(event.kind, "value", event.kind))
         detail.update(
-            f"{KIND_WORDS.get(kind, kind)} · payment {event.transaction_ref or '—'} · "
-            f"{event.message}"
+            clean(
+                f"{KIND_WORDS.get(kind, kind)} · payment {event.transaction_ref or '—'} · "
+                f"{event.message}"
+            )
         )
 
     # -- actions ---------------------------------------------------------------------------------
@@ -281,18 +287,22 @@ class ReconcileScreen(PosScreen[None]):
         if event is not None:
             self.retry(event)
 
-    async def _approval(self, what: str) -> tuple[bool, Any]:
+    async def _approval(self, what: str, event: Any) -> tuple[bool, Any]:
         operator = self.pos_app.operator
+        amount = getattr(event, "amount", None)
         return await self.supervisor_approval(
             Action.RESOLVE_POSTING,
             f"{operator.name} is a {operator.role.value}: {what} changes the books, so a "
             "supervisor approves it with their own name and PIN.",
+            target=str(event.outbox_id),
+            what=(f"{amount.format()} · " if amount is not None else "")
+            + f"payment {event.transaction_ref} · invoice {event.invoice_number}",
         )
 
     @work(group="reconcile-action", exit_on_error=False)
     async def retry(self, event: Any) -> None:
         problem = self.query_one("#reconcile-problem", ProblemPanel)
-        go, approval = await self._approval(f"retrying payment {event.transaction_ref}")
+        go, approval = await self._approval(f"retrying payment {event.transaction_ref}", event)
         if not go:
             return
         try:
@@ -326,8 +336,14 @@ class ReconcileScreen(PosScreen[None]):
         )
         if note is None:
             return
+        if found := card_data_in(note):
+            self.query_one("#reconcile-problem", ProblemPanel).show(
+                f"The note looks like it holds {found}: card data is never stored.",
+                "Write the note again without it (a payment number from ServiceTitan is fine).",
+            )
+            return
         go, approval = await self._approval(
-            f"marking payment {event.transaction_ref} as posted by hand"
+            f"marking payment {event.transaction_ref} as posted by hand", event
         )
         if not go:
             return

@@ -19,6 +19,7 @@ from posplus_tui.services.setup import (
     look_alikes,
 )
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import cells
 from posplus_tui.ui.modals import OperatorDraft, OperatorForm
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel, field_row
@@ -400,9 +401,7 @@ class SetupScreen(PosScreen[None]):
             result.error("Not saved: the secrets file is locked.")
             return
         try:
-            operator = self.pos_app.operator
-            actor = operator.name if operator is not None else "first-run setup"
-            settings = await self.setup.save(values, secrets, actor=actor)
+            settings = await self.setup.save(values, secrets, by=self.pos_app.operator)
         except SetupProblem as exc:
             problem.show(exc.title, exc.fix)
             result.error(exc.title)
@@ -429,8 +428,9 @@ class SetupScreen(PosScreen[None]):
         else:
             result.ok("Saved. Payments are ready: sign in at the counter to take one.")
             self.pos_app.refresh_status()
-            if self.first_run and self.pos_app.operator is None:
+            if self.first_run and len(self.app.screen_stack) <= HOME_DEPTH:
                 self.notify("Setup saved: payments are ready. Sign in to take one.")
+                self.pos_app.operator = None  # the first admin signs in like everyone else
                 self.app.pop_screen()  # onto the sign-in screen below
 
     def action_back(self) -> None:
@@ -449,7 +449,9 @@ class SetupScreen(PosScreen[None]):
         table.clear()
         for op in self.operators:
             state = "disabled" if op.disabled else ("locked" if op.locked_until else "active")
-            table.add_row(op.name, op.role.value, op.st_username or "—", state, key=str(op.id))
+            table.add_row(
+                *cells(op.name, op.role.value, op.st_username or "—", state), key=str(op.id)
+            )
 
     def _selected_operator(self) -> Any | None:
         table = self.query_one("#operators", DataTable)
@@ -510,6 +512,11 @@ class SetupScreen(PosScreen[None]):
             problem = explain(exc)
             box.error(f"{problem.title} {problem.fix}")
             return
+        if by is None and operator_id is None:
+            # The first admin of a fresh install, who just chose their PIN, works on as
+            # themselves (anything else needs a signed-in admin or technician).
+            self.pos_app.operator = saved
+            self.pos_app.update_status_bars()
         check = self.setup.check_username(saved.st_username) if saved.st_username else None
         note = f" Note: {check.message}" if check is not None and not check.ok else ""
         box.ok(f"{saved.name} ({saved.role.value}) {verb}.{note}")
