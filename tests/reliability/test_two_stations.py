@@ -88,8 +88,9 @@ def shared_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
         drop = (plain, name)
     ledger = open_ledger(url)
     ops = OperatorService(ledger, station="Counter 1", pin_cost=16)
-    ops.add_sync("Kim Clerk", "clerk", "1234")
-    ops.add_sync("Lee Clerk", "clerk", "5678")
+    admin = ops.add_sync("Ada Admin", "admin", "9999")
+    ops.add_sync("Kim Clerk", "clerk", "1234", by=admin)
+    ops.add_sync("Lee Clerk", "clerk", "5678", by=admin)
     ledger.dispose()
     try:
         yield url

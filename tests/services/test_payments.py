@@ -126,7 +126,7 @@ async def test_deposit_and_over_balance_needs_supervisor(
             operators,
             Action.CHARGE_OVER_BALANCE,
             by=staff.clerk,
-            target=inv.invoice_id,
+            target=other.invoice_id,
             amount=Money.parse("150.00"),
         ),
     )

@@ -202,7 +202,8 @@ async def test_a_refund_approved_while_the_database_was_cut_is_settled_by_the_ru
 
     ledger = open_ledger(pg_url)
     operators = OperatorService(ledger, station="Counter 1", pin_cost=FAST_PIN_COST)
-    sup = operators.add_sync("Sam Super", "supervisor", "2222")
+    admin = operators.add_sync("Alice Admin", "admin", "1111")
+    sup = operators.add_sync("Sam Super", "supervisor", "2222", by=admin)
     armed = {"on": False}
 
     def checkpoint(name: str) -> None:
