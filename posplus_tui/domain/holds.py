@@ -41,14 +41,20 @@ class LedgerCharge:
     station: str
     operator: str
     created_at: datetime
+    #: ServiceTitan's id for its payment, once posted (the worker's, or typed by a person).
+    st_payment_id: str = ""
 
-    def held(self, seen_refs: frozenset[str]) -> Money:
+    def held(
+        self, seen_refs: frozenset[str], seen_payment_ids: frozenset[str] = frozenset()
+    ) -> Money:
         """What of this charge ServiceTitan's balance may not reflect yet."""
         if self.state in _CHARGING or self.state is TxnState.UNKNOWN:
             return self.amount  # may be (or become) approved in full
         if self.state not in MONEY_MOVED_STATES or self.state is TxnState.VOIDED:
             return Money(0)
-        if self.ecr_ref in seen_refs:
+        if self.ecr_ref in seen_refs or (
+            self.st_payment_id and self.st_payment_id in seen_payment_ids
+        ):
             return Money(0)  # already in ServiceTitan's balance
         return Money(max(0, self.approved.cents - self.returned.cents))
 
@@ -99,13 +105,17 @@ def holds_for(
     balance: Money,
     charges: Iterable[LedgerCharge],
     seen_refs: frozenset[str] = frozenset(),
+    seen_payment_ids: frozenset[str] = frozenset(),
 ) -> InvoiceHolds:
+    """The holds, given the references and ServiceTitan payment ids of our payments the reading
+    of ``balance`` showed on the invoice (a payment a person posted by hand, without our marker,
+    is recognised by its id when they recorded it)."""
     charging: list[LedgerCharge] = []
     unknown: list[LedgerCharge] = []
     unposted: list[LedgerCharge] = []
     held = 0
     for c in charges:
-        amount = c.held(seen_refs).cents
+        amount = c.held(seen_refs, seen_payment_ids).cents
         if amount <= 0:
             continue
         held += amount

@@ -325,8 +325,6 @@ class PaymentService:
             holder = (
                 "a connection check (it takes a few seconds)"
                 if self._checking
-                else "Recover (asking it about an interrupted payment)"
-                if self._recovering
                 else self._current_ref or "another request"
             )
             raise TerminalBusy(

@@ -294,8 +294,9 @@ class TxnStore:
         """Every sale and deposit of the invoice that holds (or may hold) money, any station."""
         held_states = [TxnState.INTENT, TxnState.AT_TERMINAL, TxnState.UNKNOWN, *MONEY_MOVED_STATES]
         rows = session.execute(
-            select(Transaction, col(Operator.name))
+            select(Transaction, col(Operator.name), col(OutboxRow.st_payment_id))
             .outerjoin(Operator, col(Operator.id) == col(Transaction.operator_id))
+            .outerjoin(OutboxRow, col(OutboxRow.transaction_id) == col(Transaction.id))
             .where(
                 col(Transaction.invoice_id) == invoice_id,
                 col(Transaction.kind).in_([TxnKind.SALE.value, TxnKind.DEPOSIT.value]),
@@ -307,7 +308,7 @@ class TxnStore:
         if rows:  # refunds that gave money back, for every charge at once
             refunds = session.execute(
                 select(col(Transaction.parent_id), col(Transaction.approved_cents)).where(
-                    col(Transaction.parent_id).in_([row.id for row, _ in rows]),
+                    col(Transaction.parent_id).in_([row.id for row, _, _ in rows]),
                     col(Transaction.kind) == TxnKind.REFUND.value,
                     col(Transaction.state).in_([s.value for s in MONEY_MOVED_STATES]),
                 )
@@ -315,7 +316,7 @@ class TxnStore:
             for parent_id, cents in refunds:
                 returned[parent_id] = returned.get(parent_id, 0) + cents
         out = []
-        for row, operator in rows:
+        for row, operator, st_payment_id in rows:
             assert row.id is not None
             out.append(
                 LedgerCharge(
@@ -327,6 +328,7 @@ class TxnStore:
                     station=row.station,
                     operator=operator or "",
                     created_at=row.created_at,
+                    st_payment_id=st_payment_id or "",
                 )
             )
         return out
@@ -373,7 +375,9 @@ class TxnStore:
                 for c in self._charges(session, invoice.invoice_id)
                 if not (c.state is TxnState.INTENT and c.created_at < cutoff)
             ]
-        return holds_for(invoice.number, invoice.balance, charges, invoice.seen_refs)
+        return holds_for(
+            invoice.number, invoice.balance, charges, invoice.seen_refs, invoice.seen_payment_ids
+        )
 
     # -- intent ---------------------------------------------------------------------------------
 
@@ -448,7 +452,11 @@ class TxnStore:
                 self._lock_invoice(session, inv.invoice_id)
                 self._discard_abandoned_intents(session, inv.invoice_id, now)
                 holds = holds_for(
-                    inv.number, inv.balance, self._charges(session, inv.invoice_id), inv.seen_refs
+                    inv.number,
+                    inv.balance,
+                    self._charges(session, inv.invoice_id),
+                    inv.seen_refs,
+                    inv.seen_payment_ids,
                 )
                 try:
                     check_reservation(holds, spec.amount)

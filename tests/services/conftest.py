@@ -85,6 +85,7 @@ def invoice_facts(
     invoice_id: str | None = None,
     customer: str = "7001",
     seen_refs: frozenset[str] = frozenset(),
+    seen_payment_ids: frozenset[str] = frozenset(),
 ):
     """An invoice as a lookup hands it to the engine. Each call is another invoice unless
     ``invoice_id`` says otherwise: the ledger holds what was charged on an invoice against its
@@ -100,6 +101,7 @@ def invoice_facts(
         balance=Money.parse(balance),
         job_number=f"J{invoice_id}",
         seen_refs=seen_refs,
+        seen_payment_ids=seen_payment_ids,
     )
 
 

@@ -234,3 +234,27 @@ async def test_an_intent_abandoned_by_a_dead_station_stops_blocking_the_invoice(
     with pytest.raises(ServiceError, match="no longer waiting to be sent"):
         dead.mark_sent(theirs.id)  # the stopped process wakes up: nothing can be sent
     assert _approved_on(ledger, inv.invoice_id) == 7_500
+
+
+async def test_a_payment_posted_by_hand_is_recognised_by_its_servicetitan_id(
+    ledger: Ledger, pay: PaymentService, staff: Staff
+) -> None:
+    """A person entered the payment in ServiceTitan without our marker and recorded its id:
+    a reading that lists that payment id has it in the balance, so it is not held again."""
+    inv = invoice_facts("250.00")
+    dep = await pay.deposit(inv, Money.parse("100.00"), operator=staff.clerk)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE outbox SET st_payment_id = '98765', state = 'posted' WHERE "
+                "transaction_id = (SELECT id FROM transactions WHERE ecr_ref = :r)"
+            ),
+            {"r": dep.ecr_ref},
+        )
+    _post(ledger, dep.ecr_ref)
+    listed = invoice_facts(
+        "150.00", invoice_id=inv.invoice_id, seen_payment_ids=frozenset({"98765", "11"})
+    )
+    assert await pay.available(listed) == Money.parse("150.00")
+    other = invoice_facts("150.00", invoice_id=inv.invoice_id, seen_payment_ids=frozenset({"11"}))
+    assert await pay.available(other) == Money.parse("50.00")  # not listed: still held

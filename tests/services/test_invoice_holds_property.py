@@ -42,9 +42,9 @@ def _ledger() -> tuple[Ledger, int]:
     """One ledger for every example (each charges an invoice of its own), and its clerk's id."""
     if not _LEDGER:
         ledger = open_ledger(f"sqlite:///{_FOLDER / 'ledger.sqlite3'}")
-        ops = OperatorService(ledger, station="Counter 1", pin_cost=16)
-        admin = ops.add_sync("Alice Admin", "admin", "1111")
-        clerk = ops.add_sync("Carl Clerk", "clerk", "3333", by=admin)
+        operators = OperatorService(ledger, station="Counter 1", pin_cost=16)
+        admin = operators.add_sync("Alice Admin", "admin", "1111")  # the first: nobody signed in
+        clerk = operators.add_sync("Carl Clerk", "clerk", "3333", by=admin)
         _LEDGER.append((ledger, clerk.id))
     return _LEDGER[0]
 

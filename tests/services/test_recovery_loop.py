@@ -237,3 +237,24 @@ async def test_a_refund_approved_while_the_database_was_cut_is_settled_by_the_ru
     await loop.aclose()
     await terminal.close()
     ledger.dispose()
+
+
+async def test_the_back_off_doubles_while_the_terminal_cannot_say_and_resets_once_settled(
+    ledger: Ledger, operators: OperatorService, staff: Staff
+) -> None:
+    pay, terminal = make_payments(ledger, operators, "sim://?timeout=0.2", settle_unknown_now=False)
+    loop = RecoveryLoop(pay, poll=15, first_delay=5, max_delay=60)
+    assert loop.delay == 15
+    lost = await pay.charge(invoice_facts("30.09"), operator=staff.clerk)
+    delays = []
+    for _ in range(5):
+        sim(pay).inject("no_reply", 1)  # the terminal cannot say yet
+        report = await loop.pass_once()
+        assert report is not None and [o.ecr_ref for o in report.still_unknown] == [lost.ecr_ref]
+        delays.append(loop.delay)
+    assert delays == [5, 10, 20, 40, 60]
+    report = await loop.pass_once()
+    assert report is not None and report.approved and loop.delay == 15
+    assert await loop.pass_once() is None  # nothing left: no terminal call at all
+    await loop.aclose()
+    await terminal.close()

@@ -69,6 +69,7 @@ def facts_of(detail: Any) -> InvoiceFacts:
         seen_refs=frozenset(
             p.ref for p in getattr(detail, "payments", ()) if getattr(p, "ref", "")
         ),
+        seen_payment_ids=frozenset(str(p.id) for p in getattr(detail, "payments", ())),
     )
 
 
