@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from posplus_tui.config import Settings
 from posplus_tui.redaction import redact
 from posplus_tui.secrets import SecretStore
+from posplus_tui.services.desk import PaymentDesk
 
 
 class Clock(Protocol):
@@ -215,10 +216,15 @@ class Services:
     sync_on_start: bool = True
     #: ServiceTitan client options for :meth:`go_live` (tests pass an in-process transport).
     client_options: dict[str, Any] = field(default_factory=dict)
+    #: The request at the terminal, held by the station: leaving a screen never stops it.
+    desk: PaymentDesk = field(init=False)
     _closers: list[Any] = field(default_factory=list)
     _st_checked: float = -1e9
     _st_words: str = "checking…"
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.desk = PaymentDesk(self.clock.monotonic)
 
     @property
     def environment(self) -> str:
@@ -315,7 +321,9 @@ class Services:
             await check
 
     async def aclose(self) -> None:
-        """Stop background work and close connections."""
+        """Stop background work and close connections (a request still at the terminal is
+        written down as UNKNOWN first, for the next start to settle)."""
+        await self.desk.aclose()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

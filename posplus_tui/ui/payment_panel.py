@@ -1,7 +1,8 @@
 """The live panel that follows a request at the terminal, and the result that replaces it.
 
-Shared by Charge, Refund/Void and Card on file. The service's progress events arrive as Textual
-messages (posted, so a callback from anywhere is safe); elapsed time comes from the injected clock.
+Shared by Charge (and card on file), Refund/Void and the Payment screen (F4). The request runs on
+the station's desk; the app hands its moves to the screens; elapsed time comes from the injected
+clock.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import Static
 
 #: What each payment event kind reads like while the request is at the terminal.
@@ -29,23 +29,6 @@ TERMINAL_HINTS = {
     "waiting for keyed entry": "Type the card number on the terminal's keypad (never here).",
     "authorising with the host": "The card network is deciding. Please wait.",
 }
-
-
-class PaymentProgress(Message):
-    """One event from the payment service, carried to the screen that started the request."""
-
-    def __init__(self, event: Any) -> None:
-        super().__init__()
-        self.event = event
-
-
-def progress_poster(post: Callable[[Message], Any]) -> Callable[[Any], None]:
-    """A service ``on_event`` callback that turns each event into a :class:`PaymentProgress`."""
-
-    def on_event(event: Any) -> None:
-        post(PaymentProgress(event))
-
-    return on_event
 
 
 @dataclass(frozen=True)
@@ -136,6 +119,7 @@ class TerminalPanel(Vertical):
         self.clock = clock
         self.cancellable = cancellable
         self.started = clock.monotonic()
+        self._early: Any = None
 
     def compose(self) -> ComposeResult:
         yield Static(self.title_text, id="tp-title", markup=False)
@@ -150,12 +134,18 @@ class TerminalPanel(Vertical):
 
     def on_mount(self) -> None:
         self.set_interval(0.5, self.tick)
+        self.tick()
+        if self._early is not None:  # an event that came before the panel was ready
+            self.follow(self._early)
 
     def tick(self) -> None:
         seconds = max(0, int(self.clock.monotonic() - self.started))
         self.query_one("#tp-elapsed", Static).update(f"Elapsed: {seconds} s")
 
     def follow(self, event: Any) -> None:
+        if self.query_one_optional("#tp-state") is None:  # not composed yet
+            self._early = event
+            return
         kind = str(getattr(event.kind, "value", event.kind))
         state_line = self.query_one("#tp-state", Static)
         hint = self.query_one("#tp-hint", Static)
@@ -196,16 +186,56 @@ class OutcomePanel(Vertical):
 
 class LiveRequest:
     """Mixin for screens that send one request to the terminal: the form → live panel → outcome
-    phases, Esc to cancel at the terminal, Enter to go back. Needs ``#…-form``, ``#…-live`` and a
-    ``ProblemPanel``, named by :attr:`FORM`, :attr:`LIVE` and :attr:`PROBLEM`."""
+    phases, Esc to cancel at the terminal, Enter to go back to the invoice. Needs ``#…-form``,
+    ``#…-live`` and a ``ProblemPanel``, named by :attr:`FORM`, :attr:`LIVE` and :attr:`PROBLEM`.
+
+    The request itself runs on the station's :class:`~posplus_tui.services.desk.PaymentDesk`,
+    not in this screen: leaving the screen lets it finish (the status bar follows it, F4 comes
+    back to it). The app calls :meth:`desk_moved` on every screen in the stack when it moves."""
 
     FORM = "#form"
     LIVE = "#live"
     PROBLEM = "#problem"
     phase = "form"
     result: Any = None
+    flight: Any = None
 
-    def start_live(self, title: str, *, cancellable: bool = True) -> None:
+    def launch(
+        self,
+        run: Callable[[Any], Any],
+        *,
+        title: str,
+        what: str,
+        amount: Any,
+        invoice_id: str,
+        invoice_number: str,
+        cancellable: bool = True,
+    ) -> bool:
+        """Hand the request to the station's desk and show the live panel; ``False`` (with the
+        reason in the problem panel) when the desk refuses it (another request is running)."""
+        from posplus_tui.ui.errors import explain
+
+        screen: Any = self
+        try:
+            flight = screen.services.desk.start(
+                run,
+                title=title,
+                what=what,
+                amount=amount,
+                invoice_id=invoice_id,
+                invoice_number=invoice_number,
+            )
+        except Exception as exc:
+            p = explain(exc)
+            screen.query_one(self.PROBLEM).show(p.title, p.fix)
+            return False
+        self.flight = flight
+        self.start_live(title, cancellable=cancellable, started=flight.started)
+        return True
+
+    def start_live(
+        self, title: str, *, cancellable: bool = True, started: float | None = None
+    ) -> None:
         from textual.containers import Vertical as _V
 
         screen: Any = self
@@ -214,8 +244,31 @@ class LiveRequest:
         screen.query_one(self.FORM).display = False
         live = screen.query_one(self.LIVE, _V)
         live.remove_children()
-        live.mount(TerminalPanel(title, screen.services.clock, cancellable=cancellable))
+        panel = TerminalPanel(title, screen.services.clock, cancellable=cancellable)
+        if started is not None:
+            panel.started = started
+        live.mount(panel)
         screen.refresh_bindings()
+
+    def desk_moved(self, flight: Any) -> None:
+        """The desk's request moved on: follow it, or show how it ended."""
+        from posplus_tui.ui.errors import explain
+
+        if flight is not self.flight or self.phase != "running":
+            return
+        screen: Any = self
+        if not flight.done:
+            panel = screen.query_one_optional(TerminalPanel)
+            if panel is not None and flight.last_event is not None:
+                panel.follow(flight.last_event)
+            return
+        if flight.error is not None:
+            p = explain(flight.error)
+            self.back_to_form(p.title, p.fix)
+            if screen.is_current:
+                screen.services.desk.mark_seen(flight)
+            return
+        self.finished(flight.result)
 
     def back_to_form(self, title: str, fix: str) -> None:
         screen: Any = self
@@ -236,11 +289,11 @@ class LiveRequest:
         screen.refresh_bindings()
         screen.set_focus(None)  # the form is hidden: Enter now reaches the screen
 
-    def on_payment_progress(self, message: PaymentProgress) -> None:
+    def leave_seen(self) -> None:
+        """The clerk moves on from the result on this screen: it has been seen."""
         screen: Any = self
-        panel = screen.query_one_optional(TerminalPanel)
-        if panel is not None:
-            panel.follow(message.event)
+        if self.phase == "done" and self.flight is not None:
+            screen.services.desk.mark_seen(self.flight)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "send":
@@ -253,6 +306,8 @@ class LiveRequest:
         screen: Any = self
         if self.phase == "running":
             screen.run_worker(self._cancel_at_terminal(), group="cancel", exit_on_error=False)
+        elif self.phase == "done":
+            self.action_finish()
         else:
             screen.app.pop_screen()
 
@@ -270,6 +325,23 @@ class LiveRequest:
             screen.notify("Nothing to cancel: the terminal has finished.")
 
     def action_finish(self) -> None:
+        """Back to the invoice the request was for, with the next step when there is one (the
+        rest of a partial approval)."""
         screen: Any = self
-        if self.phase != "running":
+        if self.phase == "running":
+            return
+        flight = self.flight
+        if flight is None or self.phase == "form":
             screen.app.pop_screen()
+            return
+        self.leave_seen()
+        screen.pos_app.back_to_invoice(
+            flight.invoice_id, flight.invoice_number, still_due=_rest_of(self.result)
+        )
+
+
+def _rest_of(result: Any) -> Any:
+    """What a partial approval left to pay (``None`` for anything else)."""
+    if result is not None and getattr(result, "is_partial", False):
+        return result.still_due
+    return None

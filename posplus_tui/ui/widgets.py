@@ -12,6 +12,7 @@ from textual.widgets import Input, Label, Static
 
 from posplus_tui.domain.money import Money, MoneyError
 from posplus_tui.services.container import StatusSnapshot
+from posplus_tui.services.desk import InFlight
 
 
 def enter_moves_on(screen: Screen[object], field: Input, to: Input) -> None:
@@ -70,6 +71,7 @@ class StatusBar(Static):
         color: $text;
         padding: 0 1;
     }
+    StatusBar.-payment { background: $warning-muted; text-style: bold; }
     """
 
     def __init__(self) -> None:
@@ -78,13 +80,27 @@ class StatusBar(Static):
     def on_mount(self) -> None:
         snapshot = getattr(self.app, "status_snapshot", None)
         operator = getattr(self.app, "operator_label", "nobody")
+        services = getattr(self.app, "services", None)
+        flight = services.desk.current if services is not None else None
+        if getattr(self.screen, "flight", None) is flight:
+            flight = None  # the screen shows it in full
         if snapshot is not None:
-            self.show(snapshot, operator)
+            self.show(snapshot, operator, flight)
 
-    def show(self, snapshot: StatusSnapshot, operator: str) -> None:
+    def show(self, snapshot: StatusSnapshot, operator: str, flight: InFlight | None = None) -> None:
+        """The request at the terminal comes first while it runs (and until its result has
+        been seen); otherwise the station's health, short enough for 80 columns."""
+        self.set_class(flight is not None and not flight.seen, "-payment")
+        if flight is not None and not flight.seen:
+            state = flight.words if not flight.done else flight.outcome_words
+            self.update(
+                f"{operator} │ {flight.what} {flight.amount.format()} · invoice "
+                f"{flight.invoice_number}: {state} │ F4 to see it"
+            )
+            return
         outbox = "Outbox —" if snapshot.outbox_depth is None else f"Outbox {snapshot.outbox_depth}"
         attention = (
-            f" · {snapshot.needs_attention} need attention" if snapshot.needs_attention else ""
+            f" │ {snapshot.needs_attention} need attention" if snapshot.needs_attention else ""
         )
         self.update(
             f"{operator} │ Terminal {snapshot.terminal} │ "

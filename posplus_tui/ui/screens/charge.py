@@ -3,6 +3,7 @@ result in words with the next step."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from textual import on, work
@@ -13,7 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from posplus_tui.domain.money import Money
 from posplus_tui.ui.errors import explain
-from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
+from posplus_tui.ui.payment_panel import LiveRequest
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.screens.invoice import facts_of
 from posplus_tui.ui.widgets import FieldMessage, MoneyInput, ProblemPanel, field_row
@@ -51,9 +52,17 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         Binding("enter", "finish", "Back to invoice", show=False),
     ]
 
-    def __init__(self, detail: Any, method: str = "card", card_id: int | None = None) -> None:
+    def __init__(
+        self,
+        detail: Any,
+        method: str = "card",
+        card_id: int | None = None,
+        amount: Money | None = None,
+    ) -> None:
         super().__init__()
         self.card_id = card_id
+        #: The amount to start from (the rest of a partial approval); the balance otherwise.
+        self.start_amount = amount
         self.detail = detail
         self.method = "card" if method == "deposit" else method
         self.is_deposit = method == "deposit"
@@ -72,7 +81,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                 yield field_row(
                     "Amount $",
                     MoneyInput(
-                        d.balance.to_api(),
+                        (self.start_amount or d.balance).to_api(),
                         maximum=d.balance,
                         what="the balance",
                         id="amount",
@@ -227,26 +236,34 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         else:
             request["save_card"] = self.query_one("#save-card", Checkbox).value
         title = f"{self._method_words()} · {amount.format()} · invoice {self.detail.number}"
-        self.start_live(title, cancellable=self.method != "ach")
-        self.run_charge(request)
+        self.launch(
+            self._charge(request),
+            title=title,
+            what="Deposit" if amount < self.detail.balance else "Payment",
+            amount=amount,
+            invoice_id=str(self.detail.id),
+            invoice_number=self.detail.number,
+            cancellable=self.method != "ach",
+        )
 
     def _method_words(self) -> str:
         return dict((v, k) for k, v in METHODS)[self.method].split(" (")[0]
 
-    @work(exclusive=True, group="charge", exit_on_error=False)
-    async def run_charge(self, request: dict[str, Any]) -> None:
+    def _charge(self, request: dict[str, Any]) -> Callable[[Any], Awaitable[Any]]:
+        """The service call, for the station's desk to run (it outlives this screen)."""
         payments = self.services.payments
         operator = self.pos_app.operator
         facts = facts_of(self.detail)
-        on_event = progress_poster(self.post_message)
         amount: Money = request["amount"]
-        try:
-            if self.method == "card_on_file":
-                result = await payments.charge_card_on_file(
+        method = self.method
+
+        def run(on_event: Any) -> Awaitable[Any]:
+            if method == "card_on_file":
+                return payments.charge_card_on_file(  # type: ignore[no-any-return]
                     facts, request["card_id"], operator=operator, amount=amount, on_event=on_event
                 )
-            elif self.method == "ach":
-                result = await payments.charge_ach(
+            if method == "ach":
+                return payments.charge_ach(  # type: ignore[no-any-return]
                     facts,
                     request["routing"],
                     request["account"],
@@ -256,20 +273,16 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                     amount=amount,
                     on_event=on_event,
                 )
-            else:
-                result = await payments.charge(
-                    facts,
-                    operator=operator,
-                    amount=amount,
-                    save_card=request.get("save_card", False),
-                    keyed=self.method == "keyed",
-                    on_event=on_event,
-                )
-        except Exception as exc:
-            p = explain(exc)
-            self.back_to_form(p.title, p.fix)
-            return
-        self.finished(result)
+            return payments.charge(  # type: ignore[no-any-return]
+                facts,
+                operator=operator,
+                amount=amount,
+                save_card=request.get("save_card", False),
+                keyed=method == "keyed",
+                on_event=on_event,
+            )
+
+        return run
 
     # -- keys ------------------------------------------------------------------------------------
 

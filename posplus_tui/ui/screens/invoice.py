@@ -100,11 +100,14 @@ class InvoiceScreen(PosScreen[None]):
         self.detail: Any = None
         self.transactions: list[Any] = []
         self._unsubscribe: Any = None
+        #: What a partial approval left to pay: offered as the next charge.
+        self.rest: Money | None = None
 
     def body(self) -> ComposeResult:
         with Vertical(id="invoice-body"):
             yield Static(f"Opening invoice {self.number}…", id="invoice-head", markup=False)
             yield Static("", id="invoice-totals", markup=False)
+            yield Static("", id="invoice-next", markup=False)
             yield ProblemPanel(id="invoice-problem")
             with TabbedContent(id="invoice-tabs", initial="tab-ours"):
                 with TabPane("Our transactions", id="tab-ours"):
@@ -120,6 +123,7 @@ class InvoiceScreen(PosScreen[None]):
                     yield items
 
     def on_mount(self) -> None:
+        self._show_next()
         self.wide = self.app.size.width >= 100
         ours = self.query_one("#ours", DataTable)
         ours.add_columns(*(["Ref"] if self.wide else []), "What", "Amount", "Card", "State")
@@ -147,6 +151,27 @@ class InvoiceScreen(PosScreen[None]):
     def on_screen_resume(self) -> None:
         if self.detail is not None:
             self.reload()
+
+    def offer_rest(self, amount: Money | None) -> None:
+        """After a partial approval: offer the rest as the next charge (``c``)."""
+        self.rest = amount if amount is not None and amount.cents > 0 else None
+        if self.is_mounted:
+            self._show_next()
+
+    def _show_next(self) -> None:
+        line = self.query_one("#invoice-next", Static)
+        rest = self._rest_now()
+        line.display = rest is not None
+        if rest is not None:
+            line.update(f"Next step: charge the remaining {rest.format()} — press c.")
+
+    def _rest_now(self) -> Money | None:
+        """The rest still to offer: never more than the balance as it stands now."""
+        if self.rest is None or self.detail is None:
+            return self.rest
+        if self.detail.balance.cents <= 0:
+            return None
+        return min(self.rest, self.detail.balance)
 
     def reload(self) -> None:
         self.load()
@@ -208,6 +233,7 @@ class InvoiceScreen(PosScreen[None]):
             ]
             ours.add_row(*([t.ecr_ref] if self.wide else []), *row, key=t.ecr_ref)
         self._describe_transaction()
+        self._show_next()
         pays = self.query_one("#payments", DataTable)
         pays.clear()
         for p in d.payments:
@@ -246,7 +272,7 @@ class InvoiceScreen(PosScreen[None]):
             return None
         return self.transactions[table.cursor_row]
 
-    def _pay(self, method: str) -> None:
+    def _pay(self, method: str, amount: Money | None = None) -> None:
         from posplus_tui.ui.screens.charge import ChargeScreen
 
         if self.detail is None or self.detail.balance.cents <= 0:
@@ -256,10 +282,14 @@ class InvoiceScreen(PosScreen[None]):
                 warning=True,
             )
             return
-        self.app.push_screen(ChargeScreen(self.detail, method=method))
+        self.app.push_screen(ChargeScreen(self.detail, method=method, amount=amount))
 
     def action_charge(self) -> None:
-        self._pay("card")
+        """The balance; after a partial approval, the rest of what was asked."""
+        rest = self._rest_now()
+        self.rest = None
+        self._show_next()
+        self._pay("card", amount=rest)
 
     def action_deposit(self) -> None:
         self._pay("deposit")

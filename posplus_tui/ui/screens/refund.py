@@ -15,7 +15,7 @@ from posplus_tui.domain.money import Money
 from posplus_tui.domain.roles import Action
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import Confirm
-from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
+from posplus_tui.ui.payment_panel import LiveRequest
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.widgets import FieldMessage, MoneyInput, ProblemPanel, field_row
 
@@ -168,32 +168,32 @@ class RefundScreen(LiveRequest, PosScreen[None]):
             Confirm(f"{verb} {shown.format()}?", question, yes=f"{verb} {shown.format()}")
         ):
             return
-        self.start_live(f"{verb} · {shown.format()} · {self.card}")
-        on_event = progress_poster(self.post_message)
         payments = self.services.payments
-        try:
-            if self.mode == "refund":
-                result = await payments.refund(
-                    self.txn.ecr_ref,
+        ref = self.txn.ecr_ref
+        mode = self.mode
+
+        def run(on_event: Any) -> Any:
+            if mode == "refund":
+                return payments.refund(
+                    ref,
                     amount,
                     operator=operator,
                     approval=approval,
                     reason=reason,
                     on_event=on_event,
                 )
-            else:
-                result = await payments.void(
-                    self.txn.ecr_ref,
-                    operator=operator,
-                    approval=approval,
-                    reason=reason,
-                    on_event=on_event,
-                )
-        except Exception as exc:
-            p = explain(exc)
-            self.back_to_form(p.title, p.fix)
-            return
-        self.finished(result)
+            return payments.void(
+                ref, operator=operator, approval=approval, reason=reason, on_event=on_event
+            )
+
+        self.launch(
+            run,
+            title=f"{verb} · {shown.format()} · {self.card}",
+            what=verb,
+            amount=shown,
+            invoice_id=str(self.detail.id),
+            invoice_number=self.detail.number,
+        )
 
     @on(Button.Pressed, "#back")
     def _back_pressed(self) -> None:
