@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -108,6 +109,29 @@ class StatusBar(Static):
         )
 
 
+def why_not_money(text: str) -> str:
+    """The first thing in ``text`` that keeps it from being an amount, in words ("" if none).
+
+    Said before the parser's general sentence, so a clerk who typed the letter O for a zero, a
+    second point or a minus sign reads exactly which key was wrong."""
+    body = text.strip()
+    for ch in body:
+        if ch.isspace() or not ch.isprintable():
+            return "There is a space inside the amount: amounts have no spaces."
+        if ch.isdigit() and ch not in "0123456789":
+            return f"“{ch}” is not one of the digits 0-9."
+        if ch == "-":
+            return "An amount cannot be negative: leave out the minus sign."
+        if ch.isalpha():
+            kind = "the letter O, not a zero" if ch in "oO" else f"the letter “{ch}”"
+            return f"The amount has {kind}: type digits only."
+        if ch not in "0123456789.,$":
+            return f"“{ch}” cannot be in an amount: type digits and one point."
+    if body.count(".") > 1:
+        return "The amount has more than one decimal point."
+    return ""
+
+
 class MoneyValidator(Validator):
     """Checks an amount as it is typed; the failure text says what is wrong and what to type."""
 
@@ -120,7 +144,8 @@ class MoneyValidator(Validator):
         try:
             amount = Money.parse(value, allow_zero=False)
         except MoneyError as exc:
-            return self.failure(str(exc))
+            why = why_not_money(value)
+            return self.failure(f"{why} {exc}" if why else str(exc))
         if self.maximum is not None and amount > self.maximum:
             return self.failure(
                 f"{amount.format()} is more than {self.what} ({self.maximum.format()}). "
@@ -130,7 +155,9 @@ class MoneyValidator(Validator):
 
 
 class MoneyInput(Input):
-    """An amount field: only digits and one decimal point with two places can be typed."""
+    """An amount field that keeps every key typed or pasted: nothing is dropped on the way, so
+    what is charged is what the whole field says, and anything that is not an amount is an error
+    under the field, with the reason (never a smaller amount)."""
 
     def __init__(
         self,
@@ -145,14 +172,41 @@ class MoneyInput(Input):
             value=value,
             compact=compact,
             placeholder="0.00",
-            restrict=r"[\d,]*\.?\d{0,3}",
             validators=[MoneyValidator(maximum, what)],
             validate_on={"changed", "submitted", "blur"},
             id=id,
         )
 
+    async def _on_key(self, event: events.Key) -> None:
+        """Input drops characters Python calls unprintable (a no-break space from a keyboard
+        layout): here they are kept, to show as an error instead of vanishing."""
+        ch = event.character
+        if ch is not None and len(ch) == 1 and not ch.isprintable() and ord(ch) >= 0xA0:
+            event.stop()
+            event.prevent_default()
+            selection = self.selection
+            if selection.is_empty:
+                self.insert_text_at_cursor(ch)
+            else:
+                self.replace(ch, *selection)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        """A paste of several lines is kept whole (Input keeps the first line only), so that it
+        shows as an error rather than becoming a smaller amount."""
+        lines = [line for line in event.text.splitlines() if line.strip()]
+        if len(lines) > 1:
+            event.stop()
+            event.prevent_default()
+            text = " ".join(lines)
+            selection = self.selection
+            if selection.is_empty:
+                self.insert_text_at_cursor(text)
+            else:
+                self.replace(text, *selection)
+        # One line: Input's own handler (called next, up the class tree) pastes it.
+
     def amount(self) -> Money | None:
-        """The amount typed, or ``None`` while it is not valid."""
+        """The amount the whole field says, or ``None`` while it is not one."""
         result = self.validate(self.value)
         if result is not None and not result.is_valid:
             return None
