@@ -284,6 +284,17 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
 
         return run
 
+    def finished(self, result: Any) -> None:
+        """The header follows the money: what is due now that the terminal has approved."""
+        super().finished(result)
+        if getattr(result, "approved", False):
+            d = self.detail
+            due = d.balance - result.approved_amount
+            self.query_one("#charge-head", Static).update(
+                f"Invoice {d.number} · {d.customer_name} · Balance due now {due.format()}"
+                f" (was {d.balance.format()})"
+            )
+
     # -- keys ------------------------------------------------------------------------------------
 
     def action_escape(self) -> None:
