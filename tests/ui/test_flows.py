@@ -57,13 +57,14 @@ async def test_lookup_charge_approved_then_posted_on_reconciliation(demo_app) ->
         await wait_for_area(pilot, "Reconcile")
         await wait_for_text(pilot, "posted and checked")
         await wait_for_text(pilot, number)
-        # Row actions: a clerk who tries to change a posting is asked for a supervisor; Esc
-        # leaves everything as it was …
-        await pilot.press("r")
-        await wait_for_text(pilot, "Supervisor approval needed")
-        await pilot.press("escape")
+        # Row actions: a posting already checked cannot be retried or marked by hand; the keys
+        # are greyed and nothing is asked …
+        await settle(pilot)
+        await pilot.press("r", "h")
         await settle(pilot)
         await wait_for_area(pilot, "Reconcile")
+        assert "Supervisor approval needed" not in screen_text(app)
+        assert "already posted and checked" in app.screen.why_disabled("by_hand")
         # … and the clerk can open the invoice the row belongs to.
         await pilot.press("o")
         await settle(pilot)

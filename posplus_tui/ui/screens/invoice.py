@@ -12,6 +12,8 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.rules import RuleViolation, check_void
+from posplus_tui.domain.transactions import TxnKind, TxnState
 from posplus_tui.services.reconcile import EventKind
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.screens.base import PosScreen
@@ -71,6 +73,36 @@ def value_of(x: Any) -> str:
     return str(getattr(x, "value", x))
 
 
+def money_back_refusal(action: str, txn: Any, transactions: list[Any]) -> str:
+    """Why ``action`` ("refund" or "void") cannot be done on ``txn``, in words ("" if it can):
+    the same rules the payment service applies, asked before anything else."""
+    verb = "refund" if action == "refund" else "void"
+    if value_of(txn.kind) not in ("sale", "deposit"):
+        return (
+            f"{txn.ecr_ref} is a {value_of(txn.kind)}, not a payment: there is nothing to {verb}."
+        )
+    state = value_of(txn.state)
+    if not txn.is_approved:
+        words = STATE_WORDS.get(state, state)
+        return f"{txn.ecr_ref} is {words}, not an approved payment: nothing to {verb}."
+    if action == "refund":
+        if state == "refunded":
+            return f"{txn.ecr_ref} is already refunded in full."
+        if state == "voided":
+            return f"{txn.ecr_ref} was voided: nothing was kept to refund."
+        return ""
+    children = [
+        (TxnKind(value_of(t.kind)), TxnState(value_of(t.state)), t.amount)
+        for t in transactions
+        if t.parent_id == txn.id
+    ]
+    try:
+        check_void(TxnState(state), batch_closed=txn.batch_closed, children=children)
+    except RuleViolation as exc:
+        return f"No void: {exc.message} {exc.fix}"
+    return ""
+
+
 class InvoiceScreen(PosScreen[None]):
     """One invoice and everything the counter can do with it."""
 
@@ -102,6 +134,7 @@ class InvoiceScreen(PosScreen[None]):
         self._unsubscribe: Any = None
         #: What a partial approval left to pay: offered as the next charge.
         self.rest: Money | None = None
+        self._shown_refs: list[str] = []
 
     def body(self) -> ComposeResult:
         with Vertical(id="invoice-body"):
@@ -219,7 +252,11 @@ class InvoiceScreen(PosScreen[None]):
             f" · {balance_words}"
         )
         ours = self.query_one("#ours", DataTable)
+        keep = ours.cursor_row if ours.row_count else -1
+        kept = self._shown_refs[keep] if 0 <= keep < len(self._shown_refs) else None
         ours.clear()
+        before = self._shown_refs
+        self._shown_refs = [t.ecr_ref for t in self.transactions]
         for t in self.transactions:
             kind = value_of(t.kind)
             tender = value_of(t.tender)
@@ -232,6 +269,10 @@ class InvoiceScreen(PosScreen[None]):
                 STATE_WORDS.get(value_of(t.state), value_of(t.state)),
             ]
             ours.add_row(*([t.ecr_ref] if self.wide else []), *row, key=t.ecr_ref)
+        # A reload keeps the clerk on the same transaction; a new one (just taken) comes first
+        # and is where the cursor goes.
+        if kept in self._shown_refs and set(self._shown_refs) <= set(before):
+            ours.move_cursor(row=self._shown_refs.index(kept))
         self._describe_transaction()
         self._show_next()
         pays = self.query_one("#payments", DataTable)
@@ -261,8 +302,20 @@ class InvoiceScreen(PosScreen[None]):
         if action in ("charge", "deposit", "keyed", "ach"):
             return self.detail is not None and self.detail.balance.cents > 0
         if action in ("refund", "void"):
-            return self.detail is not None and bool(self.transactions)
+            if self.detail is None or not self.transactions:
+                return False
+            return None if self.why_disabled(action) else True
         return True
+
+    def why_disabled(self, action: str) -> str:
+        """Why a refund or void of the highlighted transaction cannot be done: said before
+        anyone is asked for a reason, a PIN or a confirmation ("" when it can)."""
+        if action not in ("refund", "void"):
+            return ""
+        txn = self._selected_transaction()
+        if txn is None:
+            return "Pick one of our transactions first (↑↓ in “Our transactions”)."
+        return money_back_refusal(action, txn, self.transactions)
 
     def _selected_transaction(self) -> Any | None:
         table = self.query_one("#ours", DataTable)
@@ -312,19 +365,10 @@ class InvoiceScreen(PosScreen[None]):
         txn = self._selected_transaction()
         problem = self.query_one("#invoice-problem", ProblemPanel)
         self.query_one("#invoice-tabs", TabbedContent).active = "tab-ours"
-        if txn is None:
+        why = self.why_disabled(mode)
+        if txn is None or why:
             problem.show(
-                "Pick one of our transactions first.",
-                "Use ↑↓ in “Our transactions”, then press r (refund) or v (void).",
-                warning=True,
-            )
-            return
-        if not txn.is_approved or value_of(txn.kind) not in ("sale", "deposit"):
-            problem.show(
-                f"{txn.ecr_ref} is not an approved payment, so there is nothing to "
-                f"{'refund' if mode == 'refund' else 'void'}.",
-                "Pick an approved payment from the list.",
-                warning=True,
+                why, "Pick another payment from the list, or refund instead.", warning=True
             )
             return
         problem.clear()
@@ -341,6 +385,7 @@ class InvoiceScreen(PosScreen[None]):
 
     @on(DataTable.RowHighlighted, "#ours")
     def _describe_transaction(self) -> None:
+        self.refresh_bindings()  # refund / void follow the highlighted transaction
         txn = self._selected_transaction()
         detail = self.query_one("#ours-detail", Static)
         if txn is None:
