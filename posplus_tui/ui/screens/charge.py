@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -144,10 +144,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         amount = self.query_one("#amount", MoneyInput)
         amount.focus()
         if self.is_deposit:
-            amount.value = ""
-            self.query_one("#amount-message", FieldMessage).hint(
-                f"Type the deposit: more than $0.00, at most {self.detail.balance.format()}."
-            )
+            amount.value = ""  # the hint under it says what to type
 
     # -- the form --------------------------------------------------------------------------------
 
@@ -155,6 +152,11 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
     def _validate_amount(self) -> None:
         field = self.query_one("#amount", MoneyInput)
         message = self.query_one("#amount-message", FieldMessage)
+        if self.is_deposit and not field.value.strip():
+            message.hint(  # nothing typed yet is not an error
+                f"Type the deposit: more than $0.00, at most {self.detail.balance.format()}."
+            )
+            return
         result = field.validate(field.value)
         if result is not None and not result.is_valid:
             message.error(" ".join(result.failure_descriptions))
@@ -205,9 +207,19 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
 
     # -- sending ---------------------------------------------------------------------------------
 
+    def action_send(self) -> None:
+        """F2. It is a priority key, so it can overtake keys typed just before it that the
+        focused field has not taken in yet: the send waits behind them, so it reads the whole
+        field, as typed."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            focused.call_later(self._send_now)
+        else:
+            self._send_now()
+
     @on(Input.Submitted, "#amount")
     @on(Button.Pressed, "#send")
-    def action_send(self) -> None:
+    def _send_now(self) -> None:
         if self.phase != "form":
             return
         amount = self.query_one("#amount", MoneyInput).amount()
@@ -283,6 +295,21 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
             )
 
         return run
+
+    def on_key(self, event: events.Key) -> None:
+        """A digit typed while no field has the focus (the first key after the screen opens,
+        or after a click on a button) goes to the amount: never dropped on the way."""
+        if self.phase != "form" or not event.is_printable or event.character is None:
+            return
+        if isinstance(self.focused, Input):
+            return
+        if event.character not in "0123456789.,$":
+            return
+        field = self.query_one("#amount", MoneyInput)
+        event.stop()
+        event.prevent_default()
+        field.focus()
+        field.post_message(events.Key(event.key, event.character))
 
     def finished(self, result: Any) -> None:
         """The header follows the money: what is due now that the terminal has approved."""
