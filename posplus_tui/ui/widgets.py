@@ -103,10 +103,20 @@ class StatusBar(Static):
         attention = (
             f" │ {snapshot.needs_attention} need attention" if snapshot.needs_attention else ""
         )
-        self.update(
+        text = (
             f"{operator} │ Terminal {snapshot.terminal} │ "
             f"ServiceTitan {snapshot.servicetitan} │ {outbox}{attention}"
         )
+        room = (self.size.width or self.app.size.width) - 2
+        if len(text) > room:  # 80 columns: the short words, so the end is never cut off
+            attention = (
+                f" │ {snapshot.needs_attention} to check" if snapshot.needs_attention else ""
+            )
+            text = (
+                f"{operator} │ Terminal {snapshot.terminal} │ "
+                f"ST {snapshot.servicetitan} │ {outbox}{attention}"
+            )
+        self.update(text)
 
 
 def why_not_money(text: str) -> str:

@@ -28,9 +28,10 @@ METHODS = [
 
 
 def save_card_words(on: bool) -> str:
+    """Short enough for the box at 80 columns, ticked or not."""
     if on:
-        return "Save card for next time: YES (customer agreed)"
-    return "Save card for next time: no (Space = yes)"
+        return "Save card: YES (customer agreed)"
+    return "Save card: no (Space = yes)"
 
 
 class ChargeScreen(LiveRequest, PosScreen[None]):
@@ -177,6 +178,8 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         self.query_one("#save-card-row").display = self.method in ("card", "keyed")
         self.query_one("#card-row").display = self.method == "card_on_file"
         self.query_one("#ach-fields").display = self.method == "ach"
+        send = "Send ACH payment (F2)" if self.method == "ach" else "Send to terminal (F2)"
+        self.query_one("#send", Button).label = send
         if self.method == "card_on_file":
             self.load_cards()
 

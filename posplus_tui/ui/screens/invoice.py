@@ -192,11 +192,18 @@ class InvoiceScreen(PosScreen[None]):
             self._show_next()
 
     def _show_next(self) -> None:
+        """The next step after a partial approval; otherwise the two ways to pay that the
+        80-column footer has no room for (k, a)."""
         line = self.query_one("#invoice-next", Static)
         rest = self._rest_now()
-        line.display = rest is not None
+        line.set_class(rest is not None, "-next")
         if rest is not None:
+            line.display = True
             line.update(f"Next step: charge the remaining {rest.format()} — press c.")
+            return
+        can_pay = self.detail is not None and self.detail.balance.cents > 0
+        line.display = can_pay
+        line.update("Also: k card typed on the terminal · a bank account (ACH)")
 
     def _rest_now(self) -> Money | None:
         """The rest still to offer: never more than the balance as it stands now."""
