@@ -74,7 +74,8 @@ def pg_database(server: str) -> Iterator[str]:
 async def engine_run(url: str, n: int) -> tuple[list[float], list[float]]:
     ledger = open_ledger(url)
     operators = OperatorService(ledger, station="Bench", pin_cost=16)
-    clerk = operators.add_sync("Bench Clerk", "clerk", "1234")
+    admin = operators.add_sync("Bench Admin", "admin", "4321")
+    clerk = operators.add_sync("Bench Clerk", "clerk", "1234", by=admin)
     terminal = drivers.open_terminal("sim://?delay_ms=0&card_wait_ms=0")
     inside: list[float] = []
     original = terminal.sale

@@ -1,9 +1,10 @@
 """Terminal round trip versus the wire: sales through the real driver to the simulator over a pty.
 
 For each line speed the simulator runs in its own process (``python -m drivers.simulator --pty``),
-paced at 10 bits per byte, with zero processing delay and no card wait. Each sale's round trip is
-divided by the wire time of the bytes exchanged in it (every byte both ways × 10 / baud): 1.0 would be
-a driver that adds nothing to the line. Goals: ≤ 1.05 at 9600, ≤ 1.2 at 115200 (median).
+paced at 10 bits per byte, with zero processing delay and no card wait. Each sale's round trip runs
+the whole exchange — request → ACK → reply → ACK → the terminal's EOT — and is divided by the wire
+time of every byte of it (both ways × 10 / baud; they follow one another): 1.0 would be a driver that
+adds nothing to the line. Goals: ≤ 1.05 at 9600, ≤ 1.2 at 115200 (median).
 
     uv run python benchmarks/terminal.py [--quick]
 
@@ -33,14 +34,9 @@ GOALS = {9600: 1.05, 115200: 1.2}
 
 
 def waited_for(traces: list[FrameTrace]) -> int:
-    """Bytes the round trip had to wait for: the request frame(s), the terminal's ACK and reply.
-
-    Not counted (they are on the line but outside the round trip): our closing ACK, which we write
-    and return, and the terminal's EOT, which the driver does not wait for.
-    """
-    return sum(
-        t.size for t in traces if t.kind == "frame" or (t.kind == "ack" and t.direction == "rx")
-    )
+    """Bytes of the whole exchange, each of which the next waits for: the request frame, the
+    terminal's ACK, its reply, our ACK and the terminal's closing EOT."""
+    return sum(t.size for t in traces if t.kind != "note")
 
 
 async def measure(baud: int, sales: int) -> dict[str, float | int]:
@@ -60,7 +56,7 @@ async def measure(baud: int, sales: int) -> dict[str, float | int]:
         terminal = open_terminal(f"{url}&timeout=10&ack_timeout=3", trace=traces.append)
         assert isinstance(terminal, PosLinkTerminal)
         await terminal.initialize()
-        for i in range(3):  # warm-up: imports, thread start, the first stale EOT
+        for i in range(3):  # warm-up: imports, thread start
             await terminal.sale(1000, f"W{baud}{i}")
         ratios: list[float] = []
         trips: list[float] = []

@@ -109,9 +109,14 @@ class NotFound:
 
 @dataclass(frozen=True)
 class BatchClosed:
+    """The terminal closed its batch. ``totals_known`` is False when it said so (000000) but its
+    count or total could not be read: the batch is closed all the same; check the terminal's
+    report for the figures (``count`` and ``total_cents`` are then 0)."""
+
     batch_number: str
     count: int
     total_cents: int
+    totals_known: bool = True
 
 
 TransactionResult = Approved | Declined | Cancelled | Unknown | TerminalError
@@ -155,6 +160,7 @@ class Terminal(abc.ABC):
         request_token: bool = False,
         keyed: bool = False,
         progress: ProgressCallback | None = None,
+        invoice: str = "",
     ) -> TransactionResult: ...
 
     @abc.abstractmethod

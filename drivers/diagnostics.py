@@ -8,10 +8,10 @@ from dataclasses import dataclass, field, replace
 
 from drivers.base import NotFound, TerminalError, Unknown
 from drivers.errors import TerminalConnectionError, TerminalUrlError
+from drivers.poslink.session import PortUnavailable
 from drivers.poslink.terminal import PosLinkTerminal
 from drivers.registry import open_terminal, parse_url
 from drivers.trace import FrameTrace
-from drivers.transports.base import LinkUnavailable
 
 #: layer name → process exit code when that layer fails
 LAYERS = {"url": 2, "port": 3, "bytes": 4, "framing": 5, "identify": 6, "status": 7}
@@ -92,16 +92,16 @@ async def diagnose(
             timing=replace(timing, response_timeout=min(timing.response_timeout, 10.0)),
         )
     try:
-        try:
-            link = await terminal.connector.open()
-        except LinkUnavailable as exc:
-            add(Check("port", False, str(exc), exc.hint))
-            return result
-        await terminal.connector.release(link)
-        add(Check("port", True, f"opened {terminal.connector.description}"))
+        # the port layer is checked by the identification itself: opening a TCP connection and
+        # closing it without a request makes a real terminal log a bad request
         try:
             info = await terminal.initialize()
         except TerminalConnectionError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, PortUnavailable):
+                add(Check("port", False, str(cause.reason).split(" — ")[0], cause.hint))
+                return result
+            add(Check("port", True, f"opened {terminal.connector.description}"))
             rx = [t for t in seen if t.direction == "rx" and t.kind != "note"]
             if not rx:
                 add(
@@ -135,6 +135,7 @@ async def diagnose(
                     )
                 )
             return result
+        add(Check("port", True, f"opened {terminal.connector.description}"))
         rx_bytes = sum(t.size for t in seen if t.direction == "rx")
         add(Check("bytes", True, f"{rx_bytes} byte(s) received"))
         add(Check("framing", True, "valid frames, checksums and ACKs"))

@@ -19,6 +19,7 @@ are inferred from public implementations: these options let a site match its ter
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from drivers.base import Terminal
@@ -42,6 +43,8 @@ _COMMON = {
     "report_status",
     "cancel_ref",
     "manual_entry",
+    "eot_timeout",
+    "byte_timeout",
 }
 _SIM_SHARED: dict[str, object] = {}
 
@@ -87,6 +90,8 @@ def _options(
         ack_timeout=_number(url, opts, "ack_timeout", ack_default, 0.05, 60),
         response_timeout=_number(url, opts, "timeout", response_default, 0.05, 600),
         retries=int(_number(url, opts, "retries", 3, 0, 10)),
+        eot_timeout=_number(url, opts, "eot_timeout", 1.0, 0.01, 30),
+        inter_byte_timeout=_number(url, opts, "byte_timeout", 0.5, 0.01, 10),
     )
     return PosLinkOptions(
         version=version,
@@ -121,7 +126,7 @@ def _query(url: str, query: str, allowed: set[str]) -> tuple[dict[str, str], lis
     return opts, faults
 
 
-def parse_url(url: str) -> tuple[str, dict[str, object]]:
+def parse_url(url: str) -> tuple[str, dict[str, Any]]:
     """Validate ``url`` and return (kind, settings); raises :class:`TerminalUrlError`."""
     if not isinstance(url, str) or not url.strip():
         raise _fail(str(url), "empty")
@@ -164,7 +169,7 @@ def parse_url(url: str) -> tuple[str, dict[str, object]]:
         if not parts.hostname:
             raise _fail(url, "no host")
         try:
-            port = parts.port or DEFAULT_PORT
+            tcp_port = parts.port or DEFAULT_PORT
         except ValueError:
             raise _fail(url, "the port must be a number 1–65535") from None
         if parts.path not in ("", "/"):
@@ -172,7 +177,7 @@ def parse_url(url: str) -> tuple[str, dict[str, object]]:
         opts, _ = _query(url, parts.query, _COMMON | {"connect_timeout"})
         return "tcp", {
             "host": parts.hostname,
-            "port": port,
+            "port": tcp_port,
             "connect_timeout": _number(url, opts, "connect_timeout", 5, 0.05, 60),
             "options": _options(
                 url, opts, response_default=120, ack_default=3, report_default=False
@@ -232,16 +237,21 @@ def open_terminal(url: str, *, trace: Callable[[FrameTrace], None] | None = None
     options = cfg["options"]
     assert isinstance(options, PosLinkOptions)
     if kind == "serial":
-        from drivers.transports.serial import SerialConnector
+        try:
+            from drivers.transports.serial import SerialConnector
+        except ImportError:
+            raise _fail(
+                url, "serial terminals need pyserial, which is not installed (pip install pyserial)"
+            ) from None
 
-        connector = SerialConnector(str(cfg["port"]), int(cfg["baud"]))  # type: ignore[arg-type]
+        connector = SerialConnector(str(cfg["port"]), int(cfg["baud"]))
         return PosLinkTerminal(url, connector, options, trace)
     if kind == "tcp":
         from drivers.transports.tcp import TcpConnector
 
         connector_t = TcpConnector(
             str(cfg["host"]), int(cfg["port"]), float(cfg["connect_timeout"])
-        )  # type: ignore[arg-type]
+        )
         return PosLinkTerminal(url, connector_t, options, trace)
     from drivers.simulator.model import Simulator
     from drivers.simulator.servers import InProcessConnector
@@ -250,13 +260,13 @@ def open_terminal(url: str, *, trace: Callable[[FrameTrace], None] | None = None
     sim = _SIM_SHARED.get(name) if name else None
     if not isinstance(sim, Simulator):
         sim = Simulator(
-            delay_ms=int(cfg["delay_ms"]),  # type: ignore[arg-type]
-            card_wait_ms=int(cfg["card_wait_ms"]),  # type: ignore[arg-type]
-            slow_ms=int(cfg["slow_ms"]),  # type: ignore[arg-type]
+            delay_ms=int(cfg["delay_ms"]),
+            card_wait_ms=int(cfg["card_wait_ms"]),
+            slow_ms=int(cfg["slow_ms"]),
         )
         if name:
             _SIM_SHARED[name] = sim
-    for fault, count in cfg["faults"]:  # type: ignore[attr-defined]
+    for fault, count in cfg["faults"]:
         sim.inject(fault, count)
     terminal = PosLinkTerminal(url, InProcessConnector(sim), options, trace)
     terminal.simulator = sim  # type: ignore[attr-defined]

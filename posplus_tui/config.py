@@ -78,6 +78,38 @@ _CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
+def _check_terminal_url(url: str) -> str | None:
+    """The driver registry's own reading of the URL, without opening anything."""
+    from drivers.registry import parse_url
+
+    try:
+        parse_url(url)
+    except ValueError as exc:  # TerminalUrlError, and urllib's own for a broken [IPv6]
+        text = str(exc)
+        return (
+            text
+            if text.startswith("terminal URL")
+            else (
+                f"{text}. Examples: poslink+tcp://192.168.1.50:10009, "
+                "poslink+serial:///dev/ttyUSB0?baud=9600"
+            )
+        )
+    return None
+
+
+def _check_database_url(url: str) -> str | None:
+    from posplus_tui.ledger.engine import LedgerError, normalize_url
+
+    try:
+        normalize_url(url)
+    except LedgerError as exc:
+        return str(exc)
+    return None
+
+
+_DEEP_CHECKS = {"terminal_url": _check_terminal_url, "database_url": _check_database_url}
+
+
 def _validate(values: dict[str, Any], source: str) -> Settings:
     unknown = sorted(set(values) - set(KEYS))
     for key in unknown:
@@ -96,6 +128,11 @@ def _validate(values: dict[str, Any], source: str) -> Settings:
         if text and check and not check[0].match(text):
             raise ConfigError(f"{source}: “{key}” = {text!r} is not valid; expected {check[1]}.")
         clean[key] = text
+    for key, checker in _DEEP_CHECKS.items():
+        if clean.get(key):
+            problem = checker(clean[key])
+            if problem:
+                raise ConfigError(f"{source}: “{key}” = {clean[key]!r} is not valid: {problem}")
     settings = Settings(**clean)
     if settings.environment not in ENVIRONMENTS:
         raise ConfigError(f"{source}: “environment” must be one of {', '.join(ENVIRONMENTS)}.")
@@ -114,6 +151,11 @@ def load(path: Path | None = None, *, environ: dict[str, str] | None = None) -> 
             raise ConfigError(
                 f"{file}: not valid TOML ({exc}). Fix the file or delete it."
             ) from exc
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{file}: is not UTF-8 text (saved by an editor in another encoding?). "
+                "Save it as UTF-8, or delete it and use Setup."
+            ) from None
         except OSError as exc:
             raise ConfigError(f"{file}: cannot be read ({exc.strerror}).") from exc
         section = data.get("posplus", data)
@@ -136,7 +178,11 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     _validate(settings.to_dict(), str(file))
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps({"posplus": settings.to_dict()}), encoding="utf-8")
+    # 0600 from the start: the file names the tenant, the terminal and the database.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(tomli_w.dumps({"posplus": settings.to_dict()}))
+    os.chmod(tmp, 0o600)
     tmp.replace(file)
     return file
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
 from posplus_tui import paths
@@ -19,6 +20,22 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files (the current one and each new one) are readable by the
+    owner only (0600): a log says who did what at the counter."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        stream = open(  # noqa: SIM115 - the handler owns and closes the stream
+            self.baseFilename,
+            self.mode,
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=lambda path, flags: os.open(path, flags, 0o600),
+        )
+        os.chmod(self.baseFilename, 0o600)
+        return stream
+
+
 def setup_logging(level: int = logging.INFO, directory: Path | None = None) -> Path:
     """Attach a rotating, redacting file handler to the root logger; returns the file's path."""
     folder = directory or paths.log_dir()
@@ -29,9 +46,7 @@ def setup_logging(level: int = logging.INFO, directory: Path | None = None) -> P
         if getattr(handler, "_posplus", False):
             root.removeHandler(handler)
             handler.close()
-    handler = logging.handlers.RotatingFileHandler(
-        file, maxBytes=5_000_000, backupCount=5, encoding="utf-8"
-    )
+    handler = PrivateRotatingFileHandler(file, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
     handler.setFormatter(RedactingFormatter(LOG_FORMAT))
     handler._posplus = True  # type: ignore[attr-defined]
     root.addHandler(handler)

@@ -1,35 +1,55 @@
 """Secrets in the OS keyring, never in the settings file.
 
-On a machine with no keyring backend (a headless Linux box) the store says so in plain words and
-points at the two documented fallbacks: the encrypted file keyring from ``keyrings.cryptfile``
-(``PYTHON_KEYRING_BACKEND=keyrings.cryptfile.cryptfile.CryptFileKeyring`` plus
-``KEYRING_CRYPTFILE_PASSWORD``) or, for unattended back-office use, ``POSPLUS_CLIENT_SECRET``,
-``POSPLUS_APP_KEY`` and ``POSPLUS_RECONCILIATION_PASSWORD`` in the environment. It never falls back
-to writing a secret in clear text.
+On a machine with no keyring backend (a headless Linux box) there are three documented fallbacks,
+and the store never writes a secret in clear text nor asks for a password on the raw terminal
+(``keyrings.cryptfile`` would, with ``getpass``, under the full-screen app):
+
+- the app's own encrypted secrets file (:func:`secrets_file`, Argon2 + AES-GCM through
+  ``keyrings.cryptfile``), unlocked with a password typed in Setup, or given to an unattended
+  service as ``POSPLUS_SECRETS_PASSWORD``;
+- ``keyrings.cryptfile`` chosen by ``PYTHON_KEYRING_BACKEND`` with its password in
+  ``KEYRING_CRYPTFILE_PASSWORD`` (the package itself does not read that variable: we do);
+- ``POSPLUS_CLIENT_SECRET``, ``POSPLUS_APP_KEY`` and ``POSPLUS_RECONCILIATION_PASSWORD`` in the
+  environment of a back-office service.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
+from typing import cast
 
 import keyring
 import keyring.backend
 import keyring.errors
 
+from posplus_tui import paths
 from posplus_tui.redaction import register_secret
 
 SERVICE = "posplus-tui"
 SECRET_NAMES = ("client_secret", "app_key", "reconciliation_password")
+#: Secrets the app makes for itself (never typed in Setup): the key that signs the audit chain.
+INTERNAL_SECRETS = ("audit_key",)
 MASK = "••••"
 
 NO_KEYRING_HELP = (
     "This computer has no keyring to keep secrets in (common on a Linux box without a desktop). "
-    "Either use the encrypted file keyring: set PYTHON_KEYRING_BACKEND="
-    "keyrings.cryptfile.cryptfile.CryptFileKeyring and KEYRING_CRYPTFILE_PASSWORD, "
+    "In Setup, type a password for the encrypted secrets file (an admin or technician types it "
+    "again after each restart), or set POSPLUS_SECRETS_PASSWORD for an unattended service, "
     "or set POSPLUS_CLIENT_SECRET, POSPLUS_APP_KEY and POSPLUS_RECONCILIATION_PASSWORD in the "
     "environment of the service that runs posplus. See README, “Secrets”."
 )
+#: The app's encrypted secrets file is unlocked with this variable when set (unattended use).
+SECRETS_PASSWORD_ENV = "POSPLUS_SECRETS_PASSWORD"
+#: keyrings.cryptfile's password, read by us (the package would prompt with getpass instead).
+CRYPTFILE_PASSWORD_ENV = "KEYRING_CRYPTFILE_PASSWORD"
+MIN_FILE_PASSWORD = 8
+#: Argon2id cost per key derivation for the app's secrets file. Every read and write derives the
+#: key again; the package's default (15 passes over 64 MiB) costs about a second each on a counter
+#: PC. Two passes over 32 MiB is within OWASP's Argon2id settings and about a quarter second.
+FILE_KDF_TIME_COST = 2
+FILE_KDF_MEMORY_KIB = 2**15
 
 
 class SecretStoreError(Exception):
@@ -44,10 +64,10 @@ class NoKeyringAvailable(SecretStoreError):
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """A keyring that lives in memory: for tests and the demo, never for production."""
 
-    priority = 0  # type: ignore[assignment]  # never picked automatically: only when set on purpose
+    priority = 0  # never picked automatically: only when set on purpose
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring's base is untyped
         self._data: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
@@ -66,6 +86,56 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
 _FILE_BACKEND_MODULES = ("keyrings.cryptfile", "keyrings.alt")
 
 
+def secrets_file() -> Path:
+    """The app's own encrypted secrets file, beside the settings file."""
+    return paths.config_dir() / "secrets.cfg"
+
+
+def open_file_keyring(password: str, path: Path | None = None) -> keyring.backend.KeyringBackend:
+    """The encrypted secrets file at ``path``, unlocked with ``password``; created when absent.
+
+    Never prompts: the password is given, and a wrong one is a :class:`SecretStoreError`.
+    ``keyrings.cryptfile`` verifies a password with a reference entry written when its file is
+    made; it prompts (getpass) whenever no key is set, so the key is always set first.
+    """
+    from keyrings.cryptfile.cryptfile import CryptFileKeyring
+
+    file = Path(path) if path else secrets_file()
+    if not password:
+        raise SecretStoreError("The secrets file needs its password: type it in Setup.")
+    kr = CryptFileKeyring()
+    kr.file_path = str(file)  # an instance override the package documents
+    kr.time_cost = FILE_KDF_TIME_COST  # every read derives the key: keep Setup responsive
+    kr.memory_cost = FILE_KDF_MEMORY_KIB
+    if not file.exists():
+        if len(password) < MIN_FILE_PASSWORD:
+            raise SecretStoreError(
+                f"Choose a password of at least {MIN_FILE_PASSWORD} characters for the new "
+                "secrets file (it protects the ServiceTitan client secret and app key)."
+            )
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SecretStoreError(f"The folder of {file} cannot be made: {exc.strerror}.") from exc
+    try:
+        # The setter creates the file (with its password reference) or checks the password
+        # against it; with the key given it never prompts.
+        kr.keyring_key = password
+        ok = True
+    except (ValueError, KeyError):  # a MAC that does not verify: another password
+        ok = False
+    except OSError as exc:
+        raise SecretStoreError(f"The secrets file {file} cannot be used: {exc.strerror}.") from exc
+    if file.exists():
+        file.chmod(0o600)
+    if not ok:
+        raise SecretStoreError(
+            f"That is not the password of the secrets file {file}. Type it again; if it is lost, "
+            "delete the file and enter the secrets again in Setup."
+        )
+    return cast(keyring.backend.KeyringBackend, kr)
+
+
 def os_keyring() -> keyring.backend.KeyringBackend:
     """The keyring to use: the one the user named, else the best *OS* keyring, else a fail backend.
 
@@ -75,9 +145,26 @@ def os_keyring() -> keyring.backend.KeyringBackend:
     """
     from keyring.backends import chainer, fail
 
-    if os.environ.get("PYTHON_KEYRING_BACKEND"):
-        return keyring.get_keyring()
-    current = keyring.get_keyring()
+    named = os.environ.get("PYTHON_KEYRING_BACKEND")
+    try:
+        current = keyring.get_keyring()
+    except Exception as exc:  # keyring imports the named class: any error of that import
+        raise SecretStoreError(
+            f"PYTHON_KEYRING_BACKEND={named!r} names a keyring that cannot be loaded "
+            f"({type(exc).__name__}: {exc}). Unset it, or set it to "
+            "keyrings.cryptfile.cryptfile.CryptFileKeyring (see README, “Secrets”)."
+        ) from None
+    if named:
+        if type(current).__module__.startswith("keyrings.cryptfile"):
+            password = os.environ.get(CRYPTFILE_PASSWORD_ENV, "")
+            if not password:
+                raise SecretStoreError(
+                    f"PYTHON_KEYRING_BACKEND chooses the encrypted file keyring but "
+                    f"{CRYPTFILE_PASSWORD_ENV} is not set: set it to the file's password (the "
+                    "app never asks for it on the terminal)."
+                )
+            return open_file_keyring(password, Path(str(getattr(current, "file_path", ""))))
+        return current
     if not isinstance(current, chainer.ChainerBackend | fail.Keyring):
         return current  # set programmatically (tests, demo) or by a keyring config file
     candidates = [
@@ -88,7 +175,9 @@ def os_keyring() -> keyring.backend.KeyringBackend:
         and kr.priority >= 1
     ]
     if not candidates:
-        return fail.Keyring()
+        if os.environ.get(SECRETS_PASSWORD_ENV):
+            return open_file_keyring(os.environ[SECRETS_PASSWORD_ENV])
+        return fail.Keyring()  # type: ignore[no-untyped-call]  # keyring's base is untyped
     return max(candidates, key=lambda kr: kr.priority)
 
 
@@ -111,9 +200,23 @@ class SecretStore:
         return self._backend
 
     def _account(self, name: str) -> str:
-        if name not in SECRET_NAMES and not name.startswith("pin:"):
+        if name not in SECRET_NAMES + INTERNAL_SECRETS and not name.startswith("pin:"):
             raise SecretStoreError(f"Unknown secret “{name}”.")
         return f"{self._tenant}:{name}"
+
+    def unlock_file(self, password: str, path: Path | None = None) -> None:
+        """Keep secrets in the app's encrypted file from now on (no OS keyring here)."""
+        self._backend = open_file_keyring(password, path)
+
+    def needs_file_password(self) -> bool:
+        """True when there is no keyring to use until the secrets file's password is typed."""
+        try:
+            kr = self._kr()
+        except SecretStoreError:
+            return False
+        from keyring.backends import fail
+
+        return isinstance(kr, fail.Keyring)
 
     def backend_name(self) -> str:
         kr = self._kr()
@@ -123,6 +226,8 @@ class SecretStore:
         """True when a real keyring backend answers."""
         try:
             self._kr().get_password(SERVICE, "__probe__")
+        except SecretStoreError:
+            return False
         except keyring.errors.NoKeyringError:
             return False
         except keyring.errors.KeyringError:

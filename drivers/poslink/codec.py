@@ -103,6 +103,17 @@ class FrameDecoder:
         """True when no frame is half-received."""
         return not self._in_frame
 
+    def reset(self) -> bytes:
+        """Forget a half-received frame (an inter-byte time-out, a new exchange); returns the
+        bytes dropped, so the caller can trace them."""
+        dropped = bytes(self._buf) if self._in_frame else b""
+        dropped += bytes(self._noise)
+        self._buf = bytearray()
+        self._noise = bytearray()
+        self._in_frame = False
+        self._want_lrc = False
+        return dropped
+
     def feed(self, data: bytes) -> list[Event]:
         events: list[Event] = []
         for byte in data:

@@ -57,6 +57,11 @@ DUPLICATE = "100011"
 IN_PROGRESS = "100012"  # [I] a status query about a request the terminal is still working on
 NOT_FOUND = "100023"  # [I]
 APPROVED_CODES = {OK, APPROVED_OFFLINE, PARTIAL, APPROVED_NO_SURCHARGE}
+#: host response codes that mean approved [R GP: "00", also "0" and "85"]
+APPROVED_HOST_CODES = {"00", "0", "85"}
+#: ISO 8583 "approved for a partial amount" [I]: accepted beside a 000002 reply, never read as an
+#: approval on its own (a status record with it is unknown)
+PARTIAL_HOST_CODES = {"10"}
 
 RESULT_MEANING = {
     TIMED_OUT: "the cardholder did not act before the terminal's time-out",
@@ -118,6 +123,13 @@ def check_ref(ref: str, what: str = "ECR reference") -> str:
             f"{what} {ref!r} must be 1–16 letters, digits, '-' or '_' (e.g. P251125A1B2C3D4E)"
         )
     return ref
+
+
+def invoice_field(invoice: str) -> str:
+    """The invoice number as the trace group can carry it: letters, digits, '-' and '_', at most
+    16 characters [I: the spec's limit is not in the notes]; anything else is left out rather than
+    refused (the ECR reference, not the invoice, ties the sale)."""
+    return "".join(c for c in str(invoice) if c.isascii() and (c.isalnum() or c in "-_"))[:16]
 
 
 # --------------------------------------------------------------------------- requests
@@ -247,6 +259,8 @@ class TxnRecord:
     terminal_ref: str = ""
     ecr_ref: str = ""
     ext: dict[str, str] = field(default_factory=dict)
+    #: the amount due sub-field as sent ("" when absent), to tell absent from unreadable
+    amount_due_text: str = field(default="", compare=False)
 
     def fields(self) -> tuple[str, ...]:
         host = join_group(
@@ -294,6 +308,7 @@ def parse_txn(fields: tuple[str, ...]) -> TxnRecord:
         txn_type=txn_type,
         approved_cents=_cents(at(ap, 0)),
         amount_due_cents=_cents(at(ap, 1)),
+        amount_due_text=at(ap, 1),
         last4=last4,
         entry_mode=at(acp, 1),
         expiry=at(acp, 2),
@@ -343,12 +358,17 @@ def batch_response(
 
 
 def parse_batch(resp: Response) -> BatchClosed | TerminalError:
+    """B01. The result code decides whether the batch closed [R]; a count or total that cannot be
+    read does not undo that: the figures are then reported as not known."""
     if resp.result_code != OK:
         return error_from(None, resp)
+    count, total = resp.field(1), resp.field(2)
+    known = count.isdigit() and (total.isdigit() or (total[:1] == "-" and total[1:].isdigit()))
     return BatchClosed(
         batch_number=group_item(resp.field(0), 5),
-        count=int(resp.field(1) or 0),
-        total_cents=int(resp.field(2) or 0),
+        count=int(count) if known else 0,
+        total_cents=int(total) if known else 0,
+        totals_known=known,
     )
 
 
@@ -401,11 +421,17 @@ def result_from(
     token_used: bool = False,
     ach: bool = False,
 ) -> Approved | Declined | Cancelled | TerminalError:
-    """Map a final T01/T13 reply (or an R03 record) to the typed result."""
+    """Map a final T01/T13 reply (or an R03 record) to the typed result.
+
+    An approval is reported only as the terminal stated it: its approved amount must be present
+    and readable, no more than was asked, consistent with the amount due of a partial approval,
+    and its host response (when sent) an approval. Anything else raises :class:`MessageError`,
+    which the caller reports as *unknown*.
+    """
     code = code or resp.result_code
     if code in APPROVED_CODES:
         rec = record or parse_txn(resp.fields)
-        approved = rec.approved_cents if rec.approved_cents is not None else requested_cents
+        approved = _approved_cents(rec, code, requested_cents)
         if ach:
             entry = EntryMethod.ACH
         elif token_used or (rec.ext.get(TOKEN) and rec.entry_mode == ""):
@@ -437,17 +463,72 @@ def result_from(
     return error_from(ecr_ref, resp)
 
 
+def _approved_cents(rec: TxnRecord, code: str, requested: int) -> int:
+    host_ok = APPROVED_HOST_CODES | (PARTIAL_HOST_CODES if code == PARTIAL else set())
+    if rec.host_code and rec.host_code not in host_ok:
+        raise MessageError(
+            f"result {code} says approved but the host answered {rec.host_code} "
+            f"{rec.host_message}".rstrip()
+        )
+    approved = rec.approved_cents
+    if approved is None:
+        if requested == 0:
+            return 0  # a void names no amount of its own
+        raise MessageError("the approved amount is missing or unreadable")
+    if requested and approved > requested:
+        raise MessageError(f"approved {approved} cents, more than the {requested} asked")
+    if code == PARTIAL:
+        if rec.amount_due_text and rec.amount_due_cents is None:
+            raise MessageError(f"the amount due {rec.amount_due_text!r} is unreadable")
+        due = rec.amount_due_cents
+        if requested and due is not None and approved + due != requested:
+            raise MessageError(
+                f"partial approval of {approved} with {due} due does not add up to {requested}"
+            )
+    return approved
+
+
 def status_from(
     resp: Response, ecr_ref: str
 ) -> Approved | Declined | Cancelled | NotFound | TerminalError:
-    """Map an R03 reply to a status result."""
+    """Map an R03 reply to a status result, from the record's documented fields.
+
+    The host response code decides [R]: an approval code with a readable approved amount is
+    approved; any other host code is declined (``10``, a partial approval by ISO 8583 [I], is not
+    read either way); no host response at all is not known, unless the record's own result
+    (``ORIGRESULT``, inferred [I]) says it was cancelled. That inferred field can only move the
+    answer away from "approved": when it contradicts the host code the record is not known.
+    Raises :class:`MessageError` for what cannot be read; the caller reports it as unknown.
+    """
     if resp.result_code == NOT_FOUND:
         return NotFound(ecr_ref)
     if resp.result_code != OK:
         return error_from(ecr_ref, resp)
     record = parse_txn(resp.fields[2:])
-    orig = record.ext.get(ORIGRESULT, OK)
-    requested = record.approved_cents or 0
-    if orig == PARTIAL and record.amount_due_cents:
-        requested += record.amount_due_cents
-    return result_from(resp, ecr_ref=ecr_ref, requested_cents=requested, record=record, code=orig)
+    orig = record.ext.get(ORIGRESULT)
+    host = record.host_code
+    if host in APPROVED_HOST_CODES:
+        if orig is not None and orig not in APPROVED_CODES:
+            raise MessageError(f"the record's host code {host} contradicts its result {orig}")
+        if record.amount_due_text and record.amount_due_cents is None:
+            raise MessageError(f"the amount due {record.amount_due_text!r} is unreadable")
+        if record.approved_cents is None:
+            raise MessageError("the record's approved amount is missing or unreadable")
+        due = record.amount_due_cents or 0
+        code = PARTIAL if due else OK
+        return result_from(
+            resp,
+            ecr_ref=ecr_ref,
+            requested_cents=record.approved_cents + due,
+            record=record,
+            code=code,
+        )
+    if not host:
+        if orig in (ABORTED, TIMED_OUT):
+            return result_from(resp, ecr_ref=ecr_ref, requested_cents=0, record=record, code=orig)
+        raise MessageError("the record carries no host response")
+    if host in PARTIAL_HOST_CODES:
+        raise MessageError(f"the record's host code {host} is not read as approved or declined")
+    if orig is not None and orig in APPROVED_CODES:
+        raise MessageError(f"the record's host code {host} contradicts its result {orig}")
+    return Declined(ecr_ref, host, record.host_message or "declined")

@@ -20,8 +20,15 @@ from drivers.base import (
 )
 from drivers.errors import TerminalConnectionError
 from drivers.poslink import messages as m
-from drivers.poslink.codec import EOT, Control, MessageError, Request, Response, reply_command
-from drivers.poslink.session import Channel, NotDelivered, OutcomeUnknown, Timing, transact
+from drivers.poslink.codec import MessageError, Request, Response
+from drivers.poslink.session import (
+    Channel,
+    NotDelivered,
+    OutcomeUnknown,
+    PortUnavailable,
+    Timing,
+    transact,
+)
 from drivers.trace import TraceCallback, note
 from drivers.transports.base import Connector, LinkUnavailable
 
@@ -66,7 +73,6 @@ class PosLinkTerminal(Terminal):
         self._done = asyncio.Event()  # set when the money request in flight has ended
         self._channel: Channel | None = None  # persistent connectors keep one channel
         self.last_exchange_bytes = 0  # bytes both ways in the last exchange (benchmarks, logs)
-        self.ambiguous_reply = False  # the last exchange might have received an overdue reply
 
     # ------------------------------------------------------------------ plumbing
 
@@ -74,12 +80,17 @@ class PosLinkTerminal(Terminal):
         try:
             link = await self.connector.open()
         except LinkUnavailable as exc:
-            raise NotDelivered(f"{exc} — {exc.hint}" if exc.hint else str(exc)) from exc
+            raise PortUnavailable(
+                f"{exc} — {exc.hint}" if exc.hint else str(exc), exc.hint
+            ) from exc
+        timing = self.options.timing
         if self.connector.persistent:
             if self._channel is None or self._channel.link is not link:
-                self._channel = Channel(link, self._trace)
+                self._channel = Channel(link, timing, self._trace, shared=True)
+            else:
+                self._channel.session.timing = timing
             return self._channel
-        return Channel(link, self._trace)
+        return Channel(link, timing, self._trace, shared=False)
 
     async def _exchange(
         self,
@@ -90,16 +101,6 @@ class PosLinkTerminal(Terminal):
         accepted_state: TerminalState | None = None,
         money: bool = False,
     ) -> Response:
-        expected = reply_command(request.command)
-
-        def matches(resp: Response) -> bool:
-            if resp.command != expected:
-                return False
-            if ecr_ref and resp.final:
-                got = m.reply_ecr_ref(resp)
-                return got in ("", ecr_ref)  # a terminal that does not echo it: trust the command
-            return True
-
         def on_accepted() -> None:
             self._accepted.set()
             if progress and accepted_state:
@@ -127,13 +128,11 @@ class PosLinkTerminal(Terminal):
                     self._done.set()
                 raise
             start_in, start_out = chan.bytes_in, chan.bytes_out
-            self.ambiguous_reply = ecr_ref is not None and chan.owes(expected)
             try:
                 resp = await transact(
                     chan,
                     request,
-                    timing=self.options.timing,
-                    matches=matches,
+                    ecr_ref=ecr_ref or "",
                     on_accepted=on_accepted,
                     on_status=on_status,
                 )
@@ -141,12 +140,6 @@ class PosLinkTerminal(Terminal):
                 if progress:
                     progress(TerminalState.DONE)
                 return resp
-            except OutcomeUnknown as exc:
-                if exc.accepted and self.connector.persistent:
-                    # on a shared line its reply may still come: recognise it then
-                    ttl = max(60.0, 2 * self.options.timing.response_timeout)
-                    chan.owe(expected, ecr_ref or "", ttl)
-                raise
             finally:
                 self.last_exchange_bytes = chan.bytes_in - start_in + chan.bytes_out - start_out
                 if money:
@@ -217,7 +210,10 @@ class PosLinkTerminal(Terminal):
         request_token: bool = False,
         keyed: bool = False,
         progress: ProgressCallback | None = None,
+        invoice: str = "",
     ) -> TransactionResult:
+        """``invoice``: the invoice number, sent in the trace group beside the ECR reference [R]
+        so the terminal's batch report names it."""
         ext: list[tuple[str, str]] = []
         if request_token:
             ext.append((m.TOKENREQUEST, "1"))
@@ -228,6 +224,7 @@ class PosLinkTerminal(Terminal):
             m.SALE,
             ecr_ref=ecr_ref,
             amount_cents=amount_cents,
+            invoice=m.invoice_field(invoice),
             ext=self._ext(*ext),
             version=self.options.version,
         )
@@ -331,12 +328,10 @@ class PosLinkTerminal(Terminal):
             )
         except (NotDelivered, OutcomeUnknown) as exc:
             return Unknown(ecr_ref, f"status query failed: {exc.reason}; try again")
-        if not m.reply_ecr_ref(resp) and self.ambiguous_reply:
-            # this terminal does not echo the reference and an earlier query's reply is overdue:
-            # the answer may belong to that query
-            return Unknown(
-                ecr_ref, "the terminal's answer may belong to an earlier query; ask again"
-            )
+        if resp.result_code == m.OK and m.reply_ecr_ref(resp) != ecr_ref:
+            # a record is a transaction: it must name the one asked about (only "not found" may
+            # be tied by the line alone)
+            return Unknown(ecr_ref, "the terminal's record does not name this reference; ask again")
         if resp.result_code == m.IN_PROGRESS:
             return Unknown(
                 ecr_ref, "the terminal is still working on this request; ask again shortly"
@@ -368,46 +363,27 @@ class PosLinkTerminal(Terminal):
             return  # it finished (or was never accepted) meanwhile: nothing of ours to cancel
         req = m.cancel(self.options.version, ref if self.options.cancel_with_ref else None)
         if self.connector.persistent and self._channel is not None:
-            # same line as the request: write A14 only; its ACK/EOT are skipped by the exchange
-            self._channel.stale_eots += 1  # the A14's EOT must not end a later exchange
+            # same line as the request: write A14 only; the exchange in flight ignores its ACK
+            # and EOT (stray control bytes), and the reply it provokes is tied as usual
             with contextlib.suppress(ConnectionError, OSError):
                 await self._channel.send(req.encode())
             return
         try:
-            chan = Channel(await self.connector.open(), self._trace)
+            chan = Channel(
+                await self.connector.open(), self.options.timing, self._trace, shared=False
+            )
         except LinkUnavailable:
             return
         try:
-            await transact(
-                chan, req, timing=self.options.timing, matches=lambda r: True, expect_reply=False
-            )
+            await transact(chan, req, expect_reply=False)
         except (NotDelivered, OutcomeUnknown) as exc:
             chan.emit(note(f"cancel not confirmed: {exc.reason}"))
         finally:
             await self.connector.release(chan.link)
 
     async def close(self) -> None:
-        chan = self._channel
-        if chan is not None and chan.stale_eots and not self._lock.locked():
-            # let the terminal finish its last exchange so its EOT is not left on the line
-            with contextlib.suppress(Exception):
-                await _drain_eots(chan, self.options.timing.eot_timeout)
         self._channel = None
         await self.connector.close()
-
-
-async def _drain_eots(chan: Channel, timeout: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while chan.stale_eots:
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            return
-        try:
-            ev = await chan.event(remaining)
-        except (TimeoutError, EOFError):
-            return
-        if isinstance(ev, Control) and ev.byte == EOT:
-            chan.stale_eots -= 1
 
 
 def _deduplicated(callback: ProgressCallback) -> ProgressCallback:

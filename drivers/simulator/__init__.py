@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name == "serve_pty":
         from drivers.simulator.pty import serve_pty
 

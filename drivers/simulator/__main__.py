@@ -13,10 +13,15 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from drivers.simulator.faults import FAULTS
 from drivers.simulator.model import Simulator
+
+if TYPE_CHECKING:
+    from drivers.simulator.pty import PtySimServer
+    from drivers.simulator.servers import TcpSimServer
 
 ALWAYS = 10**9  # a fault count that never runs out
 
@@ -74,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-async def run(args: argparse.Namespace, announce=print) -> None:
+async def run(args: argparse.Namespace, announce: Callable[[str], object] = print) -> None:
     faults = [parse_fault(f) for f in args.fault]
     if args.baud is not None and not 50 <= args.baud <= 4_000_000:
         raise ValueError(f"--baud {args.baud}: give a line speed such as 9600 or 115200")
@@ -92,6 +97,7 @@ async def run(args: argparse.Namespace, announce=print) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    server: TcpSimServer | PtySimServer
     if args.tcp:
         from drivers.simulator.servers import serve_tcp
 

@@ -96,15 +96,26 @@ class Connection:
         if self.sim.take_fault("nak_storm"):
             await self._write(bytes([NAK]))
             return
+        await self._write(bytes([ACK]))  # the frame arrived intact: NAK is for a bad LRC only
         try:
             request = decode_request(ev.payload)
-        except MessageError:
-            await self._write(bytes([NAK]))
-            return
-        await self._write(bytes([ACK]))
-        task = asyncio.ensure_future(self._process(request))
+        except MessageError as exc:
+            # well framed but malformed: the terminal answers a format error [R PX]
+            task = asyncio.ensure_future(self._format_error(ev.payload, str(exc)))
+        else:
+            task = asyncio.ensure_future(self._process(request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _format_error(self, payload: bytes, problem: str) -> None:
+        head = payload[:3].decode("ascii", "replace")
+        try:
+            command = reply_command(head)
+        except ValueError:
+            command = "000"
+        text = f"FORMAT ERROR {problem}"[:60]
+        reply = Response("0", command, self.sim.version, m.FORMAT_ERROR, _printable(text))
+        await self.send_frame(reply.encode(), final=True)
 
     async def _process(self, request: Request) -> None:
         want_status = m.request_ext(request).get(m.REPORTSTATUS) == "1"
@@ -184,3 +195,7 @@ class Connection:
             task.cancel()
         with contextlib.suppress(Exception):
             await self.link.close()
+
+
+def _printable(text: str) -> str:
+    return "".join(c if " " <= c <= "~" else "?" for c in text)

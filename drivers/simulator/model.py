@@ -14,6 +14,7 @@ import hashlib
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from drivers.poslink import messages as m
 from drivers.poslink.codec import MessageError, Request, Response, group_item, reply_command
@@ -175,9 +176,10 @@ class Simulator:
         try:
             return await self._handle(request, report)
         except (MessageError, ValueError, IndexError) as exc:
-            return Response(
-                "0", _reply_cmd(request), self.version, m.FORMAT_ERROR, f"FORMAT ERROR {exc}"[:60]
-            )
+            ref = m.request_ecr_ref(request)
+            fields = m.TxnRecord(ecr_ref=ref).fields() if ref and _plain(ref) else ()
+            text = "".join(c if " " <= c <= "~" else "?" for c in f"FORMAT ERROR {exc}"[:60])
+            return Response("0", _reply_cmd(request), self.version, m.FORMAT_ERROR, text, fields)
 
     async def _handle(self, req: Request, report: StatusReporter | None) -> Reply:
         cmd = req.command
@@ -375,7 +377,7 @@ class Simulator:
         await self._say(report, "AUTHORISING")
         await self._processing()
         seq = self._next()
-        base = dict(
+        base: dict[str, Any] = dict(
             ecr_ref=ref,
             command=req.command,
             txn_type=m.SALE,
@@ -413,7 +415,7 @@ class Simulator:
             approved_cents=approved,
             result_code=code,
             result_text="PARTIAL APPROVAL" if code == m.PARTIAL else "OK",
-            host_code="10" if code == m.PARTIAL else "00",
+            host_code="00",
             host_message="PARTIAL APPROVAL" if code == m.PARTIAL else "APPROVAL",
             auth_code=f"A{seq:05d}",
             host_ref=f"{self.tag}{seq:08d}",
@@ -548,6 +550,10 @@ class Simulator:
         if self.take_fault("lost_reply"):
             return LOST
         return reply
+
+
+def _plain(text: str) -> bool:
+    return all(c.isalnum() or c in "-_" for c in text)
 
 
 def _reply_cmd(req: Request) -> str:

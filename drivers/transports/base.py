@@ -27,10 +27,10 @@ class Link(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
-    def write_soon(self, data: bytes) -> bool:
-        """Queue ``data`` behind earlier writes without waiting for it to go out (the closing ACK
-        of an exchange: the outcome is already known). False if this link cannot queue."""
-        return False
+    def take_input(self) -> bytes:
+        """What arrived while no exchange was listening, without waiting (b"" if this link does
+        not buffer, or nothing came)."""
+        return b""
 
 
 class Connector(abc.ABC):

@@ -28,10 +28,6 @@ class StreamLink(Link):
         self._writer.write(data)
         await self._writer.drain()
 
-    def write_soon(self, data: bytes) -> bool:
-        self._writer.write(data)  # buffered by the transport, in order, flushed before close
-        return True
-
     async def close(self) -> None:
         self._writer.close()
         with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "posplus_tui.cli.sandbox",
     "posplus_tui.cli.ledger",
     "posplus_tui.cli.reconcile",
+    "posplus_tui.cli.operators",
 )
 
 
@@ -64,3 +65,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("posplus: interrupted.", file=sys.stderr)
         return 130
+    except Exception as exc:  # the last wall: a sentence on screen, the traceback in the log
+        return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> int:
+    """Log the traceback (redacted, no local variables) and print one line that says where."""
+    import logging
+
+    from posplus_tui.logs import setup_logging
+    from posplus_tui.redaction import redact
+
+    where = "the log"
+    try:
+        where = str(setup_logging())
+        logging.getLogger("posplus.cli").error("unexpected error", exc_info=exc)
+    except Exception:  # no log folder either: still one line, never a traceback
+        pass
+    first = redact(str(exc).splitlines()[0]) if str(exc) else ""
+    print(
+        f"posplus: something unexpected went wrong ({type(exc).__name__}"
+        f"{': ' + first if first else ''}). Nothing was changed by this error; "
+        f"the details are in {where}.",
+        file=sys.stderr,
+    )
+    return 1

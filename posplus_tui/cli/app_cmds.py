@@ -6,6 +6,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from posplus_tui.cli.common import CliError, config_file, load_settings
 from posplus_tui.logs import setup_logging
@@ -47,6 +48,13 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+def run_app(app: Any, **options: Any) -> int:
+    """Run the app; its exit code is the app's: an unexpected error that stopped it is never 0."""
+    app.run(**options)
+    code = app.return_code
+    return int(code) if code else 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from posplus_tui.services.container import build_demo
     from posplus_tui.ui.app import PosPlusApp
@@ -56,11 +64,20 @@ def _demo(args: argparse.Namespace) -> int:
         raise CliError("--card-wait-ms must be 0 or more (milliseconds).", exit_code=2)
     with tempfile.TemporaryDirectory(prefix="posplus-demo-") as tmp:
         folder = Path(args.data_dir) if args.data_dir else Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".posplus-write-test"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise CliError(
+                f"--data-dir {folder}: cannot keep the demo there ({exc.strerror}). "
+                "Choose a folder this user can write to.",
+                exit_code=2,
+            ) from None
         services = build_demo(folder, card_wait_ms=args.card_wait_ms)
         freeze_heap()
-        PosPlusApp(services).run()
-    return 0
+        return run_app(PosPlusApp(services))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -79,7 +96,25 @@ def _run(args: argparse.Namespace) -> int:
     from posplus_tui.ui.app import PosPlusApp
 
     setup_logging()
+    _daily_backup(settings.database_url)
     services = build_run(settings, config_path=config_file(args))
     freeze_heap()
-    PosPlusApp(services).run()
-    return 0
+    return run_app(PosPlusApp(services))
+
+
+def _daily_backup(database_url: str) -> None:
+    """The day's copy of a SQLite ledger; a failure is logged, never a reason not to start."""
+    import logging
+
+    from posplus_tui.ledger import LedgerError
+    from posplus_tui.ledger.backup import BackupError, daily_backup
+    from posplus_tui.ledger.engine import sqlite_path
+
+    try:
+        path = sqlite_path(database_url)
+        made = daily_backup(path) if path is not None else None
+    except (LedgerError, BackupError, OSError) as exc:
+        logging.getLogger("posplus.backup").warning("daily ledger backup failed: %s", exc)
+        return
+    if made is not None:
+        logging.getLogger("posplus.backup").info("daily ledger backup: %s", made.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from posplus_tui.cli.common import CliError, config_file, load_settings
+from posplus_tui.redaction import redact
 from posplus_tui.secrets import NoKeyringAvailable, SecretStore, SecretStoreError
 
 
@@ -24,12 +25,21 @@ def _path(args: argparse.Namespace) -> int:
     return 0
 
 
+def shown(value: object) -> str:
+    """A setting as it may be printed: passwords (a database URL's too) masked, and control
+    characters written as escapes (a station name cannot drive the terminal)."""
+    text = redact(str(value))
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
 def _show(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     file = config_file(args)
     print(f"# {file}{'' if file.exists() else ' (not created yet: defaults shown)'}")
     for key, value in settings.to_dict().items():
-        print(f"{key} = {value or '(not set)'}")
+        print(f"{key} = {shown(value) if value else '(not set)'}")
     store = SecretStore(tenant=settings.tenant_id or "default")
     try:
         for name, state in store.status().items():

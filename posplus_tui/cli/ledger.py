@@ -9,9 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from posplus_tui.cli.common import CliError, load_settings
 from posplus_tui.domain.transactions import TxnState
+
+if TYPE_CHECKING:
+    from posplus_tui.ledger import Ledger
 
 
 def _add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +33,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = db_sub.add_parser("upgrade", help="bring the ledger's schema to the newest version")
     _add_db_option(up)
     up.set_defaults(func=_db_upgrade)
+    bk = db_sub.add_parser(
+        "backup", help="copy a SQLite ledger now, with SQLite's online backup (safe while running)"
+    )
+    bk.add_argument("--to", metavar="DIR", help="folder for the copy (default: backups/ beside it)")
+    bk.add_argument(
+        "--keep", type=_positive, default=10, metavar="N", help="keep the newest N (default 10)"
+    )
+    _add_db_option(bk)
+    bk.set_defaults(func=_db_backup)
+    bks = db_sub.add_parser("backups", help="list the copies kept beside a SQLite ledger")
+    _add_db_option(bks)
+    bks.set_defaults(func=_db_backups)
+    rs = db_sub.add_parser(
+        "restore", help="replace a SQLite ledger by a checked copy (stop the app first)"
+    )
+    rs.add_argument("file", metavar="FILE", help="the backup to restore")
+    _add_db_option(rs)
+    rs.set_defaults(func=_db_restore)
     db.set_defaults(func=lambda args: db.print_help() or 0)
 
     txn = sub.add_parser("txn", help="look at recorded transactions")
@@ -37,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--state", choices=[s.value for s in TxnState], help="only transactions in this state"
     )
     lst.add_argument("--since", metavar="DATE", help="only from this day on (YYYY-MM-DD)")
-    lst.add_argument("--limit", type=int, default=200, help="at most this many (default 200)")
+    lst.add_argument("--limit", type=_positive, default=200, help="at most this many (default 200)")
     _add_db_option(lst)
     lst.set_defaults(func=_txn_list)
     show = txn_sub.add_parser("show", help="everything about one transaction")
@@ -63,24 +86,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.set_defaults(func=lambda args: audit.print_help() or 0)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
 def _url(args: argparse.Namespace) -> str:
     if getattr(args, "database_url", None):
         return str(args.database_url)
     return load_settings(args).database_url
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace, *, must_exist: bool = True) -> Ledger:
+    """The ledger a command works on; one that does not exist is an error, never created."""
     from posplus_tui.ledger import LedgerError, open_ledger
 
     try:
-        return open_ledger(_url(args))
+        return open_ledger(_url(args), must_exist=must_exist)
     except LedgerError as exc:
         raise CliError(str(exc), exit_code=3) from exc
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
     from posplus_tui.ledger import LedgerError
-    from posplus_tui.ledger.engine import current_revision, make_engine, upgrade
+    from posplus_tui.ledger.engine import (
+        backup_before_migration,
+        current_revision,
+        describe_failure,
+        make_engine,
+        upgrade,
+    )
 
     url = _url(args)
     try:
@@ -88,14 +128,11 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     except LedgerError as exc:
         raise CliError(str(exc), exit_code=3) from exc
     try:
+        backup_before_migration(engine)
         applied = upgrade(engine)
         head = current_revision(engine)
     except Exception as exc:
-        raise CliError(
-            f"Could not upgrade the ledger: {type(exc).__name__}: {str(exc).splitlines()[0]}. "
-            "Check the database URL and that the server is running.",
-            exit_code=3,
-        ) from exc
+        raise CliError("Could not upgrade: " + describe_failure(url, exc), exit_code=3) from exc
     finally:
         engine.dispose()
     if applied:
@@ -239,12 +276,103 @@ async def _recover_async(args: argparse.Namespace, terminal_url: str, station: s
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from posplus_tui.ledger.audit import verify
+    """Check the chain, signed with the key from the secret store, against the heads anchored
+    outside the ledger and against the money and operator rows. A ledger that does not exist is
+    said so: it is never created (an empty new ledger would verify as "intact")."""
 
-    ledger = _open(args)
+    from posplus_tui.ledger import LedgerError, normalize_url
+    from posplus_tui.ledger.audit import anchor, verify
+    from posplus_tui.ledger.engine import make_engine
+    from posplus_tui.secrets import SecretStore
+    from posplus_tui.services.audit import anchors_file, audit_key
+
     try:
-        report = verify(ledger.engine)
+        engine = make_engine(normalize_url(_url(args)), must_exist=True)
+    except LedgerError as exc:
+        raise CliError(f"{exc} Nothing to verify.", exit_code=3) from exc
+    try:
+        from sqlalchemy import inspect
+
+        try:
+            with engine.connect() as conn:
+                has_chain = inspect(conn).has_table("audit_head")
+        except Exception as exc:
+            raise CliError(
+                f"Cannot open the ledger: {type(exc).__name__}. Check the database URL.",
+                exit_code=3,
+            ) from exc
+        if not has_chain:
+            raise CliError("That database holds no ledger: nothing to verify.", exit_code=3)
+        settings = load_settings(args)
+        key = audit_key(SecretStore(tenant=settings.tenant_id or "default"), create=False)
+        anchors = anchors_file()
+        report = verify(engine, key=key, anchors=anchors)
+        if report.ok:
+            seq, digest = anchor(engine, anchors)
+            print(report.describe())
+            print(f"head #{seq} {digest} (signed: {'yes' if key else 'no key found'})")
+            return 0
+    except LedgerError as exc:
+        raise CliError(str(exc), exit_code=3) from exc
     finally:
-        ledger.dispose()
+        engine.dispose()
     print(report.describe())
-    return 0 if report.ok else 6
+    return 6
+
+
+def _sqlite_file(args: argparse.Namespace) -> Path:
+    from posplus_tui.ledger import LedgerError
+    from posplus_tui.ledger.engine import sqlite_path
+
+    try:
+        path = sqlite_path(_url(args))
+    except LedgerError as exc:
+        raise CliError(str(exc), exit_code=3) from exc
+    if path is None:
+        raise CliError(
+            "This ledger is on PostgreSQL: back it up with the server's tools "
+            "(pg_dump -Fc, restore with pg_restore); see the README, 'Backups'.",
+            exit_code=2,
+        )
+    return path
+
+
+def _db_backup(args: argparse.Namespace) -> int:
+    from posplus_tui.ledger.backup import BackupError, backup_file
+
+    path = _sqlite_file(args)
+    try:
+        made = backup_file(
+            path, reason="manual", folder=Path(args.to) if args.to else None, keep=args.keep
+        )
+    except BackupError as exc:
+        raise CliError(str(exc), exit_code=3) from exc
+    print(f"backed up {path} to {made.path} ({made.size:,} bytes)")
+    return 0
+
+
+def _db_backups(args: argparse.Namespace) -> int:
+    from posplus_tui.ledger.backup import backup_dir, list_backups
+
+    path = _sqlite_file(args)
+    found = list_backups(backup_dir(path))
+    if not found:
+        print(f"no backups in {backup_dir(path)}")
+        return 0
+    for b in found:
+        print(f"{b.taken_at:%Y-%m-%d %H:%M:%S} UTC  {b.reason:16} {b.size:>12,}  {b.path}")
+    return 0
+
+
+def _db_restore(args: argparse.Namespace) -> int:
+    from posplus_tui.ledger.backup import BackupError, restore
+
+    path = _sqlite_file(args)
+    try:
+        safety = restore(Path(args.file), path)
+    except BackupError as exc:
+        raise CliError(f"Nothing was restored: {exc}", exit_code=3) from exc
+    print(f"restored {args.file} to {path}")
+    if safety is not None:
+        print(f"the ledger it replaced is kept at {safety}")
+    return 0

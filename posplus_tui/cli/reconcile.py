@@ -20,6 +20,7 @@ import time
 from typing import Any, TextIO
 
 from posplus_tui.cli.common import CliError, load_settings
+from posplus_tui.domain.outbox import OUTBOX_ATTENTION_STATES, OUTBOX_OPEN_STATES
 
 NEEDS_ATTENTION_EXIT = 3
 
@@ -141,7 +142,7 @@ async def _once(bundle: Any, args: argparse.Namespace) -> int:
         print(f"  ! #{row.outbox_id} {row.transaction_ref} invoice {row.invoice_number} "
               f"{row.amount}: {row.last_error}")  # fmt: skip
     counts = await bundle.reconcile.counts()
-    waiting = sum(counts.get(s, 0) for s in ("pending", "posting", "posted"))
+    waiting = sum(counts.get(s, 0) for s in OUTBOX_OPEN_STATES)
     if waiting:
         print(f"{waiting} still waiting (retrying later or being posted by another station).")
     return NEEDS_ATTENTION_EXIT if problems else 0
@@ -203,7 +204,7 @@ def _status(settings: Any) -> int:
             f"{summary.needs_attention.count} ({summary.needs_attention.amount})"
         )
         print(f"  per hour {sparkline(summary.per_hour)}")
-        problems = store.postings(("needs_attention", "mismatch"))
+        problems = store.postings(tuple(OUTBOX_ATTENTION_STATES))
         for row in problems:
             print(f"  ! #{row.outbox_id} {row.transaction_ref} invoice {row.invoice_number} "
                   f"{row.amount}: {row.last_error}")  # fmt: skip

@@ -33,14 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     fault.add_argument(
         "kind",
-        choices=(
-            "429", "500", "502", "503", "504", "slow", "drop", "post-off", "post-on",
-            "expire-tokens", "delete-invoice", "clear", "state",
-        ),
-        help="what to do: an HTTP error for the next calls, slow replies, drop the next "
-        "payment reply after saving it, switch POST /payments off/on, expire tokens, delete "
-        "an invoice, clear faults, or just show the state",
-    )  # fmt: skip
+        help="what to do: an HTTP status for the next calls (408, 429, 500, 502, …), slow "
+        "replies, drop (save, then cut the reply), commit-status / commit-empty / "
+        "commit-malformed (save, then answer --status, an empty body or a broken one), "
+        "late-visibility (new payments show in lists and exports --seconds later), post-off, "
+        "post-on, expire-tokens, delete-invoice, clear, or state (just show it)",
+    )
     fault.add_argument("--url", required=True, help="the sandbox base URL it printed")
     fault.add_argument("--app-key", required=True, help="the sandbox app key it printed")
     fault.add_argument("--count", type=int, default=1, help="how many calls (1)")
@@ -48,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     fault.add_argument("--retry-after", default=None, help="Retry-After for 429 (1)")
     fault.add_argument("--invoice-id", type=int, help="for delete-invoice: the invoice id")
     fault.add_argument("--method", help="only calls with this HTTP method (GET, POST, PATCH)")
+    fault.add_argument(
+        "--path", help="only calls whose path contains this (e.g. /payments, /invoices)"
+    )
+    fault.add_argument(
+        "--status", type=int, default=None,
+        help="for commit-*: the status of the reply after saving (commit-status: 500)",
+    )  # fmt: skip
     fault.set_defaults(func=_fault)
     sb.set_defaults(func=lambda args: sb.print_help() or 0)
 
@@ -84,8 +89,21 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+FAULT_KINDS = (
+    "slow", "drop", "commit-status", "commit-empty", "commit-malformed", "late-visibility",
+    "post-off", "post-on", "expire-tokens", "delete-invoice", "clear", "state",
+)  # fmt: skip
+
+
 def _fault(args: argparse.Namespace) -> int:
     import httpx
+
+    if args.kind not in FAULT_KINDS and not (args.kind.isdigit() and 100 <= int(args.kind) <= 599):
+        raise CliError(
+            f"Unknown fault {args.kind!r}: use an HTTP status (e.g. 408, 429, 500) or one of "
+            f"{', '.join(FAULT_KINDS)}.",
+            2,
+        )
 
     base = args.url.rstrip("/")
     headers = {"ST-App-Key": args.app_key}
@@ -104,6 +122,8 @@ def _fault(args: argparse.Namespace) -> int:
                 "retry_after": args.retry_after,
                 "invoice_id": args.invoice_id,
                 "method": args.method.upper() if args.method else None,
+                "path_contains": args.path,
+                "status": args.status,
             }
             resp = httpx.post(f"{base}/_sandbox/faults", json=order, headers=headers, timeout=10)
     except httpx.HTTPError as exc:

@@ -20,6 +20,9 @@ class InvoiceFacts:
     customer_id: str
     balance: Money
     job_number: str = ""
+    #: Our payments (ECR references) ServiceTitan showed applied to the invoice in the same reading
+    #: as ``balance``: already in the balance, so the engine does not hold them again.
+    seen_refs: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         for name in ("invoice_id", "number", "customer_id"):
@@ -28,6 +31,7 @@ class InvoiceFacts:
                 object.__setattr__(self, name, str(value))
         if not isinstance(self.balance, Money):
             raise TypeError("InvoiceFacts.balance must be Money")
+        object.__setattr__(self, "seen_refs", frozenset(str(r) for r in self.seen_refs or ()))
         if self.job_number is None:
             object.__setattr__(self, "job_number", "")
         elif not isinstance(self.job_number, str):

@@ -14,6 +14,7 @@ from posplus_tui.domain.transactions import MONEY_MOVED_STATES, NO_MONEY_STATES,
 __all__ = [
     "REFUNDABLE_STATES",
     "VOIDABLE_STATES",
+    "RefundExceedsRemaining",
     "RuleViolation",
     "check_charge_amount",
     "check_refund",
@@ -31,6 +32,10 @@ class RuleViolation(ValueError):
         super().__init__(message)
         self.message = message
         self.fix = fix
+
+
+class RefundExceedsRemaining(RuleViolation):
+    """A refund larger than what is left to give back on its sale."""
 
 
 #: A sale in one of these states has money that can still go back.
@@ -98,7 +103,7 @@ def check_refund(state: TxnState, captured: Money, reserved: Money, amount: Mone
     remaining = refundable_remaining(captured, reserved)
     if amount > remaining:
         already = reserved.format()
-        raise RuleViolation(
+        raise RefundExceedsRemaining(
             f"{amount.format()} is more than is left to refund: {remaining.format()} "
             f"(captured {captured.format()}, already refunded or in progress {already}).",
             f"Refund at most {remaining.format()}.",
@@ -141,7 +146,8 @@ def check_void(
         if kind is TxnKind.VOID:
             raise RuleViolation(
                 "A void for this sale is already in progress or done.",
-                "Wait for it to finish, or run recovery if the terminal was interrupted.",
+                "Wait for it to finish; if it was interrupted, Recover (Reconcile screen) asks the "
+                "terminal what happened.",
             )
         if kind is TxnKind.REFUND:
             raise RuleViolation(

@@ -7,6 +7,7 @@ a committed intent or approval must survive a power cut. PostgreSQL uses psycopg
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
 if TYPE_CHECKING:
@@ -31,19 +33,59 @@ class LedgerError(Exception):
     """The ledger cannot be opened or migrated; the message says which URL and what to do."""
 
 
+_EXAMPLES = "sqlite:////var/lib/posplus/ledger.sqlite3 or postgresql://USER@HOST:5432/DB"
+
+
 def normalize_url(url: str) -> str:
-    """``postgresql://`` → ``postgresql+psycopg://`` (psycopg 3 is the driver we ship)."""
+    """``postgresql://`` → ``postgresql+psycopg://`` (psycopg 3 is the driver we ship).
+
+    Anything that would open a different ledger than the one meant is refused with a sentence:
+    an unparsable URL, a port that is not a number, an unknown dialect, and a SQLite URL without a
+    file (``sqlite://``, ``sqlite:///`` and ``:memory:`` give an empty ledger per connection, so
+    nothing would be kept).
+    """
     url = url.strip()
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    try:
+        parsed = make_url(url)
+        _ = parsed.port  # parsed lazily by some versions: a bad port must fail here
+    except (ArgumentError, ValueError):
+        raise LedgerError(
+            f"The database URL {_shown(url)!r} cannot be read (is the port a number, the [IPv6] "
+            f"address closed?). Use {_EXAMPLES}."
+        ) from None
     if not (url.startswith("sqlite") or url.startswith("postgresql+psycopg://")):
         raise LedgerError(
-            f"Unsupported database URL {make_url(url).render_as_string(hide_password=True)!r}: "
-            "use sqlite:///PATH or postgresql://USER@HOST/DB."
+            f"Unsupported database URL {_shown(url)!r}: use sqlite:///PATH or "
+            "postgresql://USER@HOST/DB."
+        )
+    if parsed.get_backend_name() == "sqlite" and (
+        not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:")
+    ):
+        raise LedgerError(
+            f"The database URL {_shown(url)!r} names no file: an in-memory ledger would keep "
+            f"nothing. Use sqlite:///PATH (e.g. sqlite:////var/lib/posplus/ledger.sqlite3)."
         )
     return url
+
+
+def _shown(url: str) -> str:
+    """The URL as it may be printed: password hidden, even when the URL does not parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite ledger URL, ``None`` for another database."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database).expanduser()
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -112,12 +154,33 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, must_exist: bool = False) -> Engine:
+    """An engine for ``url``. With ``must_exist`` a SQLite file that is not there is an error
+    instead of a new, empty ledger (a read-only command must not invent one from a typo)."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        file = Path(str(parsed.database)).expanduser()
+        if must_exist and not file.is_file():
+            raise LedgerError(
+                f"There is no ledger at {file}: check the path (nothing was created)."
+            )
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(
+                f"Cannot create the ledger's folder {file.parent}: {exc.strerror}. "
+                "Choose a folder this user can write to."
+            ) from None
+        if not file.exists() and not os.access(file.parent, os.W_OK):
+            raise LedgerError(
+                f"Cannot create the ledger in {file.parent}: the folder is not writable by this "
+                "user. Choose another folder or fix its permissions."
+            )
+        # The ledger is 0600 from its first byte (SQLite gives its -wal and -shm files the
+        # same mode): it holds who took which payment.
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(file, 0o600)
         engine = create_engine(
             url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
         )
@@ -192,17 +255,54 @@ class Ledger:
         return make_url(self.url).render_as_string(hide_password=True)
 
 
-def open_ledger(url: str, *, migrate: bool = True) -> Ledger:
-    """Open the ledger at ``url`` and bring its schema to the newest revision."""
-    engine = make_engine(url)
+def open_ledger(url: str, *, migrate: bool = True, must_exist: bool = False) -> Ledger:
+    """Open the ledger at ``url`` and bring its schema to the newest revision.
+
+    ``must_exist`` is for commands that only read: a SQLite path that does not exist is an
+    error, never a new empty ledger. Every failure is a :class:`LedgerError` with a sentence.
+    """
+    engine = make_engine(url, must_exist=must_exist)
     try:
         if migrate:
+            backup_before_migration(engine)
             upgrade(engine)
     except Exception as exc:
         engine.dispose()
-        shown = make_url(normalize_url(url)).render_as_string(hide_password=True)
-        raise LedgerError(
-            f"Cannot open the ledger at {shown}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}. "
-            "Check the database URL and that the database server is running."
-        ) from exc
+        raise LedgerError(describe_failure(url, exc)) from exc
     return Ledger(engine=engine, url=normalize_url(url))
+
+
+def backup_before_migration(engine: Engine) -> None:
+    """Copy a SQLite ledger that is about to be migrated (kept beside it, see :mod:`backup`)."""
+    if engine.dialect.name != "sqlite" or _is_current(engine):
+        return
+    from posplus_tui.ledger.backup import backup_sqlite, has_tables
+
+    if has_tables(engine):
+        backup_sqlite(engine, reason="before-migration")
+
+
+def describe_failure(url: str, exc: BaseException) -> str:
+    """One sentence for a ledger that would not open, by what actually went wrong."""
+    shown = _shown(normalize_url(url))
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    low = detail.lower()
+    if "file is not a database" in low or "malformed" in low:
+        return (
+            f"The ledger file at {shown} is damaged or is not a ledger. Nothing was changed: "
+            "restore the last good copy with 'posplus db restore FILE' (backups are listed by "
+            "'posplus db backups')."
+        )
+    if "readonly" in low or "read-only" in low or "permission denied" in low:
+        return (
+            f"The ledger at {shown} is read-only for this user: it can be read but nothing can "
+            "be recorded. Fix the file's permissions (the app needs to write it)."
+        )
+    if "unable to open database file" in low:
+        return (
+            f"Cannot open the ledger file at {shown}: check the path and its folder's permissions."
+        )
+    return (
+        f"Cannot open the ledger at {shown}: {type(exc).__name__}: {detail}. "
+        "Check the database URL and that the database server is running."
+    )

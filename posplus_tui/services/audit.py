@@ -9,17 +9,46 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets as secrets_module
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
+from posplus_tui import paths
 from posplus_tui.ledger import Ledger
 from posplus_tui.ledger import audit as chain
 from posplus_tui.ledger.tables import AuditEvent
 from posplus_tui.redaction import redact
+from posplus_tui.secrets import SecretStore, SecretStoreError
 
-__all__ = ["AuditEntry", "AuditService", "VerifyReport"]
+__all__ = ["AUDIT_KEY", "AuditEntry", "AuditService", "VerifyReport", "anchors_file", "audit_key"]
+
+#: The secret-store name of the key that signs the chain (never in the database).
+AUDIT_KEY = "audit_key"
+
+
+def anchors_file() -> Path:
+    """This station's append-only file of chain heads (outside the ledger)."""
+    return paths.data_dir() / "audit-anchors.log"
+
+
+def audit_key(secrets: SecretStore, *, create: bool) -> str | None:
+    """The chain's signing key from the secret store; a new one is made only for an empty
+    chain (``create``): signing half a chain would make the unsigned half look forged. Several
+    stations sharing a ledger share the key (keyring, or POSPLUS_AUDIT_KEY)."""
+    try:
+        key = secrets.get(AUDIT_KEY)
+        if key or not create:
+            return key or None
+        key = secrets_module.token_hex(32)
+        secrets.set(AUDIT_KEY, key)
+        return key
+    except SecretStoreError:
+        return None
+
 
 VerifyReport = chain.VerifyReport
 
@@ -89,8 +118,15 @@ class AuditService:
             details.update(old=old, new=new)
         return await self.record("setting_changed", actor=actor, subject=key, details=details)
 
-    def verify_sync(self) -> chain.VerifyReport:
-        return chain.verify(self._ledger.engine)
+    def verify_sync(self, anchors: Path | None = None) -> chain.VerifyReport:
+        return chain.verify(self._ledger.engine, anchors=anchors)
+
+    def anchor_sync(self, path: Path | None = None) -> tuple[int, str]:
+        """Write the chain's head to the anchor file (at start-up and every batch close)."""
+        return chain.anchor(self._ledger.engine, path or anchors_file())
+
+    async def anchor(self, path: Path | None = None) -> tuple[int, str]:
+        return await asyncio.to_thread(self.anchor_sync, path)
 
     async def verify(self) -> chain.VerifyReport:
         return await asyncio.to_thread(self.verify_sync)
@@ -98,7 +134,7 @@ class AuditService:
     def recent_sync(self, limit: int = 100) -> list[AuditEntry]:
         with self._ledger.session() as session:
             rows = session.execute(
-                select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+                select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(limit)
             ).scalars()
             return [
                 AuditEntry(

@@ -14,12 +14,29 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from posplus_tui.config import Settings
+from posplus_tui.domain.outbox import OUTBOX_ATTENTION_STATES, OUTBOX_OPEN_STATES
 from posplus_tui.redaction import redact
 from posplus_tui.secrets import SecretStore
 from posplus_tui.services.desk import PaymentDesk
+from posplus_tui.services.events import PaymentEvent, PaymentEventKind
+from posplus_tui.services.supervision import Supervisor
+
+if TYPE_CHECKING:  # imported when built: the app's first frame does not wait for them
+    from drivers import Terminal
+    from posplus_tui.ledger import Ledger
+    from posplus_tui.services.lookup import LookupService
+    from posplus_tui.services.operators import Approval, OperatorInfo, OperatorService
+    from posplus_tui.services.payments import BatchSummary, PaymentService
+    from posplus_tui.services.reconcile.service import ReconcileService
+    from posplus_tui.services.recovery import RecoveryLoop
+    from posplus_tui.services.setup import SetupService
+    from posplus_tui.services.sync import SyncService
+    from posplus_tui.services.txn_store import TransactionView
+    from posplus_tui.servicetitan import ServiceTitanClient
+    from posplus_tui.servicetitan.sandbox import Sandbox
 
 
 class Clock(Protocol):
@@ -62,6 +79,9 @@ class StatusSnapshot:
     servicetitan: str = "checking…"
     outbox_depth: int | None = None
     needs_attention: int = 0
+    #: Background work that stopped, in words ("Posting to ServiceTitan stopped: … retrying in
+    #: 30 s"); the bar shows these before anything else.
+    trouble: tuple[str, ...] = ()
 
 
 class FrameLog:
@@ -87,6 +107,12 @@ class FrameLog:
 #: How often an idle terminal is asked whether it is still there (seconds).
 TERMINAL_CHECK_EVERY = 30.0
 
+K = PaymentEventKind
+#: Payment events that say what the terminal is doing (the status bar's terminal words).
+_TERMINAL_BUSY = frozenset({K.INTENT_RECORDED, K.SENT, K.TERMINAL, K.CANCEL_REQUESTED})
+_TERMINAL_ANSWERED = frozenset({K.APPROVED, K.PARTIAL, K.DECLINED, K.CANCELLED, K.RECOVERED})
+_TERMINAL_SILENT = frozenset({K.FAILED, K.UNKNOWN})
+
 
 class TerminalDiagnostics:
     """What the Terminal screen needs: test/initialise, the last transaction, batch close and the
@@ -96,7 +122,14 @@ class TerminalDiagnostics:
     check, and an idle terminal is checked every :data:`TERMINAL_CHECK_EVERY` seconds, so one
     switched off or unplugged shows "did not answer" within that time."""
 
-    def __init__(self, url: str, terminal: Any, payments: Any, frames: FrameLog) -> None:
+    def __init__(
+        self,
+        url: str,
+        terminal: Terminal,
+        payments: PaymentService,
+        frames: FrameLog,
+        supervisor: Supervisor | None = None,
+    ) -> None:
         self.url = url
         self.terminal = terminal
         self.payments = payments
@@ -110,18 +143,19 @@ class TerminalDiagnostics:
         self.quiet_check_timeout = 5.0
         self.checked_at: float | None = None  # time.monotonic() of the last answer or silence
         self._check: asyncio.Task[None] | None = None
+        self.supervisor = supervisor or Supervisor()
         payments.subscribe(self._follow)
 
-    def _follow(self, event: Any) -> None:
-        kind = str(getattr(event, "kind", ""))
-        if kind in ("intent_recorded", "sent", "terminal", "cancel_requested"):
+    def _follow(self, event: PaymentEvent) -> None:
+        kind = event.kind
+        if kind in _TERMINAL_BUSY:
             self.busy = True
             self.state = "busy with a payment"
-        elif kind in ("approved", "partial", "declined", "cancelled", "recovered"):
+        elif kind in _TERMINAL_ANSWERED:
             self.busy = False
             self.state = "ready"
             self.checked_at = time.monotonic()
-        elif kind in ("failed", "unknown"):
+        elif kind in _TERMINAL_SILENT:
             self.busy = False
             self.state = "did not answer last time"
             self.checked_at = time.monotonic()
@@ -158,11 +192,16 @@ class TerminalDiagnostics:
             return None
         if self.checked_at is not None and time.monotonic() - self.checked_at < self.check_every:
             return None
-        self._check = asyncio.create_task(self._quiet_check(), name="posplus-terminal-check")
+        self._check = self.supervisor.run_once(
+            "terminal-check", "Checking the terminal", self._quiet_check()
+        )
         return self._check
 
     async def _quiet_check(self) -> None:
-        with contextlib.suppress(Exception):  # the outcome is in self.state
+        from posplus_tui.services.errors import TerminalBusy, TerminalUnavailable
+
+        # The outcomes are in self.state; anything else is a fault the supervisor shows.
+        with contextlib.suppress(TerminalBusy, TerminalUnavailable):
             await self.test(self.quiet_check_timeout)
 
     async def aclose(self) -> None:
@@ -171,20 +210,32 @@ class TerminalDiagnostics:
             with contextlib.suppress(BaseException):
                 await self._check
 
-    async def last_transaction(self) -> Any | None:
+    async def last_transaction(self) -> TransactionView | None:
         rows = await self.payments.list_transactions(limit=1)
         return rows[0] if rows else None
 
-    async def batch_close(self, *, operator: Any, approval: Any = None) -> Any:
-        return await self.payments.batch_close(operator=operator, approval=approval)
+    async def batch_close(
+        self, *, operator: OperatorInfo, approval: Approval | None = None
+    ) -> BatchSummary:
+        """Close the batch; the report then carries the audit chain's head, which is also
+        appended to this station's anchor file (``audit_head``: sequence and hash)."""
+        summary = await self.payments.batch_close(operator=operator, approval=approval)
+        self.audit_head: tuple[int, str] | None = None
+        ledger = getattr(self.payments, "_ledger", None)
+        if ledger is not None:
+            from posplus_tui.services.audit import AuditService
+
+            with contextlib.suppress(Exception):
+                self.audit_head = await AuditService(ledger).anchor()
+        return summary
 
 
 #: The environment names the banner knows; ``demo`` is the embedded default.
 DEMO = "demo"
 
 #: Outbox states still on their way to ServiceTitan (the status bar's "outbox depth").
-OUTBOX_OPEN = ("pending", "posting", "posted")
-OUTBOX_ATTENTION = ("needs_attention", "mismatch")
+OUTBOX_OPEN = OUTBOX_OPEN_STATES
+OUTBOX_ATTENTION = OUTBOX_ATTENTION_STATES
 
 
 @dataclass
@@ -195,19 +246,21 @@ class Services:
     settings: Settings
     secrets: SecretStore
     clock: Clock = field(default_factory=SystemClock)
-    setup: Any = None
-    operators: Any = None
-    payments: Any = None
-    lookup: Any = None
+    setup: SetupService | None = None
+    operators: OperatorService | None = None
+    payments: PaymentService | None = None
+    lookup: LookupService | None = None
     #: Lookup over the local index only: results as you type without asking ServiceTitan.
-    lookup_local: Any = None
-    reconcile: Any = None
-    sync: Any = None
+    lookup_local: LookupService | None = None
+    reconcile: ReconcileService | None = None
+    #: Settles this station's unknown and interrupted payments while the app runs (and Recover).
+    recovery: RecoveryLoop | None = None
+    sync: SyncService | None = None
     terminal: TerminalDiagnostics | None = None
-    ledger: Any = None
-    client: Any = None
+    ledger: Ledger | None = None
+    client: ServiceTitanClient | None = None
     #: The in-process ServiceTitan sandbox (demo only; tests inject faults through it).
-    sandbox: Any = None
+    sandbox: Sandbox | None = None
     #: Why payments cannot be taken (e.g. ServiceTitan not set up), in words; empty when ready.
     not_ready: str = ""
     #: Demo operators (username, display name, role, PIN) — only in demo mode, for the sign-in hint.
@@ -221,7 +274,9 @@ class Services:
     _closers: list[Any] = field(default_factory=list)
     _st_checked: float = -1e9
     _st_words: str = "checking…"
-    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    #: Runs the background work (reconcile, sync, terminal checks, recovery) and says on the
+    #: status bar when any of it stopped.
+    supervisor: Supervisor = field(default_factory=Supervisor)
 
     def __post_init__(self) -> None:
         self.desk = PaymentDesk(self.clock.monotonic)
@@ -233,6 +288,21 @@ class Services:
     @property
     def station(self) -> str:
         return self.settings.station_name
+
+    def audit(self) -> Any:
+        from posplus_tui.services.audit import AuditService
+
+        assert self.ledger is not None, "the ledger is opened before anything is audited"
+        return AuditService(self.ledger, station=self.station)
+
+    def has_operators(self) -> bool:
+        """Whether anyone can sign in (a fresh install has nobody yet)."""
+        if self.operators is None:
+            return False
+        try:
+            return bool(self.operators.count_sync())
+        except Exception:
+            return True  # when in doubt, nobody gets Setup without signing in
 
     def missing_setup(self) -> list[str]:
         """What Setup still needs before payments can be taken (empty in the demo)."""
@@ -259,7 +329,15 @@ class Services:
             if counts is not None:
                 depth = sum(counts.get(k, 0) for k in OUTBOX_OPEN)
                 attention = sum(counts.get(k, 0) for k in OUTBOX_ATTENTION)
-        return StatusSnapshot(terminal, servicetitan, depth, attention)
+        if self.payments is not None:
+            # Payments the terminal never confirmed need a person until recovery settles them
+            # (an intent about to be sent is not one of them).
+            with contextlib.suppress(Exception):
+                attention += sum(
+                    1 for v in await self.payments.unsettled() if v.state.value != "intent"
+                )
+        trouble = tuple(self.supervisor.trouble())
+        return StatusSnapshot(terminal, servicetitan, depth, attention, trouble)
 
     async def _servicetitan_words(self, every: float = 60.0) -> str:
         """Reachability, probed at most once a minute with the cheapest call there is."""
@@ -291,8 +369,10 @@ class Services:
         missing = settings.missing_for_run()
         if missing:
             return "Still missing: " + ", ".join(missing) + "."
-        try:
-            client = client_from_settings(settings, secrets, **self.client_options)
+        try:  # reads the keyring, which may block (D-Bus, a locked wallet): off the event loop
+            client = await asyncio.to_thread(
+                client_from_settings, settings, secrets, **self.client_options
+            )
         except Exception as exc:
             self.not_ready = str(exc)
             return self.not_ready
@@ -302,21 +382,39 @@ class Services:
         return ""
 
     async def start(self) -> None:
-        """Settle interrupted payments, start the reconcile worker and fill the invoice index."""
+        """Settle interrupted payments, then run the reconcile worker, the invoice-index sync and
+        the terminal checks under the supervisor: each is restarted after a crash, and the
+        status bar says so in words meanwhile."""
+        if self.ledger is not None and self.mode != DEMO:
+            with contextlib.suppress(Exception):  # the anchor is a second copy; never fatal
+                await self.audit().anchor()
         if self.payments is not None:
-            with contextlib.suppress(Exception):  # recovery reports through events; never fatal
-                await self.payments.recover()
+            # Tried again in the background until it works: UNKNOWN payments wait for it.
+            await self.supervisor.attempt(
+                "recovery", "Settling interrupted payments", self.payments.recover
+            )
+        if self.recovery is not None:
+            # And again while the app runs, whenever the terminal is idle.
+            self.supervisor.keep_running(
+                "recovery-loop", "Settling unknown payments", self.recovery.run
+            )
         # Is the terminal there? Checked beside the rest, so the status bar has a fact to show.
         check = self.terminal.check_if_due() if self.terminal is not None else None
         if self.reconcile is not None:
-            if self.payments is not None:
+            if self.payments is not None and not self.supervisor.task("reconcile"):
                 self.reconcile.follow_payments(self.payments)
-            await self.reconcile.start()
+            self.supervisor.keep_running(
+                "reconcile",
+                "Posting to ServiceTitan",
+                self.reconcile.run_forever,
+                stop=self.reconcile.worker.stop,
+            )
         if self.sync is not None and self.sync_on_start:
-            with contextlib.suppress(Exception):  # lookups fall back to ServiceTitan
-                await self.sync.sync_once()
-            # Then keep following the export feeds (every 5 minutes, as ServiceTitan asks).
-            self._tasks.append(asyncio.create_task(self.sync.run(), name="posplus-sync"))
+            # Fills the index at once, then follows the export feeds every 5 minutes, as
+            # ServiceTitan asks (lookups fall back to ServiceTitan meanwhile).
+            self.supervisor.keep_running(
+                "sync", "Reading ServiceTitan's invoices", self.sync.run, stop=self.sync.stop
+            )
         if check is not None:
             await check
 
@@ -324,12 +422,7 @@ class Services:
         """Stop background work and close connections (a request still at the terminal is
         written down as UNKNOWN first, for the next start to settle)."""
         await self.desk.aclose()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await task
-        self._tasks.clear()
+        await self.supervisor.aclose()
         for closer in reversed(self._closers):
             try:
                 result = closer()
@@ -356,6 +449,7 @@ async def open_and_identify_terminal(url: str) -> Any:
 
 def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) -> Any:
     """A factory turning Setup's connection form into a ServiceTitan client."""
+    from posplus_tui.services.setup import SetupProblem
 
     def make(form: Any) -> Any:
         from posplus_tui.servicetitan import ServiceTitanClient
@@ -363,8 +457,15 @@ def servicetitan_client_factory(sandbox_url: str = "", transport: Any = None) ->
         kwargs: dict[str, Any] = {}
         if transport is not None:
             kwargs["transport"] = transport
-        if form.environment == "sandbox" and sandbox_url:
-            kwargs["base_url"] = sandbox_url
+        if form.environment == "sandbox":
+            typed = getattr(form, "sandbox_url", "") or sandbox_url
+            if not typed:
+                raise SetupProblem(
+                    "The sandbox's address is missing.",
+                    "Type it in “Sandbox address”: 'posplus sandbox serve' prints it, "
+                    "e.g. http://127.0.0.1:8765.",
+                )
+            kwargs["base_url"] = typed
         return ServiceTitanClient(
             form.environment,
             form.tenant_id,
@@ -386,7 +487,7 @@ DEMO_OPERATORS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _open_operators(services: Services, pin_cost: int | None) -> None:
+def _open_operators(services: Services, pin_cost: int | None) -> OperatorService:
     """The ledger and the operator service (needed even before ServiceTitan is set up)."""
     from posplus_tui.ledger import open_ledger
     from posplus_tui.services.operators import OperatorService
@@ -394,47 +495,67 @@ def _open_operators(services: Services, pin_cost: int | None) -> None:
     ledger = open_ledger(services.settings.database_url)
     services.ledger = ledger
     services._closers.append(ledger.dispose)
+    _sign_the_chain(services)
     kwargs: dict[str, Any] = {"station": services.station, "clock": services.clock.now}
     if pin_cost is not None:
         kwargs["pin_cost"] = pin_cost
-    services.operators = OperatorService(ledger, **kwargs)
+    operators = services.operators = OperatorService(ledger, **kwargs)
     if services.setup is not None:
         from posplus_tui.services.audit import AuditService
 
         services.setup.audit = AuditService(ledger, station=services.station)
+        services.setup.operators = operators
+    return operators
+
+
+def _sign_the_chain(services: Services) -> None:
+    """Sign the audit chain with the key from the secret store (made for a new chain)."""
+    from posplus_tui.ledger import audit as chain
+    from posplus_tui.services.audit import audit_key
+
+    assert services.ledger is not None
+    engine = services.ledger.engine
+    empty = chain.head(engine)[0] == 0
+    chain.set_key(engine, audit_key(services.secrets, create=empty))
 
 
 def _wire_payments(
-    services: Services, client: Any, terminal_url: str, **worker_options: Any
+    services: Services, client: ServiceTitanClient, terminal_url: str, **worker_options: Any
 ) -> None:
     """The terminal, the payment engine, lookup, reconcile and sync over one client and ledger."""
     import drivers
     from posplus_tui.services.lookup import LookupService
     from posplus_tui.services.payments import PaymentService
     from posplus_tui.services.reconcile.factory import build_bundle
+    from posplus_tui.services.recovery import RecoveryLoop
 
+    ledger, operators = services.ledger, services.operators
+    if ledger is None or operators is None:
+        raise RuntimeError("the ledger and operators are opened before the payment services")
     frames = FrameLog()
     terminal = drivers.open_terminal(terminal_url, trace=frames.record)
     services._closers.append(terminal.close)
     payments = PaymentService(
-        services.ledger,
+        ledger,
         terminal,
-        services.operators,
+        operators,
         station=services.station,
         clock=services.clock.now,
     )
-    bundle = build_bundle(
-        services.settings, services.ledger, client, operators=services.operators, **worker_options
-    )
+    bundle = build_bundle(services.settings, ledger, client, operators=operators, **worker_options)
     services._closers.append(bundle.aclose)
     services.client = client
     services.payments = payments
     services.lookup = bundle.lookup
-    services.lookup_local = LookupService(services.ledger.engine, client, use_api=False)
+    services.lookup_local = LookupService(ledger.engine, client, use_api=False)
     services.reconcile = bundle.reconcile
     services.sync = bundle.sync
-    services.terminal = TerminalDiagnostics(terminal_url, terminal, payments, frames)
+    services.terminal = TerminalDiagnostics(
+        terminal_url, terminal, payments, frames, services.supervisor
+    )
     services._closers.append(services.terminal.aclose)
+    services.recovery = RecoveryLoop(payments)
+    services._closers.append(services.recovery.aclose)
 
 
 def build_run(
@@ -508,6 +629,7 @@ def build_demo(
     secrets = SecretStore(backend=MemoryKeyring(), environ={}, tenant=settings.tenant_id)
     secrets.set("client_secret", creds.client_secret)
     secrets.set("app_key", creds.app_key)
+    secrets.set("audit_key", "demo-audit-key: practice money only")  # the demo's is no secret
     setup = SetupService(
         settings,
         secrets,
@@ -525,9 +647,12 @@ def build_demo(
         sync_on_start=sync_on_start,
     )
     services.sandbox = sandbox
-    _open_operators(services, pin_cost)
-    if services.operators.count_sync() == 0:
+    operators = _open_operators(services, pin_cost)
+    if operators.count_sync() == 0:
+        # The demo's admin is the first operator of an empty ledger; it adds the others.
+        admin = next(operators.add_sync(n, r, p) for n, r, p in DEMO_OPERATORS if r == "admin")
         for name, role, pin in DEMO_OPERATORS:
-            services.operators.add_sync(name, role, pin)
+            if role != "admin":
+                operators.add_sync(name, role, pin, by=admin)
     _wire_payments(services, sandbox.client(), settings.terminal_url, **worker_options)
     return services

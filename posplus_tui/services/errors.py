@@ -10,6 +10,7 @@ from datetime import datetime
 
 __all__ = [
     "InvalidRequest",
+    "InvoiceBusy",
     "NotPermitted",
     "OperatorLocked",
     "RefundTooLarge",
@@ -49,6 +50,12 @@ class RefundTooLarge(InvalidRequest):
 
 class VoidNotAllowed(InvalidRequest):
     """The sale cannot be voided (batch closed, refunds against it …); usually: refund instead."""
+
+
+class InvoiceBusy(InvalidRequest):
+    """Another charge on the invoice is at a terminal, or the ledger already holds what is left
+    of ServiceTitan's balance (approved, unconfirmed or not yet posted): the message says who,
+    where and how much."""
 
 
 class UnknownRecord(ServiceError):

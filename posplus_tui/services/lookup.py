@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from posplus_tui.domain.money import Money
 from posplus_tui.ledger.tables.reconcile import InvoiceIndexRow
+from posplus_tui.services.card_guard import refuse_card_data
 from posplus_tui.services.errors import InvalidRequest, UnknownRecord
+from posplus_tui.services.reconcile.marker import PREFIX as MARKER_PREFIX
 from posplus_tui.services.reconcile.marker import find_marker
 from posplus_tui.services.sync import digits, norm_name, upsert_index
 from posplus_tui.servicetitan import (
@@ -28,6 +30,8 @@ from posplus_tui.servicetitan import (
 )
 
 #: An int64 id has at most 19 digits.
+#: The longest search there is a use for (a customer name and more).
+MAX_SEARCH = 200
 _MAX_ID = 2**63 - 1
 _PHONE_CHARS = re.compile(r"^[\d\s()+.\-]+$")
 #: Name searches stop here; the clerk should type more of the name.
@@ -73,6 +77,8 @@ class PaymentLine:
     active: bool
     #: Posted by this app (carries a ``POSPLUS-`` marker).
     ours: bool
+    #: Our ECR reference when it is ours: the payment engine counts it as in the balance.
+    ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,9 @@ class LookupService:
                 "Type something to search for.",
                 "Enter an invoice number, a job number, a customer name or a phone number.",
             )
+        # Card data is refused before it reaches the index, ServiceTitan or the log; so is a
+        # search longer than any invoice, job, name or phone could be.
+        refuse_card_data(query, "search", limit=MAX_SEARCH)
         kinds = self._kinds(query)
         found: dict[int, InvoiceSummary] = {}
         local = await asyncio.to_thread(self._search_index, query, kinds)
@@ -200,14 +209,16 @@ class LookupService:
                 elif kind == "job":
                     cond = func.lower(t.job_number) == plain.lower()
                 elif kind == "id":
-                    cond = t.id == int(plain)
+                    cond = col(t.id) == int(plain)
                 elif kind == "phone":
-                    cond = t.phone_digits.like(f"%{digits(query)}%")  # type: ignore[attr-defined]
+                    cond = col(t.phone_digits).like(f"%{digits(query)}%")
                 else:
-                    cond = t.customer_name_norm.like(f"%{_escape(norm_name(query))}%", escape="\\")  # type: ignore[attr-defined]
+                    cond = col(t.customer_name_norm).like(
+                        f"%{_escape(norm_name(query))}%", escape="\\"
+                    )
                 rows = (
                     session.execute(
-                        select(t).where(cond, t.active == True).limit(MAX_NAME_RESULTS)  # noqa: E712
+                        select(t).where(cond, col(t.active) == True).limit(MAX_NAME_RESULTS)  # noqa: E712
                     )
                     .scalars()
                     .all()
@@ -332,10 +343,16 @@ class LookupService:
                     memo=p.memo or "",
                     active=p.active is not False,
                     ours=find_marker(p.memo, p.export_id, p.auth_code) is not None,
+                    ref=_our_ref(p.memo, p.export_id, p.auth_code),
                 )
                 for p in payments
             ),
         )
+
+
+def _our_ref(*texts: str | None) -> str:
+    marker = find_marker(*texts)
+    return marker.removeprefix(MARKER_PREFIX) if marker else ""
 
 
 async def _none() -> None:

@@ -30,14 +30,17 @@ from drivers import (
 )
 from drivers.base import StatusResult, TransactionResult
 from posplus_tui.domain.bank import check_account_number, check_routing_number
+from posplus_tui.domain.holds import check_reservation
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.roles import Action
 from posplus_tui.domain.rules import RuleViolation, check_charge_amount
 from posplus_tui.domain.transactions import Tender, TxnKind, TxnState
 from posplus_tui.ledger import Ledger
+from posplus_tui.services.card_guard import refuse_card_data
 from posplus_tui.services.errors import (
     InvalidRequest,
+    InvoiceBusy,
     ServiceError,
     TerminalBusy,
     TerminalUnavailable,
@@ -184,6 +187,7 @@ class PaymentService:
         self._busy = asyncio.Lock()
         self._current_ref: str | None = None
         self._checking = False  # a connection check holds the terminal (see check_terminal)
+        self._recovering = False  # recovery holds the terminal (see recover)
         self._checkpoint = checkpoint or (lambda _name: None)
         self._settle_unknown_now = settle_unknown_now
 
@@ -205,15 +209,28 @@ class PaymentService:
     def store(self) -> TxnStore:
         return self._store
 
+    @property
+    def idle(self) -> bool:
+        """No payment, check or recovery holds the terminal right now."""
+        return not self._busy.locked()
+
     # -- helpers --------------------------------------------------------------------------------
 
     async def _db(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     def _authorize(
-        self, operator: OperatorInfo, action: Action, approval: Approval | None
+        self,
+        operator: OperatorInfo,
+        action: Action,
+        approval: Approval | None,
+        target: str = "",
+        amount: Money | None = None,
     ) -> OperatorInfo | None:
-        return self._operators.authorize_sync(operator, action, approval)
+        """The role from the ledger; an approval only for this action, target and amount."""
+        return self._operators.authorize_sync(
+            operator, action, approval, target=target, amount=amount
+        )
 
     @staticmethod
     def _check_invoice(invoice: InvoiceFacts) -> None:
@@ -230,30 +247,53 @@ class PaymentService:
         operator: OperatorInfo,
         approval: Approval | None,
     ) -> tuple[Money, TxnKind, int | None]:
+        """The amount to charge and its kind, checked against what the invoice still owes:
+        ServiceTitan's balance minus what the ledger holds on it (every station's charges in
+        flight, unconfirmed or not yet posted). The intent checks again under the invoice's lock."""
         self._check_invoice(invoice)
-        if amount is None and invoice.balance.cents <= 0:
+        if amount is not None and not isinstance(amount, Money):
+            raise InvalidRequest("The amount must be Money.", "Enter the amount, e.g. 125.00.")
+        holds = await self._db(self._store.invoice_holds, invoice)
+        try:
+            check_reservation(holds, amount if amount is not None else holds.available)
+        except RuleViolation as exc:
+            raise InvoiceBusy(exc.message, exc.fix) from None
+        due = holds.available
+        if amount is None and due.cents <= 0 and holds.held.cents > 0:
+            raise InvoiceBusy(
+                f"Invoice {invoice.number} already has {holds.describe()}, so nothing is left "
+                f"to pay of ServiceTitan's balance of {invoice.balance.format()}.",
+                "Do not charge the customer again for it. Once ServiceTitan shows that payment "
+                "(or the terminal's answer is recorded), look the invoice up again.",
+            )
+        if amount is None and due.cents <= 0:
             raise InvalidRequest(
                 f"Invoice {invoice.number} has nothing left to pay "
                 f"(balance {invoice.balance.format()}).",
                 "Check the invoice; to take a deposit anyway, enter an amount and ask a supervisor.",
             )
-        amount = invoice.balance if amount is None else amount
-        if not isinstance(amount, Money):
-            raise InvalidRequest("The amount must be Money.", "Enter the amount, e.g. 125.00.")
+        amount = due if amount is None else amount
         await self._db(self._authorize, operator, Action.CHARGE, None)
         supervisor_id: int | None = None
-        if (
-            amount > invoice.balance and amount.cents > 0
-        ):  # ≤ 0 is refused below, in the rule's words
-            sup = await self._db(self._authorize, operator, Action.CHARGE_OVER_BALANCE, approval)
+        if amount > due and amount.cents > 0:  # ≤ 0 is refused below, in the rule's words
+            sup = await self._db(
+                self._authorize,
+                operator,
+                Action.CHARGE_OVER_BALANCE,
+                approval,
+                invoice.invoice_id,
+                amount,
+            )
             supervisor_id = sup.id if sup else None
         try:
-            kind = check_charge_amount(
-                amount, invoice.balance, supervisor=supervisor_id is not None
-            )
+            kind = check_charge_amount(amount, due, supervisor=supervisor_id is not None)
         except RuleViolation as exc:
             raise InvalidRequest(exc.message, exc.fix) from None
         return amount, kind, supervisor_id
+
+    async def available(self, invoice: InvoiceFacts) -> Money:
+        """What may be charged on the invoice now: ServiceTitan's balance minus the ledger's holds."""
+        return (await self._db(self._store.invoice_holds, invoice)).available
 
     def _progress(
         self, ref: str, on_event: PaymentListener | None
@@ -281,10 +321,12 @@ class PaymentService:
         on_event: PaymentListener | None,
     ) -> PaymentResult:
         """The life of one payment, from intent to settled outcome."""
-        if self._busy.locked():
+        if self._busy.locked() and not self._recovering:  # recovery yields after each request
             holder = (
                 "a connection check (it takes a few seconds)"
                 if self._checking
+                else "Recover (asking it about an interrupted payment)"
+                if self._recovering
                 else self._current_ref or "another request"
             )
             raise TerminalBusy(
@@ -350,8 +392,9 @@ class PaymentService:
                     raise ServiceError(
                         f"The terminal answered but the result of {ref} could not be saved "
                         f"({type(exc).__name__}).",
-                        "Do NOT run the card again. Check the database, then run Recover: it asks "
-                        "the terminal what happened and records it.",
+                        "Do NOT run the card again. The app asks the terminal what happened and "
+                        "records it as soon as the database answers again (Recover, on the "
+                        "Reconcile screen, does it at once).",
                     ) from exc
                 self._checkpoint("settled")
                 if settled.state is TxnState.UNKNOWN and self._settle_unknown_now:
@@ -421,7 +464,12 @@ class PaymentService:
             ref: str, progress: Callable[[TerminalState], None]
         ) -> Awaitable[TransactionResult]:
             return self._terminal.sale(
-                cents.cents, ref, request_token=save_card, keyed=keyed, progress=progress
+                cents.cents,
+                ref,
+                request_token=save_card,
+                keyed=keyed,
+                progress=progress,
+                invoice=invoice.number,
             )
 
         return await self._run(spec, send, approval=approval, on_event=on_event)
@@ -526,7 +574,8 @@ class PaymentService:
         """Refund all that is left (``amount=None``) or part of an approved sale. Needs a supervisor.
         Refunds never add up to more than was captured, even from two stations at once. The
         ``reason`` is written with the intent, in the same commit, into the audit chain."""
-        supervisor = await self._db(self._authorize, operator, Action.REFUND, approval)
+        refuse_card_data(reason, "reason")
+        await self._db(self._authorize, operator, Action.CHARGE, None)  # an active money role
         original = await self._db(self._store.get, ecr_ref)
         if amount is None:
             amount = await self._db(self._store.refundable, ecr_ref)
@@ -535,6 +584,9 @@ class PaymentService:
                     f"Nothing is left to refund on {original.ecr_ref}.",
                     "Check the transaction's history: it is already fully refunded or voided.",
                 )
+        supervisor = await self._db(
+            self._authorize, operator, Action.REFUND, approval, original.ecr_ref, amount
+        )
         original_ref = original.host_ref or original.terminal_ref
         spec = IntentSpec(
             kind=TxnKind.REFUND,
@@ -564,8 +616,12 @@ class PaymentService:
         on_event: PaymentListener | None = None,
     ) -> PaymentResult:
         """Void an approved sale before its batch closes; after that, a refund is needed instead."""
-        supervisor = await self._db(self._authorize, operator, Action.VOID, approval)
+        refuse_card_data(reason, "reason")
+        await self._db(self._authorize, operator, Action.CHARGE, None)  # an active money role
         original = await self._db(self._store.get, ecr_ref)
+        supervisor = await self._db(
+            self._authorize, operator, Action.VOID, approval, original.ecr_ref, original.approved
+        )
         original_ref = original.host_ref or original.terminal_ref
         spec = IntentSpec(
             kind=TxnKind.VOID,
@@ -703,65 +759,82 @@ class PaymentService:
 
     # -- recovery -------------------------------------------------------------------------------
 
-    async def recover(self) -> list[RecoveryOutcome]:
-        """Settle this station's interrupted requests (run at every start).
+    async def unsettled(self) -> list[TransactionView]:
+        """This station's requests not settled yet (intent, at the terminal, unknown), except the
+        one this engine is working on right now: what Recover will ask the terminal about."""
+        rows = await self._db(self._store.unsettled)
+        return [r for r in rows if r.ecr_ref != self._current_ref]
+
+    async def recover(self, *, wait: bool = True) -> list[RecoveryOutcome]:
+        """Settle this station's interrupted requests: at every start, and while the app runs
+        whenever the terminal is idle (see ``services.recovery``).
 
         An INTENT never reached the terminal: it is discarded. An AT_TERMINAL or UNKNOWN request
         is looked up on the terminal by its reference and recorded as the terminal says; if the
-        terminal cannot say yet it stays UNKNOWN. Nothing is ever sent again.
+        terminal cannot say yet it stays UNKNOWN. Nothing is ever sent again. The terminal is held
+        for the whole pass, so no payment of this engine is in flight meanwhile; with
+        ``wait=False`` a busy terminal raises ``TerminalBusy`` instead of waiting for it.
         """
+        if not wait and self._busy.locked():
+            raise TerminalBusy(
+                f"The terminal is busy with {self._current_ref or 'another request'}.",
+                "Recover runs by itself as soon as the terminal is free; or try again then.",
+            )
         outcomes: list[RecoveryOutcome] = []
-        async with self._busy:
-            pending = await self._db(self._store.unsettled)
-            for view in pending:
-                if view.state is TxnState.INTENT:
-                    after = await self._db(
-                        self._store.discard,
-                        view.id,
-                        reason="never sent (interrupted before sending)",
-                    )
-                    outcomes.append(
-                        RecoveryOutcome(
-                            view.ecr_ref, view.state, after.state, "never sent: discarded"
-                        )
-                    )
-                    continue
+        async with self._busy:  # read while nothing of ours is in flight
+            self._recovering = True
+            try:
+                pending = await self._db(self._store.unsettled)
+            finally:
+                self._recovering = False
+        for view in pending:
+            # The terminal is held for one request at a time: a clerk's payment waits for at most
+            # one status query, and runs between two.
+            async with self._busy:
+                self._recovering = True
                 try:
-                    status = await self._terminal.status(view.ecr_ref)
-                except Exception as exc:
-                    status = Unknown(view.ecr_ref, f"status query failed ({type(exc).__name__})")
-                if isinstance(status, Unknown | TerminalError):
-                    if view.state is TxnState.AT_TERMINAL:
-                        after = await self._db(
-                            self._store.settle,
-                            view.id,
-                            Unknown(
-                                view.ecr_ref,
-                                getattr(status, "reason", "") or getattr(status, "message", ""),
-                            ),
-                            actor="recovery",
-                            recovered=True,
-                        )
-                    else:
-                        after = view
-                    outcomes.append(
-                        RecoveryOutcome(
-                            view.ecr_ref,
-                            view.state,
-                            after.state,
-                            "the terminal could not say yet; still unknown — run recovery again",
-                        )
-                    )
-                    continue
-                after = await self._db(
-                    self._store.settle, view.id, status, actor="recovery", recovered=True
-                )
-                outcomes.append(
-                    RecoveryOutcome(view.ecr_ref, view.state, after.state, _describe(after))
-                )
-                self._hub.emit(
-                    PaymentEvent(
-                        PaymentEventKind.RECOVERED, view.ecr_ref, _describe(after), after.approved
-                    )
-                )
+                    now = await self._db(self._store.get_by_id, view.id)
+                    if now.state in (TxnState.INTENT, TxnState.AT_TERMINAL, TxnState.UNKNOWN):
+                        outcomes.append(await self._recover_one(now))
+                finally:
+                    self._recovering = False
         return outcomes
+
+    async def _recover_one(self, view: TransactionView) -> RecoveryOutcome:
+        if view.state is TxnState.INTENT:
+            after = await self._db(
+                self._store.discard, view.id, reason="never sent (interrupted before sending)"
+            )
+            return RecoveryOutcome(view.ecr_ref, view.state, after.state, "never sent: discarded")
+        try:
+            status = await self._terminal.status(view.ecr_ref)
+        except Exception as exc:
+            status = Unknown(view.ecr_ref, f"status query failed ({type(exc).__name__})")
+        if isinstance(status, Unknown | TerminalError):
+            if view.state is TxnState.AT_TERMINAL:
+                after = await self._db(
+                    self._store.settle,
+                    view.id,
+                    Unknown(
+                        view.ecr_ref,
+                        getattr(status, "reason", "") or getattr(status, "message", ""),
+                    ),
+                    actor="recovery",
+                    recovered=True,
+                )
+            else:
+                after = view
+            return RecoveryOutcome(
+                view.ecr_ref,
+                view.state,
+                after.state,
+                "the terminal could not say yet; still unknown: Recover asks it again "
+                "(the app also does, by itself, while it runs)",
+            )
+        after = await self._db(
+            self._store.settle, view.id, status, actor="recovery", recovered=True
+        )
+        self._hub.emit(
+            PaymentEvent(PaymentEventKind.RECOVERED, view.ecr_ref, _describe(after), after.approved)
+        )
+        return RecoveryOutcome(view.ecr_ref, view.state, after.state, _describe(after))

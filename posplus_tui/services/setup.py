@@ -42,6 +42,8 @@ class ConnectionForm:
     client_id: str
     client_secret: str = ""
     app_key: str = ""
+    #: Only for the sandbox environment: where ``posplus sandbox serve`` listens.
+    sandbox_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ class SetupService:
     payment_types: tuple[PaymentTypeOption, ...] = ()
     #: Where setting changes are recorded (the ledger's audit chain), once the ledger is open.
     audit: AuditService | None = None
+    #: Who may save: the operator service reads the saver's role from the ledger.
+    operators: Any = None
     _last_form: ConnectionForm | None = field(default=None, repr=False)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -176,7 +180,9 @@ class SetupService:
         """The form with stored secrets in place of the ones left empty."""
         secret = form.client_secret or self._stored("client_secret", form.tenant_id)
         app_key = form.app_key or self._stored("app_key", form.tenant_id)
-        return ConnectionForm(form.environment, form.tenant_id, form.client_id, secret, app_key)
+        return ConnectionForm(
+            form.environment, form.tenant_id, form.client_id, secret, app_key, form.sandbox_url
+        )
 
     def _stored(self, name: str, tenant: str) -> str:
         store = self._store_for(tenant)
@@ -192,6 +198,31 @@ class SetupService:
             tenant=tenant or "default",
         )
 
+    # -- the secrets file (no OS keyring) -------------------------------------------------------
+
+    def needs_file_password(self) -> bool:
+        """True when this computer has no keyring and the secrets file is still locked."""
+        return self.secrets.needs_file_password()
+
+    def is_fresh_install(self) -> bool:
+        """No settings file yet: Setup then starts on the Sandbox, never on the live books."""
+        from posplus_tui import paths
+
+        return not (self.config_path or paths.default_config_file()).exists()
+
+    def secrets_file_exists(self) -> bool:
+        from posplus_tui.secrets import secrets_file
+
+        return secrets_file().exists()
+
+    async def unlock_secrets(self, password: str) -> None:
+        """Open (or create) the encrypted secrets file with ``password``; a wrong one is a
+        :class:`SetupProblem` naming the field. Runs off the event loop (Argon2 takes a moment)."""
+        try:
+            await asyncio.to_thread(self.secrets.unlock_file, password)
+        except SecretStoreError as exc:
+            raise SetupProblem(str(exc), "Type the secrets file's password again.") from exc
+
     # -- checks ----------------------------------------------------------------------------------
 
     async def test_connection(self, form: ConnectionForm) -> ConnectionCheck:
@@ -202,7 +233,7 @@ class SetupService:
             for label, value in (("tenant id", form.tenant_id), ("client id", form.client_id))
             if not value.strip()
         ]
-        filled = self._filled(form)
+        filled = await asyncio.to_thread(self._filled, form)  # the keyring may block (D-Bus)
         if not filled.client_secret:
             missing.append("client secret")
         if not filled.app_key:
@@ -281,14 +312,51 @@ class SetupService:
 
     # -- saving ----------------------------------------------------------------------------------
 
+    def _saver(self, by: object) -> str:
+        """The name of who saves, read from the ledger: an active admin or technician. Nobody
+        signed in may save only on a fresh install (a ledger without operators, or none yet)."""
+        from posplus_tui.domain.roles import Action, Role, role_allows
+        from posplus_tui.services.errors import ServiceError
+        from posplus_tui.services.operators import OperatorInfo
+
+        if self.operators is None:
+            if by is None:
+                return "first-run setup"
+            raise SetupProblem("Nobody can be checked: the ledger is not open.", "Call support.")
+        if by is None:
+            if self.operators.count_sync() == 0:
+                return "first-run setup"
+            raise SetupProblem(
+                "Sign in as an admin or a technician to change the setup.",
+                "Press Esc, sign in with your name and PIN, then open Setup (F8).",
+            )
+        if isinstance(by, OperatorInfo):
+            operator_id = by.id
+        elif isinstance(by, int) and not isinstance(by, bool):
+            operator_id = by
+        else:
+            raise SetupProblem("Nobody is signed in.", "Sign in as an admin or a technician.")
+        try:
+            who = self.operators.get_sync(operator_id)
+        except ServiceError as exc:
+            raise SetupProblem(exc.message, exc.fix) from None
+        if who.disabled or not role_allows(Role(who.role), Action.CHANGE_SETTINGS):
+            raise SetupProblem(
+                f"{who.name} ({who.role.value}) cannot change the setup.",
+                "Ask an admin or a technician.",
+            )
+        return str(who.name)
+
     async def save(
-        self, values: dict[str, str], secrets: dict[str, str], *, actor: str = ""
+        self, values: dict[str, str], secrets: dict[str, str], *, by: object = None
     ) -> config.Settings:
         """Validate and write the settings file, then store the non-empty secrets in the keyring.
-        Each changed setting is an event in the audit chain, under ``actor``.
+        ``by`` is the signed-in operator (or id); their role is read from the ledger. Each
+        changed setting is an event in the audit chain under their name.
 
         Raises :class:`SetupProblem` naming the field and the fix.
         """
+        who = await asyncio.to_thread(self._saver, by)
         try:
             new = config.updated(self.settings, **values)
         except config.ConfigError as exc:
@@ -320,7 +388,6 @@ class SetupService:
         self.settings = new
         self.secrets = store
         if self.audit is not None:
-            who = actor or "setup"
             for key in values:
                 before, after = str(getattr(old, key, "")), str(getattr(new, key, ""))
                 if before != after:

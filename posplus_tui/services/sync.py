@@ -22,11 +22,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 from sqlmodel import Session
 
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import OutboxState
 from posplus_tui.ledger.tables.outbox import OutboxRow
 from posplus_tui.ledger.tables.reconcile import InvoiceIndexRow, ReconcilePosting, SyncCursor
 from posplus_tui.ledger.tables.transactions import Transaction
@@ -35,14 +37,20 @@ from posplus_tui.services.reconcile.marker import find_marker
 from posplus_tui.services.reconcile.model import MismatchRecord
 from posplus_tui.services.reconcile.payment_type import TypeCandidate, resolve_payment_type
 from posplus_tui.services.reconcile.store import ReconcileStore
-from posplus_tui.servicetitan import Invoice, Payment, ServiceTitanClient, ServiceTitanError
+from posplus_tui.servicetitan import (
+    ExportPage,
+    Invoice,
+    Payment,
+    ServiceTitanClient,
+    ServiceTitanError,
+)
 
 log = logging.getLogger(__name__)
 
 INVOICES_FEED = "export/invoices"
 PAYMENTS_FEED = "export/payments"
 #: States of outbox rows whose payment is (or may be) in ServiceTitan.
-_IN_ST = ("posting", "posted", "verified", "mismatch")
+_IN_ST = (OutboxState.POSTING, OutboxState.POSTED, OutboxState.VERIFIED, OutboxState.MISMATCH)
 
 
 def digits(text: str | None) -> str:
@@ -175,8 +183,8 @@ class SyncService:
                 return
 
     def _apply_page(
-        self, feed: str, page, type_id: int, report: SyncReport
-    ) -> list[ReconcileEvent]:  # type: ignore[no-untyped-def]
+        self, feed: str, page: ExportPage[Any], type_id: int, report: SyncReport
+    ) -> list[ReconcileEvent]:
         now = self.clock()
         with Session(self.engine) as session:
             if feed == INVOICES_FEED:
@@ -204,7 +212,7 @@ class SyncService:
     # -- detection -------------------------------------------------------------------------------
 
     @staticmethod
-    def _charged(session: Session, invoice_ids: Sequence[int]) -> dict[int, list]:  # type: ignore[type-arg]
+    def _charged(session: Session, invoice_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
         """Our outbox rows (in ServiceTitan or on their way) for these invoice ids."""
         if not invoice_ids:
             return {}
@@ -228,7 +236,7 @@ class SyncService:
             .outerjoin(p, p.c.outbox_id == o.c.id)
             .where(t.c.invoice_id.in_(keys))
         ).all()
-        out: dict[int, list] = {}  # type: ignore[type-arg]
+        out: dict[int, list[Row[Any]]] = {}
         for r in rows:
             out.setdefault(int(r.invoice_id), []).append(r)
         return out
@@ -239,7 +247,11 @@ class SyncService:
         charged = self._charged(session, [inv.id for inv in invoices])
         found: list[MismatchRecord] = []
         for inv in invoices:
-            rows = [r for r in charged.get(inv.id, []) if r.state in _IN_ST or r.state == "pending"]
+            rows = [
+                r
+                for r in charged.get(inv.id, [])
+                if r.state in _IN_ST or r.state == OutboxState.PENDING
+            ]
             if not rows:
                 continue
             number = inv.number or str(inv.id)
@@ -386,9 +398,11 @@ class SyncService:
         return found
 
     @staticmethod
-    def _after_charge(p: Payment, rows: list) -> bool:  # type: ignore[type-arg]
+    def _after_charge(p: Payment, rows: list[Row[Any]]) -> bool:
         """Was ``p`` entered (or changed) after we first charged this invoice?"""
-        charged_at = min((r.created_at for r in rows if r.created_at is not None), default=None)
+        charged_at: datetime | None = min(
+            (r.created_at for r in rows if r.created_at is not None), default=None
+        )
         when = p.modified_on or p.paid_on
         if charged_at is None or when is None:
             return True

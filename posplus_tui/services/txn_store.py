@@ -9,21 +9,27 @@ PostgreSQL, the write lock on SQLite), so two stations can never reserve more th
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from drivers import Approved, Cancelled, Declined, NotFound, TerminalError, Unknown
 from drivers.base import BatchClosed, StatusResult, TransactionResult
+from posplus_tui.domain.holds import InvoiceHolds, LedgerCharge, check_reservation, holds_for
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import OutboxAction, OutboxState
 from posplus_tui.domain.refs import make_ecr_ref, outbox_marker
 from posplus_tui.domain.rules import (
+    RefundExceedsRemaining,
     RuleViolation,
     check_refund,
     check_void,
@@ -39,10 +45,12 @@ from posplus_tui.domain.transactions import (
 )
 from posplus_tui.ledger import Ledger
 from posplus_tui.ledger import audit as chain
-from posplus_tui.ledger.tables import CardOnFile, OutboxRow, Transaction
+from posplus_tui.ledger.tables import CardOnFile, Operator, OutboxRow, Transaction
+from posplus_tui.ledger.tables.invoice_locks import InvoiceLock
 from posplus_tui.redaction import redact
 from posplus_tui.services.errors import (
     InvalidRequest,
+    InvoiceBusy,
     RefundTooLarge,
     ServiceError,
     UnknownRecord,
@@ -51,11 +59,15 @@ from posplus_tui.services.errors import (
 
 __all__ = ["CardView", "IntentSpec", "TransactionView", "TxnStore", "apply_posting_event"]
 
+#: An intent goes to the terminal milliseconds after it is written; one unsent this long after
+#: was abandoned by a process that stopped (see ``_discard_abandoned_intents``).
+ABANDONED_INTENT = timedelta(minutes=2)
+
 _OUTBOX_ACTION = {
-    TxnKind.SALE: "post_payment",
-    TxnKind.DEPOSIT: "post_payment",
-    TxnKind.REFUND: "post_refund",
-    TxnKind.VOID: "void_payment",
+    TxnKind.SALE: OutboxAction.POST_PAYMENT,
+    TxnKind.DEPOSIT: OutboxAction.POST_PAYMENT,
+    TxnKind.REFUND: OutboxAction.POST_REFUND,
+    TxnKind.VOID: OutboxAction.VOID_PAYMENT,
 }
 
 
@@ -180,11 +192,11 @@ def _card_view(row: CardOnFile) -> CardView:
 def _children(session: Session, parent_id: int) -> list[tuple[TxnKind, TxnState, Money]]:
     rows = session.execute(
         select(
-            Transaction.kind,
-            Transaction.state,
-            Transaction.amount_cents,
-            Transaction.approved_cents,
-        ).where(Transaction.parent_id == parent_id)
+            col(Transaction.kind),
+            col(Transaction.state),
+            col(Transaction.amount_cents),
+            col(Transaction.approved_cents),
+        ).where(col(Transaction.parent_id) == parent_id)
     ).all()
     out = []
     for kind, state, asked, approved in rows:
@@ -242,7 +254,7 @@ class TxnStore:
         """Take the row's lock before reading it (see the module docstring)."""
         session.execute(
             update(Transaction)
-            .where(Transaction.id == txn_id)
+            .where(col(Transaction.id) == txn_id)
             .values(version=Transaction.version + 1)
         )
         row = session.get(Transaction, txn_id, populate_existing=True)
@@ -251,8 +263,8 @@ class TxnStore:
 
     @staticmethod
     def _by_ref(session: Session, ecr_ref: str) -> Transaction:
-        row = session.execute(
-            select(Transaction).where(Transaction.ecr_ref == (ecr_ref or "").strip().upper())
+        row: Transaction | None = session.execute(
+            select(Transaction).where(col(Transaction.ecr_ref) == (ecr_ref or "").strip().upper())
         ).scalar_one_or_none()
         if row is None:
             raise UnknownRecord(
@@ -260,6 +272,108 @@ class TxnStore:
                 "Check the reference on the receipt (it starts with P, e.g. P261125K3J9X0AQ2).",
             )
         return row
+
+    # -- invoice holds --------------------------------------------------------------------------
+
+    def _lock_invoice(self, session: Session, invoice_id: str) -> None:
+        """Take the invoice's reservation lock: the first write of the intent's transaction, so a
+        second station's charge of the same invoice waits here until this one commits."""
+        now = self._now()
+        values = {"invoice_id": invoice_id, "version": 0, "updated_at": now}
+        table = InvoiceLock.__table__
+        dialect = postgresql if self._ledger.backend == "postgresql" else sqlite
+        session.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
+        session.execute(
+            update(InvoiceLock)
+            .where(col(InvoiceLock.invoice_id) == invoice_id)
+            .values(version=col(InvoiceLock.version) + 1, updated_at=now)
+        )
+
+    @staticmethod
+    def _charges(session: Session, invoice_id: str) -> list[LedgerCharge]:
+        """Every sale and deposit of the invoice that holds (or may hold) money, any station."""
+        held_states = [TxnState.INTENT, TxnState.AT_TERMINAL, TxnState.UNKNOWN, *MONEY_MOVED_STATES]
+        rows = session.execute(
+            select(Transaction, col(Operator.name))
+            .outerjoin(Operator, col(Operator.id) == col(Transaction.operator_id))
+            .where(
+                col(Transaction.invoice_id) == invoice_id,
+                col(Transaction.kind).in_([TxnKind.SALE.value, TxnKind.DEPOSIT.value]),
+                col(Transaction.state).in_([s.value for s in held_states]),
+            )
+            .order_by(col(Transaction.id))
+        ).all()
+        returned: dict[int, int] = {}
+        if rows:  # refunds that gave money back, for every charge at once
+            refunds = session.execute(
+                select(col(Transaction.parent_id), col(Transaction.approved_cents)).where(
+                    col(Transaction.parent_id).in_([row.id for row, _ in rows]),
+                    col(Transaction.kind) == TxnKind.REFUND.value,
+                    col(Transaction.state).in_([s.value for s in MONEY_MOVED_STATES]),
+                )
+            ).all()
+            for parent_id, cents in refunds:
+                returned[parent_id] = returned.get(parent_id, 0) + cents
+        out = []
+        for row, operator in rows:
+            assert row.id is not None
+            out.append(
+                LedgerCharge(
+                    ecr_ref=row.ecr_ref,
+                    state=TxnState(row.state),
+                    amount=Money(row.amount_cents),
+                    approved=Money(row.approved_cents),
+                    returned=Money(returned.get(row.id, 0)),
+                    station=row.station,
+                    operator=operator or "",
+                    created_at=row.created_at,
+                )
+            )
+        return out
+
+    def _discard_abandoned_intents(self, session: Session, invoice_id: str, now: datetime) -> None:
+        """An intent of any station still unsent long after it was written belongs to a process
+        that stopped before sending it: discard it (under the invoice's lock) so it no longer
+        blocks the invoice. Safe even if that process is only slow: its "sent" step requires the
+        row to still be an intent, so it fails and nothing reaches a terminal."""
+        rows = (
+            session.execute(
+                select(Transaction).where(
+                    col(Transaction.invoice_id) == invoice_id,
+                    col(Transaction.state) == TxnState.INTENT.value,
+                    col(Transaction.created_at) < now - ABANDONED_INTENT,
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for row in rows:
+            row.state = transition(TxnState.INTENT, TxnEvent.DISCARD).value
+            row.message = f"never sent: its station stopped before sending it ({self._station})"
+            row.settled_at = row.updated_at = now
+            row.version += 1
+            session.add(row)
+            self._audit(
+                session,
+                "payment_discarded",
+                "recovery",
+                row.ecr_ref,
+                reason=f"an unsent intent of {row.station} found abandoned by {self._station}",
+            )
+        if rows:
+            session.flush()
+
+    def invoice_holds(self, invoice: InvoiceFacts) -> InvoiceHolds:
+        """What the ledger holds against the invoice beyond ServiceTitan's balance (no lock: the
+        intent's own transaction checks again under the lock)."""
+        cutoff = self._now() - ABANDONED_INTENT  # discarded by the intent's own transaction
+        with self._ledger.session() as session:
+            charges = [
+                c
+                for c in self._charges(session, invoice.invoice_id)
+                if not (c.state is TxnState.INTENT and c.created_at < cutoff)
+            ]
+        return holds_for(invoice.number, invoice.balance, charges, invoice.seen_refs)
 
     # -- intent ---------------------------------------------------------------------------------
 
@@ -293,14 +407,15 @@ class TxnStore:
         )
         if spec.parent_ref is not None:
             parent = self._by_ref(session, spec.parent_ref)
-            assert parent.id is not None
-            parent = self._lock(session, parent.id)
+            parent_id = parent.id
+            assert parent_id is not None
+            parent = self._lock(session, parent_id)
             if TxnKind(parent.kind) not in (TxnKind.SALE, TxnKind.DEPOSIT):
                 raise InvalidRequest(
                     f"{parent.ecr_ref} is a {parent.kind}, not a sale.",
                     "Pick the original sale to refund or void.",
                 )
-            children = _children(session, parent.id)
+            children = _children(session, parent_id)
             try:
                 if spec.kind is TxnKind.REFUND:
                     check_refund(
@@ -316,14 +431,12 @@ class TxnStore:
                         children=children,
                     )
             except RuleViolation as exc:
-                cls = (
-                    RefundTooLarge
-                    if spec.kind is TxnKind.REFUND and "left to refund" in exc.message
-                    else None
-                )
+                cls: type[ServiceError] = InvalidRequest
                 if spec.kind is TxnKind.VOID:
                     cls = VoidNotAllowed
-                raise (cls or InvalidRequest)(exc.message, exc.fix) from None
+                elif isinstance(exc, RefundExceedsRemaining):
+                    cls = RefundTooLarge
+                raise cls(exc.message, exc.fix) from None
             row.parent_id = parent.id
             row.tender = parent.tender
             row.invoice_id, row.invoice_number = parent.invoice_id, parent.invoice_number
@@ -331,6 +444,16 @@ class TxnStore:
             row.brand, row.last4 = parent.brand, parent.last4
         elif spec.invoice is not None:
             inv = spec.invoice
+            if spec.kind.is_charge:
+                self._lock_invoice(session, inv.invoice_id)
+                self._discard_abandoned_intents(session, inv.invoice_id, now)
+                holds = holds_for(
+                    inv.number, inv.balance, self._charges(session, inv.invoice_id), inv.seen_refs
+                )
+                try:
+                    check_reservation(holds, spec.amount)
+                except RuleViolation as exc:
+                    raise InvoiceBusy(exc.message, exc.fix) from None
             row.invoice_id, row.invoice_number = inv.invoice_id, inv.number
             row.job_number, row.customer_id = inv.job_number, inv.customer_id
         if spec.card_on_file_id is not None:
@@ -364,13 +487,22 @@ class TxnStore:
         nxt = transition(TxnState.INTENT, TxnEvent.SENT)
         now = self._now()
         with self._ledger.session() as session:
-            done = session.execute(
-                update(Transaction)
-                .where(Transaction.id == txn_id, Transaction.state == TxnState.INTENT.value)
-                .values(
-                    state=nxt.value, sent_at=now, updated_at=now, version=Transaction.version + 1
-                )
-                .execution_options(synchronize_session=False)
+            done = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(Transaction)
+                    .where(
+                        col(Transaction.id) == txn_id,
+                        col(Transaction.state) == TxnState.INTENT.value,
+                    )
+                    .values(
+                        state=nxt.value,
+                        sent_at=now,
+                        updated_at=now,
+                        version=Transaction.version + 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                ),
             ).rowcount
             if done != 1:
                 raise ServiceError(
@@ -459,11 +591,11 @@ class TxnStore:
             kind = TxnKind(row.kind)
             now = self._now()
             session.execute(
-                insert(OutboxRow.__table__).values(  # type: ignore[attr-defined]
+                insert(OutboxRow.__table__).values(
                     transaction_id=row.id,
                     action=_OUTBOX_ACTION[kind],
                     marker=outbox_marker(row.ecr_ref),
-                    state="pending",
+                    state=OutboxState.PENDING,
                     attempts=0,
                     next_attempt_at=now,
                     created_at=now,
@@ -503,13 +635,15 @@ class TxnStore:
         raise TypeError(f"not a terminal result: {result!r}")
 
     def _apply_to_parent(self, session: Session, row: Transaction) -> None:
-        parent = self._lock(session, row.parent_id)  # type: ignore[arg-type]
+        parent_id = row.parent_id
+        assert parent_id is not None, "a refund or a void always names its sale"
+        parent = self._lock(session, parent_id)
         if TxnKind(row.kind) is TxnKind.VOID:
             event = TxnEvent.VOIDED
         else:
             refunded = sum(
                 m.cents
-                for k, s, m in _children(session, parent.id)  # type: ignore[arg-type]
+                for k, s, m in _children(session, parent_id)
                 if k is TxnKind.REFUND and s in MONEY_MOVED_STATES
             )
             refunded += row.approved_cents  # this refund, approved but not yet flushed as such
@@ -536,7 +670,7 @@ class TxnStore:
             rows = (
                 session.execute(
                     select(Transaction).where(
-                        Transaction.station == self._station,
+                        col(Transaction.station) == self._station,
                         Transaction.batch_closed_at.is_(None),  # type: ignore[union-attr]
                         Transaction.state.in_([s.value for s in MONEY_MOVED_STATES]),  # type: ignore[attr-defined]
                     )
@@ -580,8 +714,8 @@ class TxnStore:
             parent = self._by_ref(session, ecr_ref)
             rows = session.execute(
                 select(Transaction)
-                .where(Transaction.parent_id == parent.id)
-                .order_by(Transaction.id)
+                .where(col(Transaction.parent_id) == parent.id)
+                .order_by(col(Transaction.id))
             ).scalars()
             return [_view(r) for r in rows]
 
@@ -605,27 +739,27 @@ class TxnStore:
         with self._ledger.session() as session:
             query = select(Transaction).order_by(Transaction.id.desc()).limit(limit)  # type: ignore[union-attr]
             if state is not None:
-                query = query.where(Transaction.state == TxnState(state).value)
+                query = query.where(col(Transaction.state) == TxnState(state).value)
             if since is not None:
-                query = query.where(Transaction.created_at >= since)
+                query = query.where(col(Transaction.created_at) >= since)
             if invoice_id is not None:
-                query = query.where(Transaction.invoice_id == str(invoice_id))
+                query = query.where(col(Transaction.invoice_id) == str(invoice_id))
             if station is not None:
-                query = query.where(Transaction.station == station)
+                query = query.where(col(Transaction.station) == station)
             return [_view(r) for r in session.execute(query).scalars()]
 
-    def unsettled(self) -> list[TransactionView]:
+    def unsettled(self) -> builtins.list[TransactionView]:
         """This station's intents and in-flight requests: what recovery must settle."""
         with self._ledger.session() as session:
             rows = session.execute(
                 select(Transaction)
                 .where(
-                    Transaction.station == self._station,
+                    col(Transaction.station) == self._station,
                     Transaction.state.in_(  # type: ignore[attr-defined]
                         [TxnState.INTENT.value, TxnState.AT_TERMINAL.value, TxnState.UNKNOWN.value]
                     ),
                 )
-                .order_by(Transaction.id)
+                .order_by(col(Transaction.id))
             ).scalars()
             return [_view(r) for r in rows]
 
@@ -646,12 +780,14 @@ class TxnStore:
                 )
             return _card_view(card), card.token
 
-    def cards(self, customer_id: str, *, include_revoked: bool = False) -> list[CardView]:
+    def cards(self, customer_id: str, *, include_revoked: bool = False) -> builtins.list[CardView]:
         with self._ledger.session() as session:
-            query = select(CardOnFile).where(CardOnFile.customer_id == str(customer_id))
+            query = select(CardOnFile).where(col(CardOnFile.customer_id) == str(customer_id))
             if not include_revoked:
                 query = query.where(CardOnFile.revoked.is_(False))  # type: ignore[attr-defined]
-            return [_card_view(c) for c in session.execute(query.order_by(CardOnFile.id)).scalars()]
+            return [
+                _card_view(c) for c in session.execute(query.order_by(col(CardOnFile.id))).scalars()
+            ]
 
     def revoke_card(self, card_id: int, *, operator_id: int, actor: str) -> CardView:
         with self._ledger.session() as session:

@@ -1,14 +1,17 @@
 """The async ServiceTitan client: one connection pool, tokens, limits, retries, typed results.
 
 Reads (GET) are retried on 5xx and timeouts with backoff. Writes (POST/PATCH) are never repeated
-blindly: if the reply is lost or the server fails mid-way, :class:`OutcomeUnknown` is raised and
-the caller reads back (``list_payments`` for its marker) before trying again. A 429 or a refused
-connection means nothing was done, so those are safe to retry for writes as well.
+blindly: a write is certain only when its reply is complete and readable, or when the server gives
+one of the documented "nothing was done" answers (:data:`NOTHING_DONE`). Anything else — a lost
+reply, an empty or unreadable body, a 408, a 5xx, any other status — raises
+:class:`OutcomeUnknown`, and the caller reads back (``list_payments`` for its marker) before
+trying again. A 429 or a refused connection means nothing was done, so those are retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -50,6 +53,15 @@ log = logging.getLogger(__name__)
 
 #: ServiceTitan allows 60 requests/s per app per tenant.
 DEFAULT_RATE_PER_SECOND = 60.0
+#: The answers to a write that mean "nothing was done": the documented refusals (400/404/409 with
+#: an ``ApiErrorResponse`` body, 422 likewise [I]) and the gateway's 401/403/429 (any body).
+NOTHING_DONE = frozenset({400, 401, 403, 404, 409, 422, 429})
+#: Of those, the ones that must carry the documented JSON error body to be believed: a bare 400
+#: from something in between (a proxy, a load balancer) says nothing about the API's work.
+NEEDS_ERROR_BODY = frozenset({400, 409, 422})
+#: ``Retry-After: 0`` (or a date in the past) still waits this long: retrying at once only adds
+#: to the load that caused the 429.
+MIN_RETRY_AFTER = 0.25
 #: ``ids`` filters take at most 50 ids.
 MAX_IDS = 50
 MAX_PAGE_SIZE = 5000
@@ -97,6 +109,8 @@ class ServiceTitanClient:
         backoff_cap: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         page_size: int = 500,
+        limiter: Any = None,
+        min_retry_after: float = MIN_RETRY_AFTER,
     ) -> None:
         try:
             self.tenant_id = int(tenant_id)
@@ -120,7 +134,9 @@ class ServiceTitanClient:
             timeout=timeout,
         )
         self._rate = (rate_per_second, rate_burst)
-        self._limiter: RateLimiter | None = None
+        #: A shared budget (e.g. the ledger's, shared by every station) replaces the local one.
+        self._limiter: RateLimiter | None = limiter
+        self.min_retry_after = min_retry_after
         self.max_read_retries = max_read_retries
         self.max_429_retries = max_429_retries
         self.max_retry_after = max_retry_after
@@ -139,6 +155,21 @@ class ServiceTitanClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @property
+    def rate_per_second(self) -> float | None:
+        """The configured request rate (None: not limited)."""
+        return self._rate[0]
+
+    @property
+    def app_key_fingerprint(self) -> str:
+        """Names the app without showing its key (a secret): a short SHA-256."""
+        return hashlib.sha256(self._app_key.encode()).hexdigest()[:16]
+
+    def share_budget(self, limiter: Any) -> None:
+        """Spend a budget shared with other stations (anything with ``async acquire()``)
+        instead of this process's own limiter."""
+        self._limiter = limiter
 
     @property
     def token_requests(self) -> int:
@@ -215,6 +246,13 @@ class ServiceTitanClient:
                 "%s %s → %s in %.0f ms", method, resource, status,
                 (time.perf_counter() - sent) * 1000,
             )  # fmt: skip
+            if not safe_to_repeat and _outcome_unknown(status, resp.content):
+                raise OutcomeUnknown(
+                    _unknown_title(status, what, resp.content),
+                    operation=what,
+                    status=status,
+                    detail=error_from_response(status, resp.content).detail,
+                )
             if status < 300:
                 if not resp.content:
                     return None
@@ -223,7 +261,8 @@ class ServiceTitanClient:
                 except ValueError as exc:
                     if not safe_to_repeat:
                         raise OutcomeUnknown(
-                            f"ServiceTitan's reply to {what} could not be read.",
+                            f"ServiceTitan's reply to {what} could not be read; it may or "
+                            "may not have been saved.",
                             operation=what,
                             detail=resp.text[:200],
                         ) from exc
@@ -239,19 +278,12 @@ class ServiceTitanClient:
                 wait = parse_retry_after(resp.headers.get("Retry-After"))
                 tries_429 += 1
                 if tries_429 <= self.max_429_retries and (wait or 0) <= self.max_retry_after:
-                    await asyncio.sleep(wait if wait is not None else self._delay(tries_429))
+                    pause = self._delay(tries_429) if wait is None else wait
+                    await asyncio.sleep(max(pause, self.min_retry_after))
                     continue
                 err = error_from_response(status, resp.content, operation=what, retry_after=wait)
                 raise err
-            if status >= 500:
-                if not safe_to_repeat:
-                    raise OutcomeUnknown(
-                        f"ServiceTitan failed while doing this: {what} (HTTP {status}); it may or "
-                        "may not have been saved.",
-                        operation=what,
-                        status=status,
-                        detail=error_from_response(status, resp.content).detail,
-                    )
+            if status >= 500:  # a read (a write's 5xx left the outcome open, above)
                 tries_fail += 1
                 if tries_fail <= self.max_read_retries:
                     await self._backoff(tries_fail, resp.headers.get("Retry-After"))
@@ -429,6 +461,17 @@ class ServiceTitanClient:
         result = await self.request(
             "POST", "accounting", "invoices", body=body, operation="create an adjustment invoice"
         )
+        if (
+            isinstance(result, bool)
+            or not isinstance(result, int | str)
+            or not str(result).isdigit()
+        ):
+            raise OutcomeUnknown(
+                "ServiceTitan's reply to create an adjustment invoice has no invoice id; it may "
+                "or may not have been created.",
+                operation="create an adjustment invoice",
+                detail=repr(result)[:200],
+            )
         return int(result)
 
     # -- customers, locations, jobs ------------------------------------------------------------------
@@ -553,7 +596,7 @@ class ServiceTitanClient:
         row = await self.request(
             "POST", "accounting", "payments", body=body, operation="post the payment"
         )
-        return Payment.from_api(row)
+        return _written_payment(row, "post the payment")
 
     async def list_payments(
         self,
@@ -675,7 +718,7 @@ class ServiceTitanClient:
             body=body,
             operation="update the payment",
         )
-        return Payment.from_api(row)
+        return _written_payment(row, "update the payment")
 
     async def void_payment(self, payment_id: int) -> Payment:
         """Void a Pending payment (``active=false``); ServiceTitan restores the balance."""
@@ -767,11 +810,15 @@ def _csv(values: Iterable[int] | None) -> str | None:
     return ",".join(items) if items else None
 
 
-def _clean_params(params: dict[str, Any] | list[tuple[str, Any]] | None) -> list[tuple[str, str]]:
+#: What httpx accepts as one query parameter's value (ours are always strings).
+Param = str | int | float | bool | None
+
+
+def _clean_params(params: dict[str, Any] | list[tuple[str, Any]] | None) -> list[tuple[str, Param]]:
     if not params:
         return []
     pairs = params.items() if isinstance(params, dict) else params
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, Param]] = []
     for key, value in pairs:
         if value is None:
             continue
@@ -784,3 +831,51 @@ def _clean_params(params: dict[str, Any] | list[tuple[str, Any]] | None) -> list
         else:
             out.append((key, str(value)))
     return out
+
+
+def _outcome_unknown(status: int, content: bytes) -> bool:
+    """Whether a write's reply leaves its outcome open (see :data:`NOTHING_DONE`)."""
+    if 200 <= status < 300:
+        return not content.strip()
+    if status not in NOTHING_DONE:
+        return True  # 1xx/3xx, 408, 5xx and every status the API does not document
+    if status in NEEDS_ERROR_BODY:
+        try:
+            body = jsonwire.loads(content) if content else None
+        except ValueError:
+            return True
+        return not (isinstance(body, dict) and ({"title", "errors", "status"} & body.keys()))
+    return False
+
+
+def _unknown_title(status: int, what: str, content: bytes) -> str:
+    if 200 <= status < 300:
+        return (
+            f"ServiceTitan answered {what} with an empty reply (HTTP {status}); it may or may "
+            "not have been saved."
+        )
+    if status in NEEDS_ERROR_BODY:
+        return (
+            f"ServiceTitan answered {what} with HTTP {status} but not in its documented error "
+            "form; it may or may not have been saved."
+        )
+    if status >= 500:
+        return (
+            f"ServiceTitan failed while doing this: {what} (HTTP {status}); it may or may not "
+            "have been saved."
+        )
+    return f"ServiceTitan answered {what} with HTTP {status}; it may or may not have been saved."
+
+
+def _written_payment(row: Any, what: str) -> Payment:
+    """The payment a write answered with; a reply that is not one leaves the outcome open."""
+    try:
+        if not isinstance(row, dict) or row.get("id") is None:
+            raise ValueError("no payment id")
+        return Payment.from_api(row)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise OutcomeUnknown(
+            f"ServiceTitan's reply to {what} is not a payment; it may or may not have been saved.",
+            operation=what,
+            detail=repr(row)[:200],
+        ) from exc

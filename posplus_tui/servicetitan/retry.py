@@ -40,6 +40,6 @@ def backoff_delay(
 ) -> float:
     """Delay before retry number ``attempt`` (1-based): ``base·2^(attempt-1)``, capped, with
     ±25 % jitter so many counters do not retry in step."""
-    raw = min(cap, base * (2 ** max(0, attempt - 1)))
-    jitter = (rng or random).uniform(0.75, 1.25)
+    raw = min(cap, base * 2.0 ** max(0, attempt - 1))
+    jitter = rng.uniform(0.75, 1.25) if rng is not None else random.uniform(0.75, 1.25)
     return max(0.0, min(cap, raw * jitter))

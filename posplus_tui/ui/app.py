@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
 from posplus_tui.domain.roles import Action, role_allows
+from posplus_tui.keymap import KeymapError, load_keymap
 from posplus_tui.services.container import Services, StatusSnapshot
 from posplus_tui.ui.commands import ScreenActions
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.keys import all_binding_ids
+from posplus_tui.ui.literal import clean
 from posplus_tui.ui.modals import Confirm, ErrorDialog
 from posplus_tui.ui.screens.base import HOME_DEPTH
 from posplus_tui.ui.widgets import StatusBar
+
+if TYPE_CHECKING:
+    from posplus_tui.services.desk import InFlight
+    from posplus_tui.services.operators import OperatorInfo
 
 #: How often the status bar asks the services how things are (seconds).
 STATUS_EVERY = 5.0
@@ -30,22 +38,47 @@ class PosPlusApp(App[None]):
     # Work on every screen. Only F1 is drawn in every footer: the area keys, sign-out and quit
     # are drawn on the operator's home screen (``HomeScreen``), so that a task screen's footer
     # keeps its 80 columns for the task's own keys. Help and the command palette list them all.
+    # Each has an id for the user's keymap (keymap.toml: "app.go_reconcile" = "f2").
     BINDINGS = [
-        Binding("f1", "help", "Help", priority=True),
-        Binding("f5", "go_lookup", "Lookup", show=False),
-        Binding("f6", "go_reconcile", "Reconcile", show=False),
-        Binding("f7", "go_terminal", "Terminal", show=False),
-        Binding("f8", "go_setup", "Setup", show=False),
-        Binding("ctrl+o", "sign_out", "Sign out", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding("f1", "help", "Help", priority=True, id="app.help",
+                tooltip="Every key of this screen and of the app"),
+        Binding("f5", "go_lookup", "Lookup", show=False, id="app.go_lookup",
+                tooltip="Find an invoice (back to your home screen)"),
+        Binding("f6", "go_reconcile", "Reconcile", show=False, id="app.go_reconcile",
+                tooltip="Postings to ServiceTitan: what went through and what needs a person"),
+        Binding("f7", "go_terminal", "Terminal", show=False, id="app.go_terminal",
+                tooltip="Test the card terminal, see its last transaction, close the batch"),
+        Binding("f8", "go_setup", "Setup", show=False, id="app.go_setup",
+                tooltip="ServiceTitan, the terminal and the operators (admin or technician)"),
+        Binding("ctrl+o", "sign_out", "Sign out", show=False, id="app.sign_out",
+                tooltip="Sign out so the next person signs in"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="app.quit",
+                tooltip="Close POS+ (asks first while a payment is at the terminal)"),
         # Back to the request at the terminal (the status bar names it while it runs).
-        Binding("f4", "show_payment", "Payment at the terminal", show=False),
-    ]
+        Binding("f4", "show_payment", "Payment at the terminal", show=False,
+                id="app.show_payment",
+                tooltip="The payment, refund or void at the terminal, from any screen"),
+    ]  # fmt: skip
 
-    def __init__(self, services: Services, *, status_every: float = STATUS_EVERY) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        status_every: float = STATUS_EVERY,
+        keymap: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__()
+        #: Why the user's keymap file was not used, in words (shown once the app is up).
+        self.keymap_problem = ""
+        if keymap is None:
+            try:
+                keymap = load_keymap()
+            except KeymapError as exc:
+                keymap, self.keymap_problem = {}, str(exc)
+        if keymap:
+            self.set_keymap(dict(keymap))
         self.services = services
-        self.operator: Any = None
+        self.operator: OperatorInfo | None = None
         self.status_snapshot = StatusSnapshot()
         self.status_every = status_every
         #: The clerk chose "quit when it finishes" while a request was at the terminal.
@@ -54,8 +87,22 @@ class PosPlusApp(App[None]):
     # -- start and stop --------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.title = f"POS+ · {self.services.station}"
-        if self.services.missing_setup():
+        self.title = clean(f"POS+ · {self.services.station}")
+        if self.keymap_problem:
+            self.notify(self.keymap_problem, title="Keymap", severity="warning", timeout=15)
+        elif self._keymap:
+            unknown = sorted(set(self._keymap) - all_binding_ids(type(self)))
+            if unknown:
+                self.notify(
+                    f"keymap.toml names bindings POS+ does not have: {', '.join(unknown)}. "
+                    "The README (Keymap) lists the ids.",
+                    title="Keymap",
+                    severity="warning",
+                    timeout=15,
+                )
+        if self.services.missing_setup() and not self.services.has_operators():
+            # A fresh install: nobody to sign in yet. Setup opens for the installer, whose only
+            # anonymous power is creating the first admin (the services check it).
             from posplus_tui.ui.screens.setup import SetupScreen
 
             self.push_screen(SetupScreen(first_run=True))
@@ -65,12 +112,17 @@ class PosPlusApp(App[None]):
         if self.services.reconcile is not None:
             # Any posting step may change the outbox depth: refresh the bar (cheap, debounced by
             # the exclusive status worker).
-            self.services.reconcile.subscribe(lambda _e: self.call_later(self.refresh_status))
+            self.services.reconcile.subscribe(self._on_service_event)
         if self.services.payments is not None:
-            self.services.payments.subscribe(lambda _e: self.call_later(self.refresh_status))
-        self.services.desk.subscribe(lambda flight: self.call_later(self._desk_moved, flight))
+            self.services.payments.subscribe(self._on_service_event)
+        # A background task that crashes or recovers shows on the bar at once.
+        self.services.supervisor.subscribe(lambda: self.call_later(self.refresh_status))
+        self.services.desk.subscribe(self._on_desk_moved)
         if self.status_every:
             self.set_interval(self.status_every, self.refresh_status)
+
+    def _on_service_event(self, _event: object) -> None:
+        self.call_later(self.refresh_status)
 
     def get_default_screen(self) -> Screen[Any]:
         """Sign in is always the bottom screen (no blank screen first). On a fresh install Setup
@@ -80,11 +132,12 @@ class PosPlusApp(App[None]):
         return SignInScreen()
 
     def _start_services(self) -> None:
-        self.run_worker(self._start, name="start", group="start", exit_on_error=False)
+        self.run_worker(self._start(), name="start", group="start", exit_on_error=False)
         self.refresh_status()
 
     async def _start(self) -> None:
-        await self.services.start()
+        # Supervised like the rest: a crash here is shown on the bar and start-up tried again.
+        await self.services.supervisor.attempt("start", "Starting up", self.services.start)
         self.refresh_status()  # now with the terminal's first check
 
     async def action_quit(self) -> None:
@@ -131,6 +184,9 @@ class PosPlusApp(App[None]):
             ),
             answer,
         )
+
+    def _on_desk_moved(self, flight: InFlight) -> None:
+        self.call_later(self._desk_moved, flight)
 
     def _desk_moved(self, flight: Any) -> None:
         """The station's request moved on: the screens that follow it and every status bar."""
@@ -193,22 +249,25 @@ class PosPlusApp(App[None]):
         op = self.operator
         if op is None:
             return "nobody signed in"
-        name = getattr(op, "name", None) or str(op)
-        role = getattr(op, "role", "")
-        role = getattr(role, "value", role)
-        return f"{name} ({role})" if role and role != name else str(name)
+        role = op.role.value
+        return f"{op.name} ({role})" if role != op.name else op.name
 
     @property
     def operator_role(self) -> str:
-        role = getattr(self.operator, "role", "")
-        return str(getattr(role, "value", role) or "")
+        return "" if self.operator is None else self.operator.role.value
 
-    def signed_in(self, operator: Any) -> None:
+    def signed_in(self, operator: OperatorInfo) -> None:
         """Called by the sign-in screen: show the operator's home screen."""
         self.operator = operator
         self.refresh_bindings()
         self.update_status_bars()
         self.push_screen(self.home_screen())
+        if self.services.missing_setup() and self.may(Action.CHANGE_SETTINGS):
+            # Setup is unfinished (e.g. a secret missing from the keyring): open it for the
+            # admin or technician who signed in, never before.
+            from posplus_tui.ui.screens.setup import SetupScreen
+
+            self.push_screen(SetupScreen())
 
     def home_screen(self) -> Screen[Any]:
         if self.operator_role == "technician":
@@ -223,14 +282,20 @@ class PosPlusApp(App[None]):
 
     def refresh_status(self) -> None:
         self.run_worker(
-            self._poll_status, name="status", group="status", exclusive=True, exit_on_error=False
+            self._poll_status,  # type: ignore[arg-type]  # textual's WorkType cannot infer it
+            name="status",
+            group="status",
+            exclusive=True,
+            exit_on_error=False,
         )
 
     async def _poll_status(self) -> None:
         try:
             self.status_snapshot = await self.services.status()
         except Exception:  # the bar shows what it knows; a failing probe is not a crash
-            self.status_snapshot = StatusSnapshot("unknown", "unknown", None)
+            self.status_snapshot = StatusSnapshot(
+                "unknown", "unknown", None, trouble=tuple(self.services.supervisor.trouble())
+            )
         self.update_status_bars()
 
     def update_status_bars(self) -> None:
@@ -241,6 +306,30 @@ class PosPlusApp(App[None]):
             bar.show(self.status_snapshot, self.operator_label, flight)
 
     # -- errors ------------------------------------------------------------------------------------
+
+    def _fatal_error(self) -> None:
+        """An error nobody caught stops the app: say so in one sentence (the exit code is 1).
+        The traceback goes to the log, masked, without local variables (Textual's own report
+        prints them: a PIN or a card number could be one)."""
+        import logging
+
+        from rich.text import Text
+
+        error = self._exception
+        name = type(error).__name__ if error is not None else "error"
+        logging.getLogger("posplus.crash").error(
+            "the app stopped after an unexpected %s", name, exc_info=error
+        )
+        self.bell()
+        self._exit_renderables.append(
+            Text(
+                f"POS+ stopped after something unexpected ({name}). Nothing that was saved is "
+                "lost: payments in flight are checked with the terminal at the next start. "
+                "The details are in POS+'s log file, without any card data.",
+                style="bold red",
+            )
+        )
+        self._close_messages_no_wait()
 
     def report_error(self, error: BaseException) -> None:
         """Show an unexpected failure in words, with the next step; the app keeps running."""
@@ -270,8 +359,8 @@ class PosPlusApp(App[None]):
             return True
         if action in self.SIGNED_IN_ACTIONS:
             return False
-        if action == "go_setup":  # before sign-in only on a fresh install
-            return bool(self.services.missing_setup())
+        if action == "go_setup":  # before sign-in only on a fresh install (nobody to sign in)
+            return bool(self.services.missing_setup()) and not self.services.has_operators()
         return True
 
     def _need_operator(self) -> bool:
@@ -324,10 +413,10 @@ class PosPlusApp(App[None]):
         from posplus_tui.ui.screens.setup import SetupScreen
 
         if self.operator is None:
-            if not self.services.missing_setup():
+            if not self.services.missing_setup() or self.services.has_operators():
                 self.notify("Sign in as an admin or technician to change the setup.")
                 return
-            self.push_screen(SetupScreen())
+            self.push_screen(SetupScreen(first_run=True))
             return
         if not self.may(Action.CHANGE_SETTINGS):
             self.notify(
@@ -339,8 +428,7 @@ class PosPlusApp(App[None]):
 
     def may(self, action: Action) -> bool:
         """Whether the signed-in operator's role allows ``action`` (the service checks again)."""
-        role = getattr(self.operator, "role", None)
-        return role is not None and role_allows(role, action)
+        return self.operator is not None and role_allows(self.operator.role, action)
 
     def action_sign_out(self) -> None:
         """Sign out; while a request is at the terminal, ask first (it finishes either way:

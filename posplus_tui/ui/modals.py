@@ -33,14 +33,18 @@ class SupervisorApproval(ModalScreen[Credentials | None]):
         Binding("enter", "enter", "Approve", show=False, priority=True),
     ]
 
-    def __init__(self, reason: str, error: str = "") -> None:
+    def __init__(self, reason: str, error: str = "", summary: str = "") -> None:
         super().__init__()
         self.reason = reason
         self.error = error
+        #: Exactly what is approved: action, amount, card, invoice, who asks.
+        self.summary = summary
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="supervisor-dialog"):
             yield Label("Supervisor approval needed", classes="dialog-title")
+            if self.summary:
+                yield Static(self.summary, markup=False, id="sup-summary", classes="dialog-text")
             yield Static(self.reason, markup=False, classes="dialog-text")
             yield Label("Supervisor username")
             yield Input(id="sup-username", placeholder="username")

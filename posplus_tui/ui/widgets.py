@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import events
 from textual.actions import SkipAction
 from textual.app import ComposeResult
@@ -14,9 +16,10 @@ from textual.widgets import Input, Label, Static
 from posplus_tui.domain.money import Money, MoneyError
 from posplus_tui.services.container import StatusSnapshot
 from posplus_tui.services.desk import InFlight
+from posplus_tui.ui.literal import clean
 
 
-def enter_moves_on(screen: Screen[object], field: Input, to: Input) -> None:
+def enter_moves_on(screen: Screen[Any], field: Input, to: Input) -> None:
     """The action of a *priority* Enter binding on a name-then-PIN form: in ``field`` it moves the
     focus to ``to`` at once; anywhere else it goes on to the focused widget (``SkipAction``), in
     order behind the keys typed before it, so a PIN field submits complete and a button presses.
@@ -73,6 +76,9 @@ class StatusBar(Static):
         padding: 0 1;
     }
     StatusBar.-payment { background: $warning-muted; text-style: bold; }
+    StatusBar.-trouble {
+        background: $error-muted;
+    }
     """
 
     def __init__(self) -> None:
@@ -93,11 +99,19 @@ class StatusBar(Static):
         been seen); otherwise the station's health, short enough for 80 columns."""
         self.set_class(flight is not None and not flight.seen, "-payment")
         if flight is not None and not flight.seen:
+            self.set_class(False, "-trouble")
             state = flight.words if not flight.done else flight.outcome_words
             self.update(
-                f"{operator} │ {flight.what} {flight.amount.format()} · invoice "
-                f"{flight.invoice_number}: {state} │ F4 to see it"
+                clean(
+                    f"{operator} │ {flight.what} {flight.amount.format()} · invoice "
+                    f"{flight.invoice_number}: {state} │ F4 to see it"
+                )
             )
+            return
+        self.set_class(bool(snapshot.trouble), "-trouble")
+        if snapshot.trouble:  # background work stopped: that comes first, in words
+            more = f" (+{len(snapshot.trouble) - 1} more)" if len(snapshot.trouble) > 1 else ""
+            self.update(f"{operator} │ {snapshot.trouble[0]}{more}")
             return
         outbox = "Outbox —" if snapshot.outbox_depth is None else f"Outbox {snapshot.outbox_depth}"
         attention = (
@@ -116,7 +130,7 @@ class StatusBar(Static):
                 f"{operator} │ Terminal {snapshot.terminal} │ "
                 f"ST {snapshot.servicetitan} │ {outbox}{attention}"
             )
-        self.update(text)
+        self.update(clean(text))
 
 
 def why_not_money(text: str) -> str:
@@ -239,8 +253,10 @@ class FieldMessage(Static):
     def __init__(self, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False, classes="-empty")
 
-    def update(self, content: object = "", *, layout: bool = True) -> None:  # type: ignore[override]
+    def update(self, content: object = "", *, layout: bool = True) -> None:
         self.set_class(not content, "-empty")
+        if isinstance(content, str):
+            content = clean(content)  # messages quote outside text (names, ServiceTitan's words)
         super().update(content, layout=layout)  # type: ignore[arg-type]
 
     def error(self, text: str) -> None:
@@ -283,8 +299,8 @@ class ProblemPanel(Vertical):
 
     def show(self, title: str, fix: str = "", *, warning: bool = False) -> None:
         prefix = "Warning: " if warning else "Problem: "
-        self.query_one(".problem-title", Static).update(prefix + title)
-        self.query_one(".problem-fix", Static).update(f"Next step: {fix}" if fix else "")
+        self.query_one(".problem-title", Static).update(clean(prefix + title))
+        self.query_one(".problem-fix", Static).update(clean(f"Next step: {fix}") if fix else "")
         self.set_class(warning, "-warning")
         self.add_class("-shown")
 

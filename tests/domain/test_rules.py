@@ -17,6 +17,7 @@ from posplus_tui.domain.money import Money
 from posplus_tui.domain.refs import ECR_REF_LENGTH, is_ecr_ref, make_ecr_ref, outbox_marker
 from posplus_tui.domain.roles import Action, Role, can_approve, needs_supervisor, role_allows
 from posplus_tui.domain.rules import (
+    RefundExceedsRemaining,
     RuleViolation,
     check_charge_amount,
     check_refund,
@@ -69,14 +70,15 @@ def test_reserved_counts_approved_and_in_flight_refunds_only() -> None:
 def test_refund_limits() -> None:
     assert check_refund(S.APPROVED, m("100"), m("30"), m("70")) == m("0")
     assert check_refund(S.PARTIALLY_REFUNDED, m("100"), m("30"), m("20")) == m("50")
-    with pytest.raises(RuleViolation) as info:
+    with pytest.raises(RefundExceedsRemaining) as info:
         check_refund(S.APPROVED, m("100"), m("30"), m("70.01"))
     assert (
         "left to refund: $70.00" in info.value.message
         and info.value.fix == "Refund at most $70.00."
     )
-    with pytest.raises(RuleViolation, match="no captured money"):
+    with pytest.raises(RuleViolation, match="no captured money") as other:
         check_refund(S.DECLINED, m("100"), m("0"), m("1"))
+    assert not isinstance(other.value, RefundExceedsRemaining)  # the service maps types, not words
     with pytest.raises(RuleViolation, match="no captured money"):
         check_refund(S.REFUNDED, m("100"), m("100"), m("1"))
     with pytest.raises(RuleViolation, match="more than"):

@@ -48,6 +48,19 @@ def test_test_command_ok_over_tcp(sim_process: str, capsys: pytest.CaptureFixtur
     assert out.strip().endswith("OK") and "S300-SIM" in out
 
 
+@pytest.mark.parametrize("sim_process", [("--tcp", "127.0.0.1:0")], indirect=True)
+def test_test_command_ok_over_a_serial_socket_url_to_a_tcp_terminal(
+    sim_process: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The serial driver through pyserial's socket:// (a serial device server, ser2net)."""
+    address = sim_process.removeprefix("poslink+tcp://")
+    assert main(["terminal", "test", f"poslink+serial:socket://{address}"]) == 0
+    out = capsys.readouterr().out
+    for layer in ("port", "bytes", "framing", "identify", "status"):
+        assert f"[ok  ] {layer}" in out
+    assert out.strip().endswith("OK")
+
+
 @pytest.mark.parametrize("sim_process", [("--pty", "--baud", "115200")], indirect=True)
 def test_test_command_ok_over_a_pty(sim_process: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert sim_process.startswith("poslink+serial:///dev/") and "baud=115200" in sim_process

@@ -52,12 +52,15 @@ def filled(tmp_path: Path) -> tuple[str, dict[str, str]]:
     async def fill() -> dict[str, str]:
         ledger = open_ledger(url)
         ops = OperatorService(ledger, station="Counter 1", pin_cost=16)
-        sup = ops.add_sync("Sam Super", "supervisor", "2222")
+        admin = ops.add_sync("Alice Admin", "admin", "1111")
+        sup = ops.add_sync("Sam Super", "supervisor", "2222", by=admin)
         terminal = drivers.open_terminal("sim://cli-test?timeout=0.5")
         pay = PaymentService(ledger, terminal, ops, station="Counter 1", settle_unknown_now=False)
 
         def inv(balance: str) -> InvoiceFacts:
-            return InvoiceFacts("881", "INV-881", "55", Money.parse(balance), "J-881")
+            # One invoice per charge: the ledger holds an unposted charge against its invoice.
+            n = f"88{balance.replace('.', '')}"
+            return InvoiceFacts(n, f"INV-{n}", "55", Money.parse(balance), f"J-{n}")
 
         sale = await pay.charge(inv("100.00"), operator=sup)
         await pay.refund(sale.ecr_ref, Money.parse("10"), operator=sup)

@@ -12,6 +12,7 @@ then blocks (the whole process, event loop included) until the parent kills it.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 import time
 
@@ -43,7 +44,9 @@ def main() -> None:
         pay = PaymentService(
             ledger, terminal, operators, station="Kill Station", checkpoint=checkpoint
         )
-        invoice = InvoiceFacts("4242", "INV-4242", "77", Money.parse(amount), "J-4242")
+        # One invoice per run: the ledger holds a charge against its invoice until it is posted.
+        n = f"42{secrets.randbelow(10**9)}"
+        invoice = InvoiceFacts(n, f"INV-{n}", "77", Money.parse(amount), f"J-{n}")
         result = await pay.charge(invoice, operator=clerk)
         if mode == "refund":
             nonlocal armed

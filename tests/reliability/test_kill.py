@@ -52,8 +52,9 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('kill') / 'ledger.sqlite3'}"
     ledger = open_ledger(url)
     ops = OperatorService(ledger, station="Kill Station", pin_cost=16)
-    ops.add_sync("Kim Clerk", "clerk", "1234")
-    ops.add_sync("Sue Super", "supervisor", "5678")
+    admin = ops.add_sync("Ada Admin", "admin", "9999")
+    ops.add_sync("Kim Clerk", "clerk", "1234", by=admin)
+    ops.add_sync("Sue Super", "supervisor", "5678", by=admin)
     ledger.dispose()
     return url
 
@@ -114,8 +115,9 @@ def pg_db_url() -> Iterator[str]:
     url = f"{plain.rpartition('/')[0]}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
     ledger = open_ledger(url)
     ops = OperatorService(ledger, station="Kill Station", pin_cost=16)
-    ops.add_sync("Kim Clerk", "clerk", "1234")
-    ops.add_sync("Sue Super", "supervisor", "5678")
+    admin = ops.add_sync("Ada Admin", "admin", "9999")
+    ops.add_sync("Kim Clerk", "clerk", "1234", by=admin)
+    ops.add_sync("Sue Super", "supervisor", "5678", by=admin)
     ledger.dispose()
     try:
         yield url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -75,20 +76,30 @@ def staff(operators: OperatorService) -> Staff:
 # -- payments ------------------------------------------------------------------------------------
 
 INVOICE_BALANCE = "250.00"
+_INVOICE_IDS = itertools.count(51234)
 
 
 def invoice_facts(
-    balance: str = INVOICE_BALANCE, *, invoice_id: str = "51234", customer: str = "7001"
+    balance: str = INVOICE_BALANCE,
+    *,
+    invoice_id: str | None = None,
+    customer: str = "7001",
+    seen_refs: frozenset[str] = frozenset(),
 ):
+    """An invoice as a lookup hands it to the engine. Each call is another invoice unless
+    ``invoice_id`` says otherwise: the ledger holds what was charged on an invoice against its
+    balance, so tests that are not about that charge invoices of their own."""
     from posplus_tui.domain.invoice import InvoiceFacts
     from posplus_tui.domain.money import Money
 
+    invoice_id = invoice_id or str(next(_INVOICE_IDS))
     return InvoiceFacts(
         invoice_id=invoice_id,
         number=f"INV-{invoice_id}",
         customer_id=customer,
         balance=Money.parse(balance),
         job_number=f"J{invoice_id}",
+        seen_refs=seen_refs,
     )
 
 

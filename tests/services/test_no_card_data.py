@@ -62,7 +62,12 @@ async def test_no_card_number_account_or_secret_anywhere(
         await pay.charge(invoice_facts("23.05"), operator=staff.clerk)
         await pay.charge(invoice_facts("23.09"), operator=staff.clerk)
         approval = await operators.approve_as_supervisor(
-            "Pat Pin", SECRET_PIN, action=Action.REFUND
+            "Pat Pin",
+            SECRET_PIN,
+            action=Action.REFUND,
+            requested_by=staff.clerk,
+            target=sale.ecr_ref,
+            amount=Money.parse("10"),
         )
         await pay.refund(sale.ecr_ref, Money.parse("10"), operator=staff.clerk, approval=approval)
         other = await pay.charge(invoice_facts("24.00"), operator=staff.clerk)

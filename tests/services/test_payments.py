@@ -64,8 +64,13 @@ def outbox(ledger: Ledger) -> list[tuple]:
     )
 
 
-async def approve(operators: OperatorService, action: Action):
-    return await operators.approve_as_supervisor("Sam Super", "2222", action=action)
+async def approve(
+    operators: OperatorService, action: Action, *, by, target: str, amount: Money | None
+):
+    """Sam's approval of exactly this request (action, target, amount, who asks)."""
+    return await operators.approve_as_supervisor(
+        "Sam Super", "2222", action=action, requested_by=by, target=target, amount=amount
+    )
 
 
 # -- charges ---------------------------------------------------------------------------------------
@@ -73,7 +78,9 @@ async def approve(operators: OperatorService, action: Action):
 
 async def test_full_balance_sale(pay: PaymentService, staff: Staff, ledger: Ledger) -> None:
     events: list[PaymentEvent] = []
-    result = await pay.charge(invoice_facts(), operator=staff.clerk, on_event=events.append)
+    result = await pay.charge(
+        invoice_facts(invoice_id="51234"), operator=staff.clerk, on_event=events.append
+    )
     txn = result.transaction
     assert result.approved and txn.state is S.APPROVED and txn.kind is TxnKind.SALE
     assert txn.approved == txn.amount == Money.parse("250.00")
@@ -86,7 +93,12 @@ async def test_full_balance_sale(pay: PaymentService, staff: Staff, ledger: Ledg
     assert kinds[:2] == [PaymentEventKind.INTENT_RECORDED, PaymentEventKind.SENT]
     assert PaymentEventKind.TERMINAL in kinds and kinds[-1] is PaymentEventKind.APPROVED
     assert any(e.terminal_state == "waiting for card" for e in events)
-    actions = [r[0] for r in rows(ledger, "SELECT action FROM audit_events ORDER BY seq")]
+    actions = [
+        r[0]
+        for r in rows(
+            ledger, "SELECT action FROM audit_events WHERE action <> 'row_sealed' ORDER BY seq"
+        )
+    ]
     assert actions[-2:] == ["payment_intent", "payment_approved"]
     assert verify(ledger.engine).ok
 
@@ -98,18 +110,25 @@ async def test_deposit_and_over_balance_needs_supervisor(
     dep = await pay.deposit(inv, Money.parse("40.00"), operator=staff.clerk)
     assert dep.transaction.kind is TxnKind.DEPOSIT and dep.approved_amount == Money(4000)
 
+    other = invoice_facts("100.00")  # the first invoice holds the deposit until it is posted
     before = rows(ledger, "SELECT count(*) FROM transactions")
     with pytest.raises(SupervisorRequired, match="needs a supervisor"):
-        await pay.charge(inv, operator=staff.clerk, amount=Money.parse("150.00"))
+        await pay.charge(other, operator=staff.clerk, amount=Money.parse("150.00"))
     with pytest.raises(InvalidRequest, match=r"more than \$0\.00"):
-        await pay.charge(inv, operator=staff.clerk, amount=Money(0))
+        await pay.charge(other, operator=staff.clerk, amount=Money(0))
     assert rows(ledger, "SELECT count(*) FROM transactions") == before  # nothing changed
 
     ok = await pay.charge(
-        inv,
+        other,
         operator=staff.clerk,
         amount=Money.parse("150.00"),
-        approval=await approve(operators, Action.CHARGE_OVER_BALANCE),
+        approval=await approve(
+            operators,
+            Action.CHARGE_OVER_BALANCE,
+            by=staff.clerk,
+            target=inv.invoice_id,
+            amount=Money.parse("150.00"),
+        ),
     )
     assert ok.approved and ok.transaction.supervisor_id == staff.supervisor.id
 
@@ -230,7 +249,9 @@ async def test_refunds_need_a_supervisor_and_never_exceed_captured(
         ref,
         Money.parse("30"),
         operator=staff.clerk,
-        approval=await approve(operators, Action.REFUND),
+        approval=await approve(
+            operators, Action.REFUND, by=staff.clerk, target=ref, amount=Money.parse("30")
+        ),
     )
     assert (
         r1.approved
@@ -275,7 +296,11 @@ async def test_void_before_batch_close_then_refund_instead(
     with pytest.raises(SupervisorRequired):
         await pay.void(sale.ecr_ref, operator=staff.clerk)
     voided = await pay.void(
-        sale.ecr_ref, operator=staff.clerk, approval=await approve(operators, Action.VOID)
+        sale.ecr_ref,
+        operator=staff.clerk,
+        approval=await approve(
+            operators, Action.VOID, by=staff.clerk, target=sale.ecr_ref, amount=sale.approved_amount
+        ),
     )
     assert voided.approved and voided.transaction.kind is TxnKind.VOID
     assert (await pay.get(sale.ecr_ref)).state is S.VOIDED
@@ -400,7 +425,7 @@ async def test_history_for_an_invoice_and_async_event_stream(
 
     follower = asyncio.create_task(follow())
     await asyncio.sleep(0)
-    sale = await pay.charge(invoice_facts(), operator=staff.clerk)
+    sale = await pay.charge(invoice_facts(invoice_id="51234"), operator=staff.clerk)
     await asyncio.wait_for(follower, 2)
     assert seen[0] is PaymentEventKind.INTENT_RECORDED and seen[-1] is PaymentEventKind.APPROVED
     await pay.refund(sale.ecr_ref, Money.parse("5"), operator=staff.supervisor)
@@ -536,15 +561,22 @@ async def test_a_broken_listener_never_breaks_a_payment(pay: PaymentService, sta
 async def test_the_reason_for_a_refund_or_void_is_in_the_audit_chain_with_its_intent(
     pay: PaymentService, staff: Staff, ledger: Ledger
 ) -> None:
-    """Why money went back is kept in the same commit as the request, in the operator's words,
-    with anything that looks like a card number masked."""
+    """Why money went back is kept in the same commit as the request, in the operator's words;
+    a reason holding a card number is refused before anything is written."""
     sale = await pay.charge(invoice_facts("90.00"), operator=staff.clerk)
     other = await pay.charge(invoice_facts("20.00"), operator=staff.clerk)
+    before = rows(ledger, "SELECT count(*) FROM audit_events")
+    for reason in ("part returned; card 4111111111111111", "pan_4111.1111.1111.1111"):
+        with pytest.raises(InvalidRequest, match="card number"):
+            await pay.refund(
+                sale.ecr_ref, Money.parse("15"), operator=staff.supervisor, reason=reason
+            )
+    assert rows(ledger, "SELECT count(*) FROM audit_events") == before
     refund = await pay.refund(
         sale.ecr_ref,
         Money.parse("15"),
         operator=staff.supervisor,
-        reason="part returned; card 4111111111111111",
+        reason="part returned; invoice 4111",
     )
     void = await pay.void(other.ecr_ref, operator=staff.supervisor, reason="charged twice")
     details = dict(

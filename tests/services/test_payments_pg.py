@@ -61,7 +61,8 @@ async def test_two_stations_refunding_the_same_sale_never_refund_more_than_captu
     station_b = open_ledger(pg_url)
     ops_a = OperatorService(station_a, station="Counter 1", pin_cost=FAST_PIN_COST)
     ops_b = OperatorService(station_b, station="Counter 2", pin_cost=FAST_PIN_COST)
-    sup = ops_a.add_sync("Sam Super", "supervisor", "2222")
+    admin = ops_a.add_sync("Alice Admin", "admin", "1111")
+    sup = ops_a.add_sync("Sam Super", "supervisor", "2222", by=admin)
     pay_a, term_a = make_payments(station_a, ops_a, "sim://race?timeout=2")
     pay_b, term_b = make_payments(station_b, ops_b, "sim://race?timeout=2", station="Counter 2")
 
@@ -77,7 +78,7 @@ async def test_two_stations_refunding_the_same_sale_never_refund_more_than_captu
         # Each station charges its own invoice... and both refund the one sale at once.
         a_sale, _b_sale = await asyncio.gather(
             pay_a.charge(invoice_facts("100.00", invoice_id=f"9{i}"), operator=sup),
-            pay_b.charge(invoice_facts("40.00", invoice_id=f"9{i}"), operator=sup),
+            pay_b.charge(invoice_facts("40.00", invoice_id=f"8{i}"), operator=sup),
         )
         results = await asyncio.gather(race(pay_a, a_sale.ecr_ref), race(pay_b, a_sale.ecr_ref))
         outcomes.append(sorted(results))

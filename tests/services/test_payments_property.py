@@ -40,7 +40,8 @@ OPS = st.lists(
 async def _play(ops: list[tuple[str, int, int]], folder: Path) -> None:
     ledger = open_ledger(f"sqlite:///{folder / 'ledger.sqlite3'}")
     operators = OperatorService(ledger, station="P", pin_cost=FAST_PIN_COST)
-    sup = operators.add_sync("Sam Super", "supervisor", "2222")
+    admin = operators.add_sync("Alice Admin", "admin", "1111")
+    sup = operators.add_sync("Sam Super", "supervisor", "2222", by=admin)
     terminal = drivers.open_terminal("sim://?timeout=0.2")
     pay = PaymentService(ledger, terminal, operators, station="P")
     sim = terminal.simulator  # type: ignore[attr-defined]

@@ -12,13 +12,14 @@ import copy
 import functools
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-SPEC_DIR = Path("/work/shared/reference/servicetitan-openapi")
+from tests.reference import reference_path
+
+SPEC_DIR = "reference/servicetitan-openapi"  # inside ../shared/, found by tests.reference
 FILES = {
     "accounting": "tenant-accounting-v2.yml",
     "crm": "tenant-crm-v2.yml",
@@ -82,7 +83,7 @@ def _inline(node: Any, schemas: dict[str, Any], depth: int = 0) -> Any:
 
 @functools.cache
 def spec(module: str) -> dict[str, Any]:
-    raw = yaml.safe_load((SPEC_DIR / FILES[module]).read_text())
+    raw = yaml.safe_load(reference_path(f"{SPEC_DIR}/{FILES[module]}").read_text())
     doc = copy.deepcopy(raw)
     for name, extra in SPEC26_ADDITIONS.get(module, {}).items():
         doc["components"]["schemas"][name]["properties"].update(copy.deepcopy(extra))

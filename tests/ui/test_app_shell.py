@@ -218,11 +218,15 @@ async def test_a_finished_setup_takes_payments_without_a_restart(tmp_path) -> No
         settings, config_path=tmp_path / "c.toml", clock=FixedClock(), pin_cost=TEST_PIN_COST
     )
     services.client_options = {"transport": sandbox.transport()}
-    services.operators.add_sync("ana", "clerk", "1234")
+    ada = services.operators.add_sync("ada", "admin", "4321")  # the first admin, on an empty ledger
+    services.operators.add_sync("ana", "clerk", "1234", by=ada)
     assert services.payments is None
     app = PosPlusApp(services, status_every=0)
     async with app.run_test(size=(100, 40)) as pilot:
         await settle(pilot)
+        # Operators exist: Setup opens only for an admin or technician who signed in.
+        await wait_for_area(pilot, "Sign in")
+        await sign_in(pilot, "ada", "4321")
         await wait_for_area(pilot, "Setup")
         fields = {
             "#tenant_id": str(creds.tenant_id),
@@ -236,6 +240,8 @@ async def test_a_finished_setup_takes_payments_without_a_restart(tmp_path) -> No
             app.screen.query_one(selector).value = value
         await pilot.press("ctrl+s")
         await settle(pilot)
+        await wait_for_text(pilot, "Payments are ready")
+        await pilot.press("ctrl+o")  # ada signs out; the clerk signs in
         await wait_for_area(pilot, "Sign in")
         assert services.payments is not None and services.terminal.state == "ready"
         await settle(pilot)

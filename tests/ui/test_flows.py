@@ -132,7 +132,7 @@ async def test_deposit_card_on_file_and_refund_with_supervisor_approval(demo_app
         await pilot.press("f2")
         await wait_for_text(pilot, "Supervisor approval needed")
         await pilot.press(*"supervisor", "enter", *"9999", "enter")
-        await wait_for_text(pilot, "Wrong PIN for supervisor")
+        await wait_for_text(pilot, "do not match an active operator")
         await pilot.press(*"supervisor", "enter", *"2222", "enter")
         await wait_for_text(pilot, f"Refund $30.00 to {label}?")
         await pilot.press("enter")  # confirm

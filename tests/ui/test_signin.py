@@ -11,7 +11,7 @@ async def test_wrong_pins_lock_the_operator_out(demo_app) -> None:
         await settle(pilot)
         await wait_for_text(pilot, "DEMO")
         await sign_in(pilot, "clerk", "9999")
-        await wait_for_text(pilot, "4 attempts left")
+        await wait_for_text(pilot, "do not match")
         for _ in range(4):
             await pilot.press(*"9999", "enter")
             await settle(pilot)

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -29,9 +30,9 @@ def test_run_without_config_says_what_to_do(capsys: pytest.CaptureFixture[str]) 
     assert "tenant_id" in err and "posplus demo" in err and "Traceback" not in err
 
 
-def test_config_show_without_keyring_explains() -> None:
+def test_config_show_without_keyring_explains(tmp_path: Path) -> None:
     """A real subprocess on this headless box: no keyring, so a plain explanation, no traceback."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp/posplus-nokeyring"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "posplus-nokeyring")}
     proc = subprocess.run(
         [sys.executable, "-m", "posplus_tui", "config", "show"],
         capture_output=True,

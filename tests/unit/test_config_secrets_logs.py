@@ -67,7 +67,7 @@ def test_no_keyring_is_explained() -> None:
     keyring.set_keyring(fail.Keyring())
     store = SecretStore()
     assert not store.available()
-    with pytest.raises(NoKeyringAvailable, match="PYTHON_KEYRING_BACKEND"):
+    with pytest.raises(NoKeyringAvailable, match="POSPLUS_SECRETS_PASSWORD"):
         store.set("client_secret", "x1234")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 import posplus_tui.ledger.tables  # noqa: F401  (fills SQLModel.metadata)
@@ -16,7 +17,9 @@ def run_migrations_online() -> None:
     if connection is None:
         from sqlalchemy import create_engine
 
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        assert url is not None, "alembic's config names the database"
+        engine = create_engine(url)
         with engine.connect() as conn:
             _run(conn)
         engine.dispose()
@@ -24,7 +27,7 @@ def run_migrations_online() -> None:
     _run(connection)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

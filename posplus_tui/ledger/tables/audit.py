@@ -7,11 +7,15 @@ append one after another and the chain never forks.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from sqlalchemy import Table
 from sqlmodel import Field, SQLModel
 
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_events"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     id: int | None = Field(default=None, primary_key=True)
     seq: int = Field(unique=True)
@@ -27,6 +31,7 @@ class AuditEvent(SQLModel, table=True):
 
 class AuditHead(SQLModel, table=True):
     __tablename__ = "audit_head"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     id: int = Field(default=1, primary_key=True)
     seq: int = Field(default=0)

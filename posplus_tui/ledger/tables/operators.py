@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
+from sqlalchemy import Table
 from sqlmodel import Field, SQLModel
 
 from posplus_tui.ledger.tables._common import utcnow
@@ -11,6 +13,7 @@ from posplus_tui.ledger.tables._common import utcnow
 
 class Operator(SQLModel, table=True):
     __tablename__ = "operators"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=60, unique=True)

@@ -4,25 +4,21 @@ database transaction as the approval. ``marker`` is the idempotency key put in S
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
+from sqlalchemy import Table
 from sqlmodel import Field, SQLModel
 
+from posplus_tui.domain.outbox import OutboxAction, OutboxState
 from posplus_tui.ledger.tables._common import utcnow
 
-OUTBOX_ACTIONS = ("post_payment", "post_refund", "void_payment")
-OUTBOX_STATES = (
-    "pending",
-    "posting",
-    "posted",
-    "verified",
-    "needs_attention",
-    "mismatch",
-    "cancelled",
-)
+OUTBOX_ACTIONS = tuple(a.value for a in OutboxAction)
+OUTBOX_STATES = tuple(s.value for s in OutboxState)  # the domain spells them
 
 
 class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     id: int | None = Field(default=None, primary_key=True)
     transaction_id: int = Field(foreign_key="transactions.id", index=True)

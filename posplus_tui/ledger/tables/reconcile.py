@@ -8,8 +8,9 @@ are UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, Column, Index, Table, Text, UniqueConstraint, func
 from sqlmodel import Field, SQLModel
 
 
@@ -21,6 +22,7 @@ class ReconcileEventRow(SQLModel, table=True):
     """One step of the reconciliation stream, kept so the screen shows history after a restart."""
 
     __tablename__ = "reconcile_events"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     id: int | None = Field(default=None, primary_key=True)
     time: datetime = Field(default_factory=utcnow, index=True)
@@ -42,6 +44,7 @@ class ReconcilePosting(SQLModel, table=True):
     """
 
     __tablename__ = "reconcile_postings"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     outbox_id: int = Field(primary_key=True)
     invoice_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
@@ -53,12 +56,19 @@ class ReconcilePosting(SQLModel, table=True):
     verified_at: datetime | None = Field(default=None)
     resolved_by: str = Field(default="", max_length=64)
     note: str = Field(default="", sa_type=Text)
+    #: When the last POST whose outcome may be unknown was sent; the doubt window runs from here.
+    attempted_at: datetime | None = Field(default=None)
+    #: Searches (marker, export feed, balance) since then that did not settle the doubt.
+    doubt_checks: int = Field(default=0)
+    #: What made the outcome unknown ("HTTP 408", "the reply was lost", …), for the advice.
+    doubt_reason: str = Field(default="", sa_type=Text)
 
 
 class SyncCursor(SQLModel, table=True):
     """Where each export feed left off (its ``continueFrom`` token)."""
 
     __tablename__ = "sync_cursors"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     feed: str = Field(primary_key=True, max_length=64)
     token: str = Field(default="", sa_type=Text)
@@ -69,6 +79,7 @@ class InvoiceIndexRow(SQLModel, table=True):
     """A local copy of the invoice fields a clerk searches by, for instant lookup."""
 
     __tablename__ = "invoice_index"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
     __table_args__ = (
         Index("ix_invoice_index_customer_norm", "customer_name_norm"),
         Index("ix_invoice_index_phone", "phone_digits"),
@@ -96,6 +107,7 @@ class ReconcileMismatch(SQLModel, table=True):
     """Something in ServiceTitan disagrees with the ledger; shown to a supervisor until resolved."""
 
     __tablename__ = "reconcile_mismatches"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
     __table_args__ = (UniqueConstraint("key", name="uq_reconcile_mismatches_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -119,6 +131,7 @@ class ReconcileLock(SQLModel, table=True):
     """A lease: on SQLite only one worker drains the outbox; it renews before ``expires_at``."""
 
     __tablename__ = "reconcile_locks"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     name: str = Field(primary_key=True, max_length=64)
     holder: str = Field(default="", max_length=128)
@@ -126,12 +139,39 @@ class ReconcileLock(SQLModel, table=True):
     expires_at: datetime = Field(default_factory=utcnow)
 
 
+class ReconcileWorkerBeat(SQLModel, table=True):
+    """A running worker's heartbeat: claims of a worker whose beat is older than a few beats are
+    free for others at once (other computers; on this one its PID tells sooner)."""
+
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
+    __tablename__ = "reconcile_workers"
+
+    worker_id: str = Field(primary_key=True, max_length=80)
+    beat_at: datetime = Field(default_factory=utcnow)
+
+
+class RateBudget(SQLModel, table=True):
+    """A token bucket one tenant's stations share (PostgreSQL): ``tokens`` at ``stamp``, refilled
+    at ``rate`` per second up to ``burst``. Stations take a few tokens per transaction."""
+
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
+    __tablename__ = "st_rate_budget"
+
+    key: str = Field(primary_key=True, max_length=160)
+    tokens: float = 0.0
+    rate: float = 60.0
+    burst: float = 10.0
+    stamp: datetime = Field(default_factory=utcnow)
+
+
 __all__ = [
     "InvoiceIndexRow",
+    "RateBudget",
     "ReconcileEventRow",
     "ReconcileLock",
     "ReconcileMismatch",
     "ReconcilePosting",
+    "ReconcileWorkerBeat",
     "SyncCursor",
     "utcnow",
 ]

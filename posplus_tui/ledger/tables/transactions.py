@@ -7,7 +7,9 @@ only through ``posplus_tui.domain.transactions.transition``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
+from sqlalchemy import Table
 from sqlmodel import Field, SQLModel
 
 from posplus_tui.ledger.tables._common import utcnow
@@ -15,6 +17,7 @@ from posplus_tui.ledger.tables._common import utcnow
 
 class Transaction(SQLModel, table=True):
     __tablename__ = "transactions"
+    __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
 
     id: int | None = Field(default=None, primary_key=True)
     ecr_ref: str = Field(max_length=16, unique=True)

@@ -15,6 +15,7 @@ from posplus_tui.secrets import SecretStore
 from posplus_tui.services.errors import ServiceError
 from posplus_tui.services.lookup import LookupService
 from posplus_tui.services.reconcile.events import EventBus
+from posplus_tui.services.reconcile.ratebudget import LedgerRateBudget, budget_key
 from posplus_tui.services.reconcile.service import ReconcileService
 from posplus_tui.services.reconcile.st_poster import ServiceTitanPoster
 from posplus_tui.services.sync import SyncService
@@ -73,6 +74,17 @@ class ReconcileBundle:
         await self.client.aclose()
 
 
+def share_rate_budget(ledger: Ledger, client: ServiceTitanClient) -> bool:
+    """On PostgreSQL every station shares the tenant's request budget through the ledger; on
+    SQLite this station is the whole budget (the client's own limiter). True when shared."""
+    rate = client.rate_per_second
+    if ledger.engine.dialect.name != "postgresql" or not rate:
+        return False
+    key = budget_key(client.environment.name, client.tenant_id, client.app_key_fingerprint)
+    client.share_budget(LedgerRateBudget(ledger.engine, key, rate))
+    return True
+
+
 def build_bundle(
     settings: Settings,
     ledger: Ledger,
@@ -82,6 +94,7 @@ def build_bundle(
     **worker_options: Any,
 ) -> ReconcileBundle:
     bus = EventBus()
+    share_rate_budget(ledger, client)
     if client.environment.name not in ("production", "integration"):
         # the local sandbox has no 100 s server deadline: a lost reply is settled sooner
         worker_options.setdefault("doubt_wait", SANDBOX_DOUBT_WAIT)

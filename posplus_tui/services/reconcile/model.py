@@ -6,19 +6,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import OUTBOX_FINAL_STATES, OUTBOX_OPEN_STATES, OutboxState
 from posplus_tui.services.reconcile.events import ReconcileEvent
 from posplus_tui.services.reconcile.poster import Posting
 
-#: Outbox states (the ledger's contract).
-PENDING = "pending"
-POSTING = "posting"
-POSTED = "posted"
-VERIFIED = "verified"
-NEEDS_ATTENTION = "needs_attention"
-MISMATCH = "mismatch"
-CANCELLED = "cancelled"
-OPEN_STATES = (PENDING, POSTING, POSTED)
-FINAL_STATES = (VERIFIED, NEEDS_ATTENTION, MISMATCH, CANCELLED)
+#: Outbox states: spelled once, in the domain (short names for the worker and its store).
+PENDING = OutboxState.PENDING
+POSTING = OutboxState.POSTING
+POSTED = OutboxState.POSTED
+VERIFIED = OutboxState.VERIFIED
+NEEDS_ATTENTION = OutboxState.NEEDS_ATTENTION
+MISMATCH = OutboxState.MISMATCH
+CANCELLED = OutboxState.CANCELLED
+OPEN_STATES = tuple(sorted(OUTBOX_OPEN_STATES))
+FINAL_STATES = tuple(sorted(OUTBOX_FINAL_STATES))
 
 
 @dataclass
@@ -40,6 +41,10 @@ class OutboxItem:
     original_claimed: bool = False
     #: When the row entered the outbox (the approval), for the QUEUED event.
     queued_at: datetime | None = None
+    #: The doubt record: when the last POST went out, checks since, what made it uncertain.
+    attempted_at: datetime | None = None
+    doubt_checks: int = 0
+    doubt_reason: str = ""
 
     @property
     def outbox_id(self) -> int:
@@ -71,6 +76,11 @@ class RowUpdate:
     note: str | None = None
     #: Event to apply to the ledger transaction (``posted``, ``post_failed``, ``reconciled``).
     txn_event: str | None = None
+    attempted_at: datetime | None = None
+    doubt_checks: int | None = None
+    doubt_reason: str | None = None
+    #: A void settled with nothing to post (its sale never reached ServiceTitan): audited.
+    nothing_to_post: Posting | None = None
 
 
 @dataclass

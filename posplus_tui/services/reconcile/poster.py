@@ -142,6 +142,12 @@ class Poster(Protocol):
     async def find(self, posting: Posting) -> PostResult | None:
         """Look for an earlier record of ``posting`` by its marker; ``None`` if there is none."""
 
+    async def find_in_feed(
+        self, postings: Sequence[Posting], since: datetime
+    ) -> dict[int, PostResult]:
+        """Read the channel's change feed from ``since`` to its end and return the postings
+        (by outbox id) whose marker is in it: a second source, apart from the search."""
+
     async def read_invoices(self, invoice_ids: Sequence[int]) -> dict[int, InvoiceState | None]:
         """Current balances and totals (``None`` for an invoice that is gone), batched."""
 

@@ -15,9 +15,12 @@ from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime
 from typing import Any
 
+from posplus_tui.domain.outbox import OUTBOX_ATTENTION_STATES
 from posplus_tui.domain.roles import Action
 from posplus_tui.ledger import Ledger
+from posplus_tui.services.card_guard import refuse_card_data
 from posplus_tui.services.errors import SupervisorRequired
+from posplus_tui.services.operators import OperatorInfo
 from posplus_tui.services.reconcile import model as m
 from posplus_tui.services.reconcile.events import EventBus, EventKind, ReconcileEvent
 from posplus_tui.services.reconcile.poster import Poster
@@ -224,32 +227,30 @@ class ReconcileService:
         return await asyncio.to_thread(self.store.mismatches, include_resolved=include_resolved)
 
     async def postings(
-        self, states: tuple[str, ...] = ("needs_attention", "mismatch")
+        self, states: tuple[str, ...] = tuple(OUTBOX_ATTENTION_STATES)
     ) -> list[m.PostingView]:
         return await asyncio.to_thread(self.store.postings, states)
 
     # -- supervisor actions --------------------------------------------------------------------------
 
-    def _actor(self, operator: Any, approval: Any) -> str:
+    def _actor(self, operator: Any, approval: Any, outbox_id: int = 0) -> str:
         """Who changes a posting: a supervisor, or an operator with a supervisor's approval for
-        exactly this kind of action. Checked against the ledger by the operator service (the
-        role is not trusted from the caller); the approval is used up here."""
-        is_supervisor = getattr(operator, "is_supervisor", False)
-        if self.operators is None or not hasattr(operator, "id"):
-            if is_supervisor:  # headless use without an operator service
-                return str(operator.name)
+        exactly this action on this posting. Checked against the ledger by the operator service
+        (the role is never trusted from the caller: without an operator service, or with an
+        object that is not a signed-in operator, nobody may); the approval is used up here."""
+        if self.operators is None or not isinstance(operator, OperatorInfo):
             raise _only_supervisors()
-        if approval is None and not is_supervisor:
-            raise _only_supervisors()  # said plainly, before asking the ledger
-        supervisor = self.operators.authorize_sync(operator, Action.RESOLVE_POSTING, approval)
+        supervisor = self.operators.authorize_sync(
+            operator, Action.RESOLVE_POSTING, approval, target=str(outbox_id)
+        )
         assert supervisor is not None  # a supervisor action always names its approver
-        if supervisor.name == operator.name:
-            return str(operator.name)
+        if supervisor.id == operator.id:
+            return str(supervisor.name)
         self.operators.spend(approval)
         return f"{operator.name} (approved by {supervisor.name})"
 
     async def retry_now(self, outbox_id: int, *, operator: Any, approval: Any = None) -> None:
-        actor = await asyncio.to_thread(self._actor, operator, approval)
+        actor = await asyncio.to_thread(self._actor, operator, approval, outbox_id)
         events = await asyncio.to_thread(self.store.retry_now, outbox_id, actor, self.station)
         self.bus.publish_many(events)
         self.worker.wake()
@@ -263,7 +264,8 @@ class ReconcileService:
         approval: Any = None,
         st_payment_id: str | None = None,
     ) -> None:
-        actor = await asyncio.to_thread(self._actor, operator, approval)
+        refuse_card_data(note, "note")
+        actor = await asyncio.to_thread(self._actor, operator, approval, outbox_id)
         events = await asyncio.to_thread(
             lambda: self.store.mark_posted_by_hand(
                 outbox_id, actor, note, st_payment_id=st_payment_id, station=self.station
@@ -275,7 +277,8 @@ class ReconcileService:
     async def cancel(
         self, outbox_id: int, note: str, *, operator: Any, approval: Any = None
     ) -> None:
-        actor = await asyncio.to_thread(self._actor, operator, approval)
+        refuse_card_data(note, "note")
+        actor = await asyncio.to_thread(self._actor, operator, approval, outbox_id)
         events = await asyncio.to_thread(
             lambda: self.store.cancel(outbox_id, actor, note, station=self.station)
         )

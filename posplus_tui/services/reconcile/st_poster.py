@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from posplus_tui.domain.money import Money
-from posplus_tui.services.reconcile.marker import carries_marker, memo_for
+from posplus_tui.services.reconcile.marker import carries_marker, find_marker, memo_for
 from posplus_tui.services.reconcile.payment_type import (
     PaymentTypeSetupError,
     ResolvedPaymentType,
@@ -262,6 +262,38 @@ class ServiceTitanPoster:
         on = payment.splits[0].invoice_id if payment.splits else posting.invoice_id
         delta = -abs(posting.amount) if posting.action == "post_payment" else abs(posting.amount)
         return PostResult(str(payment.id), on, delta, found_existing=True)
+
+    async def find_in_feed(
+        self, postings: Sequence[Posting], since: datetime
+    ) -> dict[int, PostResult]:
+        """The payment export feed read from the day before ``since`` to its end (the export
+        takes a date, and a day of slack covers time zones): postings whose marker is in it."""
+        wanted = {p.marker: p for p in postings}
+        start = (since - timedelta(days=1)).date().isoformat()
+        latest: dict[int, Payment] = {}
+        with self._errors("read"):
+            async for page in self.client.follow_export("payments", start):
+                for payment in page.items:
+                    latest[payment.id] = payment
+        out: dict[int, PostResult] = {}
+        for payment in latest.values():
+            marker = find_marker(payment.memo, payment.export_id, payment.auth_code)
+            posting = wanted.get(marker or "")
+            if posting is None or not carries_marker(
+                posting.marker, payment.memo, payment.export_id, payment.auth_code
+            ):
+                continue
+            if posting.outbox_id in out:
+                raise NeedsAttention(
+                    f"ServiceTitan's payment export has more than one payment carrying "
+                    f"{posting.marker} (ids {out[posting.outbox_id].payment_id}, {payment.id}).",
+                    "Deactivate all but one of them in ServiceTitan, then mark this posted by "
+                    "hand with the remaining payment id.",
+                )
+            on = payment.splits[0].invoice_id if payment.splits else posting.invoice_id
+            delta = posting.balance_delta
+            out[posting.outbox_id] = PostResult(str(payment.id), on, delta, found_existing=True)
+        return out
 
     async def _find_adjustment(self, posting: Posting) -> int | None:
         with self._errors("read"):

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import outbox_move
 from posplus_tui.domain.transactions import IllegalTransition, TxnEvent, TxnState, transition
 from posplus_tui.ledger import audit
 from posplus_tui.ledger.tables.outbox import OutboxRow
@@ -28,6 +30,7 @@ from posplus_tui.ledger.tables.reconcile import (
     ReconcileLock,
     ReconcileMismatch,
     ReconcilePosting,
+    ReconcileWorkerBeat,
 )
 from posplus_tui.ledger.tables.transactions import Transaction
 from posplus_tui.services.errors import ServiceError
@@ -62,8 +65,13 @@ def _utc(value: datetime | None) -> datetime | None:
 class ReconcileStore:
     """Reconciliation's reads and writes on one ledger engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    #: A worker beats every few seconds while it runs; one silent for this long is gone, and
+    #: its claims are free at once (much sooner than the claim lease).
+    BEAT_TIMEOUT = timedelta(seconds=15)
+
+    def __init__(self, engine: Engine, *, beat_timeout: timedelta | None = None) -> None:
         self.engine = engine
+        self.beat_timeout = beat_timeout or self.BEAT_TIMEOUT
 
     @property
     def is_postgres(self) -> bool:
@@ -90,8 +98,8 @@ class ReconcileStore:
         self, worker_id: str, limit: int, now: datetime, stale_before: datetime
     ) -> tuple[list[m.OutboxItem], bool]:
         o = OutboxRow.__table__
-        free = or_(o.c.claimed_by.is_(None), o.c.claimed_at < stale_before)
         with Session(self.engine) as session:
+            free = self._free(session, now, stale_before)
             query = (
                 select(o.c.id)
                 .where(
@@ -159,6 +167,9 @@ class ReconcileStore:
                 p.c.invoice_id.label("p_invoice_id"),
                 p.c.balance_before_cents,
                 p.c.expected_delta_cents,
+                p.c.attempted_at,
+                p.c.doubt_checks,
+                p.c.doubt_reason,
             )
             .select_from(o)
             .join(t, t.c.id == o.c.transaction_id)
@@ -206,9 +217,62 @@ class ReconcileStore:
                     original_state=r.orig_state,
                     original_claimed=r.orig_claimed_by is not None,
                     queued_at=_utc(r.queued_at),
+                    attempted_at=_utc(r.attempted_at),
+                    doubt_checks=r.doubt_checks or 0,
+                    doubt_reason=r.doubt_reason or "",
                 )
             )
         return items
+
+    def _free(self, session: Session, now: datetime, stale_before: datetime):  # type: ignore[no-untyped-def]
+        """Rows nobody holds: unclaimed, lease run out, or held by a worker that is gone."""
+        o = OutboxRow.__table__
+        dead = self._dead_holders(session, now)
+        free = or_(o.c.claimed_by.is_(None), o.c.claimed_at < stale_before)
+        if dead:
+            free = or_(free, o.c.claimed_by.in_(dead))
+        return free
+
+    def _dead_holders(self, session: Session, now: datetime) -> list[str]:
+        """Claim holders that are gone: on this computer by their PID, elsewhere by a heartbeat
+        older than :attr:`beat_timeout`."""
+        o = OutboxRow.__table__
+        b = ReconcileWorkerBeat.__table__
+        holders = list(
+            session.execute(
+                select(o.c.claimed_by)
+                .where(o.c.claimed_by.is_not(None), o.c.state.in_(m.OPEN_STATES))
+                .distinct()
+            ).scalars()
+        )
+        if not holders:
+            return []
+        bases = {h: h.split("#", 1)[0] for h in holders}
+        beats = {
+            r.worker_id: _utc(r.beat_at)
+            for r in session.execute(
+                select(b.c.worker_id, b.c.beat_at).where(b.c.worker_id.in_(set(bases.values())))
+            )
+        }
+        limit = now - self.beat_timeout
+        dead = []
+        for holder, base in bases.items():
+            beat = beats.get(base)
+            if _holder_is_dead(base) or (beat is not None and beat < limit):
+                dead.append(holder)
+        return dead
+
+    def beat(self, worker_id: str, now: datetime) -> None:
+        """This worker is alive (its claims stay its own)."""
+        with Session(self.engine) as session:
+            _beat(session, worker_id, now)
+            session.commit()
+
+    def forget(self, worker_id: str) -> None:
+        """A worker that stops cleanly removes its heartbeat."""
+        b = ReconcileWorkerBeat.__table__
+        with self.engine.begin() as conn:
+            conn.execute(b.delete().where(b.c.worker_id == worker_id))
 
     def heartbeat(self, worker_id: str, outbox_ids: Sequence[int], now: datetime) -> None:
         o = OutboxRow.__table__
@@ -241,17 +305,14 @@ class ReconcileStore:
         """Rows this worker could still take (not final, not claimed by another live worker), and
         when the earliest of them is due."""
         o = OutboxRow.__table__
-        with self.engine.connect() as conn:
-            count, due = conn.execute(
+        with Session(self.engine) as session:
+            free = self._free(session, now, stale_before)
+            count, due = session.execute(
                 select(func.count(), func.min(o.c.next_attempt_at)).where(
-                    o.c.state.in_(m.OPEN_STATES),
-                    or_(
-                        o.c.claimed_by.is_(None),
-                        _mine(o.c.claimed_by, worker_id),
-                        o.c.claimed_at < stale_before,
-                    ),
+                    o.c.state.in_(m.OPEN_STATES), or_(free, _mine(o.c.claimed_by, worker_id))
                 )
             ).one()
+            session.rollback()
         return int(count or 0), _utc(due)
 
     # -- writing results -----------------------------------------------------------------------
@@ -291,6 +352,9 @@ class ReconcileStore:
             _executemany_update(session, o, o.c.id, outbox_values)
             self._posting_records(session, posting_values)
             self._transaction_events(session, txn_events, now)
+            for u in updates:
+                if u.nothing_to_post is not None:
+                    _audit_nothing_to_post(session, u.nothing_to_post, worker_id.split("@")[0])
             stored = self._insert_events(session, batch.events)
             for mm in batch.mismatches:
                 self._insert_mismatch(session, mm, now)
@@ -324,6 +388,9 @@ class ReconcileStore:
                 "verified_at": None,
                 "resolved_by": "",
                 "note": "",
+                "attempted_at": None,
+                "doubt_checks": 0,
+                "doubt_reason": "",
                 **v,
             }
             for k, v in rows.items()
@@ -479,8 +546,11 @@ class ReconcileStore:
                     last_error="The sale was voided before it reached ServiceTitan: nothing to void there.",
                 )
             )
+            # the void itself is settled: ServiceTitan never had the sale, so it agrees as it is
+            self._transaction_events(session, [(void.outbox_id, "reconciled")], now)
+            _audit_nothing_to_post(session, void.posting, station)
             p = void.posting
-            common = {
+            common: dict[str, Any] = {
                 "transaction_ref": "",
                 "invoice_number": p.invoice_number,
                 "amount": p.amount,
@@ -692,10 +762,17 @@ class ReconcileStore:
                 raise ActionRefused(
                     f"Posting {outbox_id} is being posted right now; wait for the result."
                 )
-            new_state = (
-                m.POSTED
-                if row.st_payment_id
-                else (m.PENDING if row.state == m.PENDING else m.POSTING)
+            p = ReconcilePosting.__table__
+            doubt = session.execute(
+                select(p.c.attempted_at, p.c.doubt_reason).where(p.c.outbox_id == outbox_id)
+            ).first()
+            # back to "posting" (search first) unless its last try was certainly not saved
+            in_doubt = row.state == m.POSTING or (
+                doubt is not None and doubt.attempted_at is not None and doubt.doubt_reason != ""
+            )
+            new_state = outbox_move(
+                row.state,
+                m.POSTED if row.st_payment_id else (m.POSTING if in_doubt else m.PENDING),
             )
             session.execute(
                 update(o)
@@ -751,7 +828,7 @@ class ReconcileStore:
                 raise ActionRefused(
                     f"Posting {outbox_id} is being posted right now; wait for the result."
                 )
-            state = m.POSTED if st_payment_id else m.VERIFIED
+            state = outbox_move(row.state, m.POSTED if st_payment_id else m.VERIFIED)
             session.execute(
                 update(o)
                 .where(o.c.id == outbox_id)
@@ -940,6 +1017,24 @@ class ReconcileStore:
             )
 
 
+def _audit_nothing_to_post(session: Session, posting: Posting, station: str) -> None:
+    """A void whose sale never reached ServiceTitan: recorded as settled with nothing posted."""
+    audit.append(
+        session,
+        "reconcile.nothing_to_post",
+        actor="reconcile",
+        station=station,
+        subject=posting.marker,
+        details={
+            "outbox_id": posting.outbox_id,
+            "action": posting.action,
+            "sale": posting.original_marker or "",
+            "amount_cents": posting.amount.cents,
+            "why": "the sale was voided before it was posted to ServiceTitan",
+        },
+    )
+
+
 def _outbox_values(u: m.RowUpdate, now: datetime) -> dict[str, object]:
     values: dict[str, object] = {"updated_at": now}
     if u.state is not None:
@@ -982,6 +1077,12 @@ def _posting_values(u: m.RowUpdate, now: datetime) -> dict[str, object]:
         values["resolved_by"] = u.resolved_by[:64]
     if u.note is not None:
         values["note"] = u.note
+    if u.attempted_at is not None:
+        values["attempted_at"] = u.attempted_at
+    if u.doubt_checks is not None:
+        values["doubt_checks"] = u.doubt_checks
+    if u.doubt_reason is not None:
+        values["doubt_reason"] = u.doubt_reason
     return values
 
 
@@ -1000,6 +1101,17 @@ def _executemany_update(session: Session, table, key, rows: dict[int, dict[str, 
             .values({c: bindparam(f"v_{c}") for c in cols}),
             params,
         )
+
+
+def _beat(session: Session, worker_id: str, now: datetime) -> None:
+    b = ReconcileWorkerBeat.__table__
+    done = session.execute(update(b).where(b.c.worker_id == worker_id).values(beat_at=now)).rowcount  # type: ignore[attr-defined]
+    if not done:
+        try:
+            with session.begin_nested():
+                session.execute(insert(b).values(worker_id=worker_id[:80], beat_at=now))
+        except IntegrityError:  # another lane of the same worker inserted it first
+            pass
 
 
 def _mine(column, worker_id: str):  # type: ignore[no-untyped-def]

@@ -11,11 +11,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import (
+    OUTBOX_ATTENTION_STATES,
+    OUTBOX_POSTED_STATES,
+    OutboxState,
+)
 
 #: Outbox states grouped the way a supervisor reads them.
-POSTED_STATES = frozenset({"posted", "verified"})
-PENDING_STATES = frozenset({"pending", "posting"})
-ATTENTION_STATES = frozenset({"needs_attention", "mismatch"})
+POSTED_STATES = OUTBOX_POSTED_STATES
+PENDING_STATES = frozenset({OutboxState.PENDING, OutboxState.POSTING})
+ATTENTION_STATES = OUTBOX_ATTENTION_STATES
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ def summarize(rows: Iterable[SummaryRow], day: date, tz: tzinfo | None = None) -
             summary.pending.add(amount)
         elif row.state in ATTENTION_STATES:
             summary.needs_attention.add(amount)
-        elif row.state == "cancelled":
+        elif row.state == OutboxState.CANCELLED:
             summary.cancelled.add(amount)
     return summary
 

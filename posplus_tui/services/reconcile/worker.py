@@ -27,10 +27,10 @@ import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from posplus_tui.domain.money import Money
 from posplus_tui.services.errors import ServiceError
@@ -75,6 +75,10 @@ class WorkerStore(Protocol):
 
     def heartbeat(self, worker_id: str, outbox_ids: Sequence[int], now: datetime) -> None: ...
 
+    def beat(self, worker_id: str, now: datetime) -> None: ...
+
+    def forget(self, worker_id: str) -> None: ...
+
     def release(self, worker_id: str) -> None: ...
 
 
@@ -104,7 +108,9 @@ class ReconcileWorker:
         max_attempts: int = 25,
         lanes: int = 2,
         doubt_wait: float = 100.0,
+        doubt_patience: float | None = None,
         lease_seconds: float = 120.0,
+        beat_seconds: float = 3.0,
         dependency_wait: float = 2.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -124,7 +130,12 @@ class ReconcileWorker:
         #: (ServiceTitan's own timeout is 100 s): the marker search waits at least this long,
         #: or a payment saved late would be posted a second time.
         self.doubt_wait = doubt_wait
+        #: How long the sources may disagree (the search finds nothing, the balance moved)
+        #: before a person is asked: lists and exports can lag the balance.
+        self.doubt_patience = doubt_patience if doubt_patience is not None else 4 * doubt_wait
         self.lease = timedelta(seconds=lease_seconds)
+        #: How often the worker says it is alive (the store frees the claims of a silent one).
+        self.beat_seconds = beat_seconds
         self.dependency_wait = dependency_wait
         self.clock = clock
         self.progress = m.DrainProgress()
@@ -180,6 +191,15 @@ class ReconcileWorker:
         if not self._prepared:
             await self.prepare()
         self.progress = m.DrainProgress(started=time.monotonic())
+        async with self._beating():
+            return await self._drain_until_done(wait_for_retries, deadline, on_progress)
+
+    async def _drain_until_done(
+        self,
+        wait_for_retries: bool,
+        deadline: float | None,
+        on_progress: Callable[[m.DrainProgress], None] | None,
+    ) -> m.DrainProgress:
         while not self._stopping:
             handled = await self._drain_lanes(on_progress)
             if handled:
@@ -206,6 +226,12 @@ class ReconcileWorker:
         any other error is logged and the loop goes on.
         """
         self._stopping = False
+        async with self._beating():
+            await self._follow(poll_seconds)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.store.release, self.worker_id)
+
+    async def _follow(self, poll_seconds: float) -> None:
         backoff_after_setup = 30.0
         while not self._stopping:
             try:
@@ -230,8 +256,26 @@ class ReconcileWorker:
             except Exception:
                 log.exception("reconcile worker: unexpected error; continuing")
                 await self._sleep(poll_seconds)
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.store.release, self.worker_id)
+
+    @contextlib.asynccontextmanager
+    async def _beating(self) -> AsyncIterator[None]:
+        """Beat while draining, so a worker that dies is seen as gone within seconds."""
+
+        async def beat() -> None:
+            while True:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.store.beat, self.worker_id, self.clock())
+                await asyncio.sleep(self.beat_seconds)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.store.forget, self.worker_id)
 
     async def _drain_lanes(self, on_progress: Callable[[m.DrainProgress], None] | None) -> int:
         """Run batches in ``lanes`` parallel loops until nothing is due; returns rows handled."""
@@ -323,14 +367,21 @@ class ReconcileWorker:
         in_doubt = [i for i in ready if i.state == m.POSTING]
         fresh = [i for i in ready if i.state == m.PENDING]
 
-        # 2. rows whose earlier POST may have landed: search before anything else
+        # 2. rows whose earlier POST may have landed: search before anything else, and post
+        # again only once every source agrees it is absent (see _settle_doubt)
         if in_doubt:
             found = await self._gather(self._search, in_doubt, batch)
+            unseen: list[m.OutboxItem] = []
             for item, result in zip(in_doubt, found, strict=True):
                 if isinstance(result, PostResult):
                     to_verify.append(self._posted(item, result, batch, balance_before=None))
                 elif result is None:
-                    fresh.append(item)  # searched: not there, safe to post
+                    unseen.append(item)
+            if unseen:
+                seen, absent = await self._settle_doubt(unseen, batch)
+                for item, result in seen:
+                    to_verify.append(self._posted(item, result, batch, balance_before=None))
+                fresh.extend(absent)
         # 3. post the fresh rows, after one read of their invoices
         if fresh:
             fresh = await self._pre_read(fresh, batch)
@@ -385,6 +436,9 @@ class ReconcileWorker:
                 EventKind.CANCELLED,
                 "The sale was never posted to ServiceTitan, so there is nothing to void there.",
             )
+            # the void's own transaction is settled too (nothing to post), and audited
+            batch.updates[-1].txn_event = "reconciled"
+            batch.updates[-1].nothing_to_post = item.posting
             return None
         if state in (m.NEEDS_ATTENTION, m.CANCELLED):
             what = "void" if is_void else "refund"
@@ -403,6 +457,142 @@ class ReconcileWorker:
             )
         )
         return None
+
+    async def _settle_doubt(
+        self, items: list[m.OutboxItem], batch: m.Batch
+    ) -> tuple[list[tuple[m.OutboxItem, PostResult]], list[m.OutboxItem]]:
+        """Rows whose marker search found nothing: are they really absent?
+
+        Absent only when, after the doubt window, the search has come back empty at least twice,
+        the payment export feed read to its end does not carry the marker, and the invoice
+        balance is where it was before the attempt (or every move of it is explained by payments
+        ServiceTitan lists). Returns (found in the feed, proved absent); every other row stays
+        ``posting`` and is looked at again, or goes to a person once the sources keep disagreeing.
+        """
+        now = self.clock()
+        voids = [i for i in items if i.posting.action == "void_payment"]
+        # a void is a PATCH that reads the payment first: repeating it cannot double anything
+        items = [i for i in items if i.posting.action != "void_payment"]
+        if not items:
+            return [], voids
+        since = min((i.attempted_at or i.queued_at or now) for i in items)
+        try:
+            in_feed = await self.poster.find_in_feed([i.posting for i in items], since)
+            ids = sorted({i.result_invoice_id or i.posting.invoice_id for i in items})
+            invoices = await self.poster.read_invoices(ids)
+        except PosterError as exc:
+            for item in items:
+                self._handle_error(item, exc, batch, during="search")
+            return [], voids
+        seen: list[tuple[m.OutboxItem, PostResult]] = []
+        absent: list[m.OutboxItem] = list(voids)
+        for item in items:
+            hit = in_feed.get(item.outbox_id)
+            if hit is not None:
+                self.progress.found_existing += 1
+                seen.append((item, hit))
+                continue
+            checks = item.doubt_checks + 1
+            started = item.attempted_at or (now - timedelta(seconds=self.doubt_wait))
+            waited = (now - started).total_seconds()
+            balance = await self._balance_agrees(item, invoices)
+            if balance is None and waited >= self.doubt_wait and checks >= 2:
+                batch.events.append(
+                    self._event(
+                        item,
+                        EventKind.RETRY,
+                        f"{item.posting.marker} is not in ServiceTitan: {checks} searches over "
+                        f"{waited:.0f} s, the payment export and the invoice balance agree. "
+                        "Posting it again.",
+                    )
+                )
+                absent.append(replace(item, doubt_checks=checks))
+                continue
+            if balance is not None and waited >= self.doubt_patience:
+                self._doubt_to_person(item, batch, balance)
+                continue
+            left = self.doubt_wait - waited
+            delay = max(0.02, min(self.doubt_wait / 2, left) if left > 0 else self.doubt_wait / 2)
+            why = (
+                f"Not found in ServiceTitan yet ({checks} searches); "
+                + (
+                    "still inside the time it may take to show. "
+                    if balance is None
+                    else f"but {balance} "
+                )
+                + "Not posting again until every check agrees."
+            )
+            self.progress.retried += 1
+            batch.updates.append(
+                m.RowUpdate(
+                    item.outbox_id,
+                    state=m.POSTING,
+                    doubt_checks=checks,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    last_error=why,
+                )
+            )
+            batch.events.append(
+                self._event(
+                    item, EventKind.RETRY, f"{why} Look again in {delay:.0f} s.", retry_in=delay
+                )
+            )
+        return seen, absent
+
+    async def _balance_agrees(
+        self, item: m.OutboxItem, invoices: dict[int, InvoiceState | None]
+    ) -> str | None:
+        """``None`` when the invoice balance says our posting is not there; else, in words, why
+        the balance suggests it may be."""
+        invoice_id = item.result_invoice_id or item.posting.invoice_id
+        inv = invoices.get(invoice_id)
+        if inv is None:
+            return "the invoice can no longer be read, so its balance cannot confirm it."
+        before = item.balance_before
+        if before is not None and inv.balance == before:
+            return None
+        try:
+            applied = await self.poster.payments_on_invoice(invoice_id)
+        except PosterError as exc:
+            return f"its payments could not be read ({exc.message})."
+        listed = Money.total(
+            [
+                amt
+                for p in applied
+                if p.active
+                for (inv_id, amt) in p.applied
+                if inv_id == invoice_id
+            ]
+        )
+        if inv.total - listed == inv.balance:
+            return None  # every move of the balance is a payment ServiceTitan lists, not ours
+        if before is not None and inv.balance == before + self._delta(item):
+            return (
+                f"the invoice balance moved from {before} to {inv.balance}, exactly by this "
+                "amount, and no listed payment explains it."
+            )
+        return (
+            f"the invoice balance is {inv.balance} (it was {before if before is not None else '?'} "
+            f"before the attempt) and its listed payments do not explain it "
+            f"(total {inv.total} less payments {listed} is {inv.total - listed})."
+        )
+
+    def _doubt_to_person(self, item: m.OutboxItem, batch: m.Batch, balance: str) -> None:
+        """The search finds nothing but the balance says otherwise, for longer than ServiceTitan
+        should take: a person decides, told what happened and what each source said."""
+        what = item.doubt_reason or "the app stopped while posting, before the reply was recorded"
+        number = item.posting.invoice_number or item.posting.invoice_id
+        self._attention(
+            item,
+            batch,
+            doubt_reason=what,
+            server_message=f"Not sure whether {self._what(item)} is in ServiceTitan. The attempt: {what.rstrip('.')}. "
+            f"ServiceTitan does not list a payment carrying {item.posting.marker}, but {balance}",
+            action=f"Do not post it again by hand and do not refund the customer. Open invoice {number} "
+            f"in ServiceTitan: if a payment of {abs(item.posting.amount)} is there, use “Mark "
+            "posted by hand” with its payment id; if there is none, use Retry now (the app "
+            "searches again before posting).",
+        )
 
     async def _search(self, item: m.OutboxItem, batch: m.Batch) -> PostResult | Exception | None:
         try:
@@ -457,6 +647,10 @@ class ReconcileWorker:
                     balance_before=item.balance_before,
                     invoice_total=inv.total if inv else None,
                     result_invoice_id=item.posting.invoice_id,
+                    # committed before the POST: a crash from here on leaves a dated doubt
+                    attempted_at=self.clock(),
+                    doubt_checks=0,
+                    doubt_reason="",
                 )
             )
             batch.events.append(
@@ -482,9 +676,14 @@ class ReconcileWorker:
             before = None
         self.progress.posted += 1
         if result.found_existing:
+            why = (
+                f"after: {item.doubt_reason.rstrip('.')}"
+                if item.doubt_reason
+                else "the worker posting it stopped before recording the reply"
+            )
             message = (
                 f"Found {self._what(item)} already in ServiceTitan as payment {result.payment_id} "
-                "(the earlier reply was lost); not posted again."
+                f"({why}); not posted again."
             )
         else:
             message = f"Posted {self._what(item)} as ServiceTitan payment {result.payment_id}."
@@ -630,7 +829,9 @@ class ReconcileWorker:
         self, item: m.OutboxItem, exc: PosterError, batch: m.Batch, *, during: str
     ) -> None:
         if isinstance(exc, NeedsAttention):
-            self._attention(item, batch, exc.server_message, exc.action)
+            # refused by a documented answer while posting: certain, nothing was saved
+            certain = "" if during == "post" else None
+            self._attention(item, batch, exc.server_message, exc.action, doubt_reason=certain)
         elif isinstance(exc, SetupProblem):
             # nothing this row did wrong: put it back untouched and let the worker pause
             batch.updates.append(
@@ -644,21 +845,34 @@ class ReconcileWorker:
             self._prepared = False
             self._setup_problem = exc
         elif isinstance(exc, OutcomeUnknown):
-            # leave it ``posting``: the next attempt searches for the marker first
-            delay = max(self.unknown_backoff.delay(item.attempts), self.doubt_wait)
+            # leave it ``posting``: it is searched for across the doubt window before any repost
+            delay = max(self.unknown_backoff.delay(item.attempts), self.doubt_wait / 2)
             self._retry(
-                item, batch, m.POSTING, delay, f"{exc.message} Will search before posting again."
+                item,
+                batch,
+                m.POSTING,
+                delay,
+                f"{exc.message} Will search before posting again.",
+                doubt_reason=exc.message if during == "post" else None,
             )
         elif isinstance(exc, RetryLater):
             delay = self.backoff.delay(max(1, item.attempts), retry_after=exc.retry_after)
             # a failed search or read changes nothing: the row keeps the state it had
             state = item.state if during in ("search", "read") else m.PENDING
-            self._retry(item, batch, state, delay, exc.message)
+            certain = "" if during == "post" else None  # a 429 or refused connection: not saved
+            self._retry(item, batch, state, delay, exc.message, doubt_reason=certain)
         else:  # pragma: no cover - PosterError subclasses are the four above
             self._retry(item, batch, item.state, self.backoff.delay(item.attempts), exc.message)
 
     def _retry(
-        self, item: m.OutboxItem, batch: m.Batch, state: str, delay: float, why: str
+        self,
+        item: m.OutboxItem,
+        batch: m.Batch,
+        state: str,
+        delay: float,
+        why: str,
+        *,
+        doubt_reason: str | None = None,
     ) -> None:
         if item.attempts >= self.max_attempts:
             if state == m.POSTING:
@@ -685,6 +899,7 @@ class ReconcileWorker:
                 state=state,
                 next_attempt_at=self.clock() + timedelta(seconds=delay),
                 last_error=why,
+                doubt_reason=doubt_reason,
             )
         )
         batch.events.append(
@@ -692,13 +907,23 @@ class ReconcileWorker:
         )
 
     def _attention(
-        self, item: m.OutboxItem, batch: m.Batch, server_message: str, action: str
+        self,
+        item: m.OutboxItem,
+        batch: m.Batch,
+        server_message: str,
+        action: str,
+        *,
+        doubt_reason: str | None = None,
     ) -> None:
         self.progress.needs_attention += 1
         text = f"{server_message} What to do: {action}"
         batch.updates.append(
             m.RowUpdate(
-                item.outbox_id, state=m.NEEDS_ATTENTION, last_error=text, txn_event="post_failed"
+                item.outbox_id,
+                state=m.NEEDS_ATTENTION,
+                last_error=text,
+                txn_event="post_failed",
+                doubt_reason=doubt_reason,
             )
         )
         batch.events.append(self._event(item, EventKind.NEEDS_ATTENTION, text))
@@ -776,7 +1001,7 @@ class ReconcileWorker:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    async def _gather(self, fn, items: list[m.OutboxItem], batch: m.Batch) -> list:  # type: ignore[no-untyped-def]
+    async def _gather(self, fn, items: list[m.OutboxItem], batch: m.Batch) -> list[Any]:  # type: ignore[no-untyped-def]
         sem = asyncio.Semaphore(self.concurrency)
 
         async def one(item: m.OutboxItem):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,9 +24,10 @@ from posplus_tui.servicetitan.sandbox.store import ApiProblem, Store, bad_reques
 
 __all__ = ["Exchange", "ReplyDropped", "SandboxApp", "Stats"]
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+# The ASGI shapes as httpx's transport types them (mappings, not only dicts).
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _TENANT_PATH = re.compile(r"^/(?P<module>[a-z]+)/v2/tenant/(?P<tenant>[^/]+)/(?P<rest>.+?)/?$")
 JSON = "application/json; charset=utf-8"
@@ -141,6 +142,7 @@ class SandboxApp:
         r("POST", "accounting", r"payments", self._post_payment)
         r("PATCH", "accounting", r"payments/(?P<id>\d+)", self._patch_payment)
         r("GET", "accounting", r"payment-types", self._get_payment_types)
+        r("GET", "accounting", r"payment-types/(?P<id>\d+)", self._get_payment_type)
         r("GET", "accounting", r"export/invoices", self._export_invoices)
         r("GET", "accounting", r"export/payments", self._export_payments)
         r("GET", "crm", r"customers", self._get_customers)
@@ -151,7 +153,9 @@ class SandboxApp:
         r("GET", "jpm", r"jobs", self._get_jobs)
         r("GET", "jpm", r"jobs/(?P<id>\d+)", self._get_job)
         r("GET", "settings", r"employees", self._get_employees)
+        r("GET", "settings", r"employees/(?P<id>\d+)", self._get_employee)
         r("GET", "settings", r"technicians", self._get_technicians)
+        r("GET", "settings", r"technicians/(?P<id>\d+)", self._get_technician)
 
     def _route(self, method: str, module: str, pattern: str, handler: Handler) -> None:
         shown = re.sub(r"\(\?P<id>[^)]*\)", "{id}", pattern)
@@ -247,7 +251,7 @@ class SandboxApp:
                 return self._fault_reply(fault.status, fault.retry_after, route)
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
-            if fault.kind == "drop":
+            if fault.kind in ("drop", "commit"):
                 drop = True
         denied = self._check_auth(headers, tenant_text)
         wait = 0.0 if denied is not None else self._throttle(
@@ -279,10 +283,12 @@ class SandboxApp:
         except ApiProblem as exc:
             status, body = exc.status, _problem(exc)
         extra: dict[str, str] = {}
-        if drop and status < 300:
+        if drop and fault is not None and status >= 300:
+            self.faults.give_back(fault)  # nothing was saved: keep the fault for a later call
+        elif drop and fault is not None and fault.kind == "commit":
+            return (*_committed_reply(fault), route, parsed)
+        elif drop:
             extra["x-sandbox-drop"] = "1"
-        elif drop and fault is not None:
-            self.faults.give_back(fault)
         return status, JSON, jsonwire.dumps(body), extra, route, parsed
 
     def _fault_reply(
@@ -302,6 +308,19 @@ class SandboxApp:
         if status in (502, 503, 504):
             html = f"<html><head><title>{status}</title></head><body><h1>{status} Bad Gateway</h1></body></html>"
             return status, "text/html", html.encode(), extra, route, None
+        if status in (400, 404, 409, 422):
+            # A refusal before any work, in the API's documented error form (ApiErrorResponse):
+            # the client may believe it ("nothing was done").
+            body = jsonwire.dumps(
+                {
+                    "type": "https://httpstatuses.com/" + str(status),
+                    "title": "The request was refused (fault injected by the sandbox).",
+                    "status": status,
+                    "traceId": "sandbox-fault",
+                    "errors": {},
+                }
+            )
+            return status, JSON, body, extra, route, None
         body = jsonwire.dumps({"message": "An error has occurred."})
         return status, JSON, body, extra, route, None
 
@@ -435,6 +454,12 @@ class SandboxApp:
         rows.sort(key=lambda t: t.id)
         return _page(c, rows, wire.payment_type)
 
+    def _get_payment_type(self, c: _Call) -> dict[str, Any]:
+        t = self.store.payment_types.get(int(c.match["id"]))
+        if t is None:
+            raise ApiProblem(404, f"Payment type with id {c.match['id']} was not found.")
+        return wire.payment_type(t)
+
     def _export(self, c: _Call, kind: str) -> dict[str, Any]:
         recent = (c.one("includeRecentChanges") or "").lower() == "true"
         rows, token, more = self.store.export(kind, c.one("from"), recent, self.export_page_size)
@@ -526,7 +551,9 @@ class SandboxApp:
             raise ApiProblem(404, f"Job with id {c.match['id']} was not found.")
         return wire.job(job)
 
-    def _people(self, c: _Call, rows: list[Any], fmt: Callable[[Any], dict[str, Any]]) -> Any:
+    def _people(
+        self, c: _Call, rows: list[Any], fmt: Callable[[Any], dict[str, Any]]
+    ) -> dict[str, Any]:
         active = _active(c)
         ids = parse_ids(c.one("ids"))
         name = (c.one("name") or "").lower()
@@ -543,6 +570,21 @@ class SandboxApp:
 
     def _get_technicians(self, c: _Call) -> dict[str, Any]:
         return self._people(c, self.store.technicians, wire.technician)
+
+    def _get_employee(self, c: _Call) -> dict[str, Any]:
+        return _by_id(self.store.employees, int(c.match["id"]), wire.employee, "Employee")
+
+    def _get_technician(self, c: _Call) -> dict[str, Any]:
+        return _by_id(self.store.technicians, int(c.match["id"]), wire.technician, "Technician")
+
+
+def _by_id(
+    rows: list[Any], wanted: int, fmt: Callable[[Any], dict[str, Any]], what: str
+) -> dict[str, Any]:
+    for row in rows:
+        if row.id == wanted:
+            return fmt(row)
+    raise ApiProblem(404, f"{what} with id {wanted} was not found.")
 
 
 def name_is(found: tuple[Handler, str, re.Match[str]], route: str) -> bool:
@@ -591,6 +633,18 @@ def _problem(exc: ApiProblem) -> dict[str, Any]:
     }
 
 
+def _committed_reply(rule: Any) -> tuple[int, str, bytes, dict[str, str]]:
+    """What a ``commit`` fault answers after the work was done."""
+    if rule.reply == "empty":
+        return rule.status, JSON, b"", {}
+    if rule.reply == "malformed":
+        return rule.status, JSON, b'{"id": 12', {}
+    if rule.status in (502, 503, 504):
+        page = f"<html><body><h1>{rule.status} Gateway error</h1></body></html>"
+        return rule.status, "text/html", page.encode(), {}
+    return rule.status, JSON, jsonwire.dumps({"message": "An error has occurred."}), {}
+
+
 def _gateway(status: int, message: str, code: str) -> tuple[int, str, bytes, dict[str, str]]:
     body = jsonwire.dumps({"error": code, "error_description": message})
     return status, JSON, body, {"www-authenticate": f'Bearer error="{code}"'}
@@ -603,19 +657,46 @@ def apply_fault(faults: Faults, order: dict[str, Any]) -> str:
     match = {
         k: str(order[k]) for k in ("method", "path_contains") if order.get(k) not in (None, "")
     }
+    if (
+        kind.isdigit()
+        and 100 <= int(kind) <= 599
+        and kind not in ("429", "500", "502", "503", "504")
+    ):
+        faults.fail_next(count, int(kind), **match)
+        return f"next {count} call(s) answer {kind}"
+    if kind in ("commit-status", "commit-empty", "commit-malformed"):
+        reply = kind.removeprefix("commit-")
+        status = int(order.get("status") or (500 if reply == "status" else 200))
+        faults.commit_then_reply(
+            count,
+            reply,  # type: ignore[arg-type]
+            status=status,
+            method=match.get("method", "POST"),
+            path_contains=match.get("path_contains", "/payments"),
+        )
+        shown = {"status": f"HTTP {status}", "empty": f"an empty {status}",
+                 "malformed": f"a malformed {status}"}[reply]  # fmt: skip
+        return f"next {count} matching write(s) are saved, then answered with {shown}"
+    if kind == "late-visibility":
+        seconds = float(order.get("seconds", 5))
+        faults.payments_visible_after(seconds)
+        return f"new payments show in lists and exports {seconds:g}s after they are saved"
     if kind in ("429", "500", "502", "503", "504"):
         retry = order.get("retry_after")
-        faults.fail_next(count, int(kind), retry_after=retry, **match)  # type: ignore[arg-type]
+        faults.fail_next(count, int(kind), retry_after=retry, **match)
         return f"next {count} call(s) answer {kind}"
     if kind == "slow":
         seconds = float(order.get("seconds", 5))
         faults.slow_next(count, seconds, **match)
         return f"next {count} call(s) wait {seconds:g}s"
     if kind == "drop":
+        if match:
+            faults.drop_next_reply(count, **match)
+            return f"next {count} matching call(s) done, then the reply is cut"
         faults.drop_next_payment_reply(count)
         return f"next {count} payment post(s) saved, then the reply is cut"
     if kind == "post-off":
-        faults.disable_payment_posting(int(order.get("status", 404)))
+        faults.disable_payment_posting(int(order.get("status") or 404))
         return "POST /payments switched off"
     if kind == "post-on":
         faults.enable_payment_posting()
@@ -634,6 +715,7 @@ def apply_fault(faults: Faults, order: dict[str, Any]) -> str:
         faults.clear()
         return "all faults cleared"
     raise ValueError(
-        f"unknown fault {kind!r}: use 429, 500, 502, 503, 504, slow, drop, post-off, post-on, "
+        f"unknown fault {kind!r}: use an HTTP status (e.g. 408, 429, 500), slow, drop, "
+        "commit-status, commit-empty, commit-malformed, late-visibility, post-off, post-on, "
         "expire-tokens, delete-invoice or clear"
     )

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 __all__ = ["FaultRule", "Faults"]
 
-Kind = Literal["status", "slow", "drop"]
+Kind = Literal["status", "slow", "drop", "commit"]
+#: What a committed call answers with instead of its reply (``commit`` rules).
+Reply = Literal["empty", "malformed", "status"]
 
 
 @dataclass
@@ -28,6 +30,9 @@ class FaultRule:
     method: str | None = None
     path_contains: str | None = None
     include_token: bool = False
+    #: For ``commit``: the work is done, then the reply is an empty body, a malformed body, or
+    #: ``status`` with a gateway-shaped body.
+    reply: Reply = "status"
 
     def matches(self, method: str, path: str, is_token: bool) -> bool:
         if is_token and not self.include_token:
@@ -92,6 +97,35 @@ class Faults:
         """Like :meth:`drop_next_payment_reply` for any matching call."""
         self._add(FaultRule("drop", n, **match))  # type: ignore[arg-type]
 
+    def commit_then_reply(
+        self,
+        n: int = 1,
+        reply: Reply = "status",
+        *,
+        status: int = 200,
+        method: str | None = "POST",
+        path_contains: str | None = "/payments",
+    ) -> None:
+        """The next ``n`` matching calls do their work (a payment is saved), then answer
+        ``status`` with an empty body (``reply="empty"``), a body cut in the middle
+        (``"malformed"``), or a gateway-shaped body (``"status"``, e.g. 408 or 500)."""
+        self._add(
+            FaultRule(
+                "commit",
+                n,
+                status=status,
+                reply=reply,
+                method=method,
+                path_contains=path_contains,
+            )
+        )
+
+    def payments_visible_after(self, seconds: float) -> None:
+        """Payments created from now on appear in ``GET /payments`` and the payment export
+        only ``seconds`` after they were saved (a read replica or cache that lags), while the
+        invoice balance moves at once. 0 switches it off."""
+        self._store.visibility_delay = max(0.0, float(seconds))
+
     def disable_payment_posting(self, status: int = 404) -> None:
         """``POST /payments`` disappears (404, or 405), as in the 2026 catalog."""
         self.payments_post_enabled = False
@@ -112,6 +146,7 @@ class Faults:
         with self._lock:
             self._rules.clear()
         self.payments_post_enabled = True
+        self._store.visibility_delay = 0.0
 
     @property
     def pending(self) -> int:

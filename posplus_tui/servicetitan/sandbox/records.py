@@ -132,6 +132,8 @@ class PaymentRec:
     reference_number: str
     refunded_payment_id: int | None = None
     seq: int = 0
+    #: Wall time from which lists and exports show it (a lagging read replica; see Faults).
+    visible_ts: float = 0.0
 
     @property
     def total_cents(self) -> int:

@@ -366,7 +366,9 @@ def _customers(data: SeedData, rng: random.Random, n: int) -> None:
             modified_ts=created + rng.randrange(1, 300) * DAY,
         )
         phone = f"217{rng.randrange(200, 999)}{rng.randrange(10_000):04d}"
-        contacts = [("MobilePhone" if rng.random() < 0.6 else "Phone", _fmt_phone(phone), None)]
+        contacts: list[tuple[str, str, str | None]] = [
+            ("MobilePhone" if rng.random() < 0.6 else "Phone", _fmt_phone(phone), None)
+        ]
         if rng.random() < 0.35:
             contacts.append(("Phone", _fmt_phone(f"217{rng.randrange(200, 999)}{i:04d}"), "work"))
         if rng.random() < 0.7:

@@ -136,6 +136,8 @@ class Store:
         self.invoice_feed = Feed()
         self.payment_feed = Feed()
         self.deleted_count = 0
+        #: Seconds after saving before a new payment shows in lists and exports (0: at once).
+        self.visibility_delay = 0.0
         self._seq = 0
         self._next_invoice_id = max(i.id for i in seed.invoices) + 17
         self._next_payment_id = max((p.id for p in seed.payments), default=120_000_000) + 11
@@ -242,6 +244,12 @@ class Store:
             checks.append(lambda r: r.customer_id == customer_id)
         if adjustment_to is not None:
             checks.append(lambda r: r.adjustment_to_id == adjustment_to)
+        business_unit = parse_int(one("businessUnitId"), "businessUnitId")
+        if business_unit is not None:
+            checks.append(lambda r: r.business_unit_id == business_unit)
+        if parse_int(one("batchId"), "batchId") is not None:
+            checks.append(lambda r: False)  # no sandbox invoice is in a batch (batch is null)
+        order = _invoice_order(one("orderBy"), one("orderByDirection"))
         statuses = [s for v in q.get("statuses", []) for s in v.split(",") if s]
         if statuses:
             allowed = {s.lower() for s in statuses}
@@ -261,14 +269,15 @@ class Store:
             raw = one(name)
             if raw:
                 limit = _amount_cents(raw, name)
-                checks.append(
-                    (lambda r, v=limit: r.total_cents > v)
-                    if op == "gt"
-                    else (lambda r, v=limit: r.total_cents < v)
-                )
+                checks.append(_total_check(op, limit))
         if not checks and candidates is self.invoice_list and not self.deleted_count:
-            return self.invoice_list
-        return [r for r in candidates if not r.deleted and all(c(r) for c in checks)]
+            rows = self.invoice_list
+        else:
+            rows = [r for r in candidates if not r.deleted and all(c(r) for c in checks)]
+        if order is not None:
+            key, reverse = order
+            rows = sorted(rows, key=lambda r: (key(r), r.id), reverse=reverse)
+        return rows
 
     def create_adjustment(self, body: Any) -> int:
         if not isinstance(body, dict):
@@ -437,6 +446,7 @@ class Store:
                 created_by=created_by,
                 reference_number=str(self._next_payment_id - 119_000_000),
                 refunded_payment_id=self._refunded_payment(splits),
+                visible_ts=self.clock() + self.visibility_delay if self.visibility_delay else 0.0,
             )
             self.payments[p.id] = p
             self.payment_list.append(p)
@@ -527,9 +537,25 @@ class Store:
         after = parse_time(one("paidOnAfter"), "paidOnAfter")
         before = parse_time(one("paidOnBefore"), "paidOnBefore")
         mod_after = parse_time(one("modifiedOnOrAfter"), "modifiedOnOrAfter")
+        mod_before = parse_time(one("modifiedBefore"), "modifiedBefore")
+        created_after = parse_time(one("createdOnOrAfter"), "createdOnOrAfter")
+        created_before = parse_time(one("createdBefore"), "createdBefore")
+        in_batch = parse_int(one("batchId"), "batchId") is not None or bool(one("batchNumber"))
+        for name in ("businessUnitIds", "transactionType", "customField.Fields"):
+            if one(name):
+                raise bad_request(name, f"The sandbox does not support the {name} filter.")
         statuses = {s.lower() for v in q.get("statuses", []) for s in v.split(",") if s}
+        now = self.clock()
         out = []
         for p in candidates:
+            if p.visible_ts > now or in_batch:  # not replicated yet; no payment is in a batch
+                continue
+            if mod_before is not None and p.modified_ts >= mod_before:
+                continue
+            if created_after is not None and p.created_ts < int(created_after):
+                continue
+            if created_before is not None and p.created_ts >= created_before:
+                continue
             if state == "activeonly" and not p.active:
                 continue
             if state == "inactiveonly" and p.active:
@@ -560,8 +586,13 @@ class Store:
             rows: list[Any] = []
             i = pos
             n = len(feed.seqs)
+            now = self.clock()
+            lagging = False
             while i < n and len(rows) < page:
                 rec = feed.rows[i]
+                if getattr(rec, "visible_ts", 0.0) > now:
+                    lagging = True  # the feed has not caught up with this change yet
+                    break
                 if recent or rec.seq == feed.seqs[i]:
                     rows.append(rec)
                 i += 1
@@ -570,7 +601,7 @@ class Store:
                 rows = [feed.rows[k] for k in range(max(0, pos - 2), pos)] + rows
             last = feed.seqs[i - 1] if i > 0 else 0
             token = _token(kind, last)
-            return rows, token, i < n
+            return rows, token, i < n and not lagging
 
     def _feed_start(self, feed: Feed, kind: str, start: str | None) -> int:
         if not start:
@@ -586,10 +617,45 @@ class Store:
         return bisect.bisect_right(feed.seqs, seq)
 
 
+#: ``orderBy`` names the sandbox sorts invoices by [I: the spec types it as a free string].
+_INVOICE_ORDER: dict[str, Callable[[InvoiceRec], Any]] = {
+    "id": lambda r: r.id,
+    "number": lambda r: r.number,
+    "invoicedon": lambda r: r.invoice_ts,
+    "invoicedate": lambda r: r.invoice_ts,
+    "createdon": lambda r: r.created_ts,
+    "modifiedon": lambda r: r.modified_ts,
+    "total": lambda r: r.total_cents,
+    "balance": lambda r: r.balance_cents,
+}
+
+
+def _invoice_order(
+    by: str | None, direction: str | None
+) -> tuple[Callable[[InvoiceRec], Any], bool] | None:
+    """``orderBy``/``orderByDirection``: applied, or a 400 naming what is accepted."""
+    if direction and direction.strip().lower() not in ("asc", "desc", "ascending", "descending"):
+        raise bad_request("orderByDirection", "Use Asc or Desc.")
+    if not by:
+        return None
+    key = _INVOICE_ORDER.get(by.strip().lower())
+    if key is None:
+        raise bad_request(
+            "orderBy", f"Cannot order by '{by}'; use one of {', '.join(_INVOICE_ORDER)}."
+        )
+    return key, (direction or "").strip().lower().startswith("desc")
+
+
 def _time_check(attr: str, op: str, bound: float) -> Callable[[Any], bool]:
     if op == "ge":
         return lambda r: getattr(r, attr) >= bound
     return lambda r: getattr(r, attr) < bound
+
+
+def _total_check(op: str, limit: int) -> Callable[[Any], bool]:
+    if op == "gt":
+        return lambda r: bool(r.total_cents > limit)
+    return lambda r: bool(r.total_cents < limit)
 
 
 def _token(kind: str, seq: int) -> str:

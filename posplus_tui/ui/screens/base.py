@@ -13,6 +13,7 @@ from textual.worker import Worker, WorkerState
 
 from posplus_tui.domain.roles import Action, can_approve
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.keys import named_bindings
 from posplus_tui.ui.modals import SupervisorApproval
 from posplus_tui.ui.widgets import EnvironmentBanner, StatusBar
 
@@ -29,6 +30,14 @@ HOME_DEPTH = 2
 
 class PosScreen(Screen[T]):
     """A task screen. Subclasses yield their content from :meth:`body`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every binding gets an id for the user's keymap and a tooltip (see ui/keys.py), before
+        # Textual merges the class's bindings.
+        if "BINDINGS" in cls.__dict__:
+            scope = cls.__name__.removesuffix("Screen").lower()
+            cls.BINDINGS = named_bindings(scope, cls.__dict__["BINDINGS"])
+        super().__init_subclass__(**kwargs)
 
     #: Name used in the command palette and the help screen.
     AREA = ""
@@ -74,32 +83,56 @@ class PosScreen(Screen[T]):
             work, name=name, group=name, exclusive=exclusive, exit_on_error=False
         )
 
-    async def supervisor_approval(self, action: Action, why: str) -> tuple[bool, Any]:
+    async def supervisor_approval(
+        self, action: Action, why: str, *, target: str = "", amount: Any = None, what: str = ""
+    ) -> tuple[bool, Any]:
         """``(go_ahead, approval)`` for a supervisor action: a supervisor (or admin) goes ahead
         with no approval; anyone else is asked for a supervisor's name and PIN on the spot, again
         after a wrong PIN (saying what was wrong), until the service grants it (``True`` and the
-        approval) or the operator presses Esc (``False``). The services check it again; this only
-        spares a pointless refusal. Call from a worker: it waits for the dialog."""
+        approval) or the operator presses Esc (``False``). The approval covers exactly this
+        ``action`` on ``target`` for ``amount``; ``what`` (amount, card, invoice in words) is
+        shown in the dialog so the supervisor sees what they approve. The services check it
+        again. Call from a worker: it waits for the dialog."""
         operator = self.pos_app.operator
         if can_approve(operator.role):
             return True, None
-        approval = await self._ask_supervisor(action, why)
+        approval = await self._ask_supervisor(action, why, target, amount, what)
         return approval is not None, approval
 
-    async def _ask_supervisor(self, action: Action, why: str) -> Any | None:
+    async def _ask_supervisor(
+        self, action: Action, why: str, target: str, amount: Any, what: str
+    ) -> Any | None:
         operator = self.pos_app.operator
         error = ""
+        summary = approval_summary(action, amount, what, operator)
         while True:
-            creds = await self.app.push_screen_wait(SupervisorApproval(why, error))
+            creds = await self.app.push_screen_wait(SupervisorApproval(why, error, summary))
             if creds is None:
                 return None
             try:
                 return await self.services.operators.approve_as_supervisor(
-                    creds.username, creds.pin, action=action, requested_by=operator
+                    creds.username,
+                    creds.pin,
+                    action=action,
+                    requested_by=operator,
+                    target=target,
+                    amount=amount,
                 )
             except Exception as exc:
                 p = explain(exc)
                 error = f"{p.title} {p.fix}"
+
+
+def approval_summary(action: Action, amount: Any, what: str, operator: Any) -> str:
+    """What the supervisor approves, in one line: the action, the amount, the card and invoice
+    (``what``) and who asks."""
+    parts = [str(action.value).replace("_", " ").capitalize()]
+    if amount is not None:
+        parts.append(amount.format() if hasattr(amount, "format") else str(amount))
+    if what:
+        parts.append(what)
+    parts.append(f"asked by {getattr(operator, 'name', '?')}")
+    return " · ".join(parts)
 
 
 #: The app's area keys as a home screen draws them, after its own keys. The app binds the same

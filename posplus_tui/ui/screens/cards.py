@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import cells, clean
 from posplus_tui.ui.modals import Confirm
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
@@ -45,7 +46,10 @@ class CardsScreen(PosScreen[None]):
         d = self.detail
         with Vertical(id="cards-body"):
             yield Static(
-                f"Saved cards · {d.customer_name} · invoice {d.number} · balance {d.balance.format()}",
+                clean(
+                    f"Saved cards · {d.customer_name} · invoice {d.number} · "
+                    f"balance {d.balance.format()}"
+                ),
                 id="cards-head",
                 markup=False,
             )
@@ -74,10 +78,12 @@ class CardsScreen(PosScreen[None]):
         table.clear()
         for c in self.cards:
             table.add_row(
-                f"{c.brand or 'Card'} •••• {c.last4}",
-                expiry_words(c.expiry),
-                c.created_at.strftime("%m/%d/%y"),
-                "active",
+                *cells(
+                    f"{c.brand or 'Card'} •••• {c.last4}",
+                    expiry_words(c.expiry),
+                    c.created_at.strftime("%m/%d/%y"),
+                    "active",
+                ),
                 key=str(c.id),
             )
         message = self.query_one("#cards-message", FieldMessage)

@@ -14,6 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Select, Static
 
 from posplus_tui.domain.money import Money
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import clean
 from posplus_tui.ui.payment_panel import LiveRequest
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.screens.invoice import facts_of
@@ -74,7 +75,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         d = self.detail
         with VerticalScroll(id="charge-body"):
             yield Static(
-                f"Invoice {d.number} · {d.customer_name} · Balance due {d.balance.format()}",
+                clean(f"Invoice {d.number} · {d.customer_name} · Balance due {d.balance.format()}"),
                 id="charge-head",
                 markup=False,
             )
@@ -274,11 +275,11 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
 
         def run(on_event: Any) -> Awaitable[Any]:
             if method == "card_on_file":
-                return payments.charge_card_on_file(  # type: ignore[no-any-return]
+                return payments.charge_card_on_file(
                     facts, request["card_id"], operator=operator, amount=amount, on_event=on_event
                 )
             if method == "ach":
-                return payments.charge_ach(  # type: ignore[no-any-return]
+                return payments.charge_ach(
                     facts,
                     request["routing"],
                     request["account"],
@@ -288,7 +289,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                     amount=amount,
                     on_event=on_event,
                 )
-            return payments.charge(  # type: ignore[no-any-return]
+            return payments.charge(
                 facts,
                 operator=operator,
                 amount=amount,

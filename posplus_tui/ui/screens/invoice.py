@@ -16,6 +16,7 @@ from posplus_tui.domain.rules import RuleViolation, check_void
 from posplus_tui.domain.transactions import TxnKind, TxnState
 from posplus_tui.services.reconcile import EventKind
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import cells, clean
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.widgets import ProblemPanel
 
@@ -66,6 +67,10 @@ def facts_of(detail: Any) -> InvoiceFacts:
         customer_id=str(detail.customer_id or ""),
         balance=detail.balance,
         job_number=detail.job_number or "",
+        # Our payments ServiceTitan already shows: in the balance, not held again by the engine.
+        seen_refs=frozenset(
+            p.ref for p in getattr(detail, "payments", ()) if getattr(p, "ref", "")
+        ),
     )
 
 
@@ -246,8 +251,10 @@ class InvoiceScreen(PosScreen[None]):
         phone = d.phones[0] if d.phones else "no phone"
         adj = f" · adjustment to {d.adjustment_to_id}" if d.adjustment_to_id else ""
         self.query_one("#invoice-head", Static).update(
-            f"Invoice {d.number} · Job {d.job_number or '—'} · API id {d.id}{adj}\n"
-            f"{d.customer_name} · {phone}\n{d.address or 'no address on file'}"
+            clean(
+                f"Invoice {d.number} · Job {d.job_number or '—'} · API id {d.id}{adj}\n"
+                f"{d.customer_name} · {phone}\n{d.address or 'no address on file'}"
+            )
         )
         balance_words = (
             "PAID IN FULL"
@@ -275,7 +282,7 @@ class InvoiceScreen(PosScreen[None]):
                 f"{t.brand} ••••{t.last4}" if t.last4 else "—",
                 STATE_WORDS.get(value_of(t.state), value_of(t.state)),
             ]
-            ours.add_row(*([t.ecr_ref] if self.wide else []), *row, key=t.ecr_ref)
+            ours.add_row(*cells(*([t.ecr_ref] if self.wide else []), *row), key=t.ecr_ref)
         # A reload keeps the clerk on the same transaction; a new one (just taken) comes first
         # and is where the cursor goes.
         if kept in self._shown_refs and set(self._shown_refs) <= set(before):
@@ -286,17 +293,24 @@ class InvoiceScreen(PosScreen[None]):
         pays.clear()
         for p in d.payments:
             pays.add_row(
-                p.paid_on.strftime("%m/%d/%y") if p.paid_on else "—",
-                p.type_name,
-                p.amount.format(),
-                "this app" if p.ours else "other",
-                (p.memo or "")[:30] + ("" if p.active else " (inactive)"),
+                *cells(
+                    p.paid_on.strftime("%m/%d/%y") if p.paid_on else "—",
+                    p.type_name,
+                    p.amount.format(),
+                    "this app" if p.ours else "other",
+                    (p.memo or "")[:30] + ("" if p.active else " (inactive)"),
+                )
             )
         items = self.query_one("#items", DataTable)
         items.clear()
         for item in d.items:
             items.add_row(
-                item.description[:40], item.quantity, item.price.format(), item.total.format()
+                *cells(
+                    clean(item.description)[:40],
+                    item.quantity,
+                    item.price.format(),
+                    item.total.format(),
+                )
             )
 
     # -- what can be done -------------------------------------------------------------------------
@@ -400,7 +414,7 @@ class InvoiceScreen(PosScreen[None]):
             return
         auth = f" · auth {txn.auth_code}" if txn.auth_code else ""
         note = f" · {txn.message}" if txn.message and not txn.is_approved else ""
-        detail.update(f"Ref {txn.ecr_ref}{auth}{note}")
+        detail.update(clean(f"Ref {txn.ecr_ref}{auth}{note}"))
 
     @on(TabbedContent.TabActivated)
     def _tab(self) -> None:

@@ -19,6 +19,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import clean
 from posplus_tui.ui.screens.base import HOME_KEYS, HomeScreen
 from posplus_tui.ui.widgets import FieldMessage
 
@@ -301,7 +302,7 @@ class LookupScreen(HomeScreen[None]):
         shown = [(s.id, row) for s, row in zip(found, rows, strict=False)]
         if shown != self._rows_shown:
             self._rows_shown = shown
-            table.replace_rows([[Text(cell, end="") for cell in row] for row in rows])
+            table.replace_rows([[Text(clean(cell), end="") for cell in row] for row in rows])
         message = self.query_one("#lookup-message", FieldMessage)
         if not text:
             return
@@ -363,7 +364,10 @@ class LookupScreen(HomeScreen[None]):
             detail.update("")
             return
         detail.update(
-            f"Invoice {s.number} · API id {s.id} · {s.customer_name} · {s.address or 'no address'}"
+            clean(
+                f"Invoice {s.number} · API id {s.id} · {s.customer_name} · "
+                f"{s.address or 'no address'}"
+            )
         )
 
     def _highlighted(self) -> Any | None:

@@ -14,7 +14,9 @@ from textual.message import Message
 from textual.widgets import DataTable, Label, Sparkline, Static
 
 from posplus_tui.domain.roles import Action
+from posplus_tui.redaction import card_data_in
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import cells, clean
 from posplus_tui.ui.modals import TextPrompt
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
 from posplus_tui.ui.screens.reconcile_view import FILTERS, KIND_WORDS, summary_words, visible
@@ -22,6 +24,30 @@ from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
 
 #: Events kept on screen (the full history stays in the ledger).
 KEEP = 500
+
+
+def unsettled_words(rows: list[Any]) -> str:
+    """The payments still waiting for the terminal's answer, in one or two sentences."""
+    if not rows:
+        return ""
+    shown = ", ".join(
+        f"{r.ecr_ref} {r.amount.format()}"
+        + (f" (invoice {r.invoice_number})" if r.invoice_number else "")
+        for r in rows[:3]
+    )
+    more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+    return (
+        f"Needs a person: {len(rows)} payment(s) the terminal has not confirmed: {shown}{more}. "
+        "Do not charge those cards again. c (Recover) asks the terminal now; the app also "
+        "asks by itself while it runs."
+    )
+
+
+def recovery_words(report: Any) -> str:
+    """What one recovery pass did: its headline, then one line per request."""
+    if not report.outcomes:
+        return "nothing to settle, every payment of this station is settled."
+    return f"{report.headline()}\n{report.details()}"
 
 
 def age_words(when: datetime, now: datetime) -> str:
@@ -42,6 +68,14 @@ class ReconcileSeen(Message):
         self.event = event
 
 
+class UnsettledChanged(Message):
+    """A payment of this station went unknown, or recovery (running by itself) settled some."""
+
+    def __init__(self, report: Any = None) -> None:
+        super().__init__()
+        self.report = report
+
+
 class ReconcileScreen(PosScreen[None]):
     """Every step of posting our payments to ServiceTitan, newest first."""
 
@@ -51,7 +85,7 @@ class ReconcileScreen(PosScreen[None]):
         "Each payment is posted to ServiceTitan and checked there. Newest first; filter with "
         "a (all), n (needs attention) and m (mismatches). On a row: r retries, h records that "
         "it was posted by hand (with a note), o opens the invoice. Changing a posting needs a "
-        "supervisor."
+        "supervisor. c (Recover) asks the terminal about payments it never confirmed."
     )
     BINDINGS = [
         # Written on the screen, above the list ("a all · n needs attention · m mismatches").
@@ -61,6 +95,7 @@ class ReconcileScreen(PosScreen[None]):
         Binding("r", "retry", "Retry"),
         Binding("h", "by_hand", "Posted by hand"),
         Binding("o", "open_invoice", "Open invoice"),
+        Binding("c", "recover", "Recover"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -70,6 +105,10 @@ class ReconcileScreen(PosScreen[None]):
         self.events: list[Any] = []
         self.shown: list[Any] = []
         self._unsubscribe: Any = None
+        self._unfollow: Any = None
+        self._unfollow_payments: Any = None
+        #: What the last recovery settled, in words: kept on screen (events do not wipe it).
+        self.recovered = ""
 
     def body(self) -> ComposeResult:
         with Vertical(id="reconcile-body"):
@@ -78,6 +117,7 @@ class ReconcileScreen(PosScreen[None]):
             with Horizontal(id="spark-row"):
                 yield Label("Payments per hour ", id="spark-label")
                 yield Sparkline([0] * 24, id="per-hour")
+            yield Static("", id="unsettled", markup=False)
             yield Static("", id="filter-line", markup=False)
             table: DataTable[str] = DataTable(id="events", cursor_type="row")
             table.add_columns("When", "Invoice", "Amount", "State", "What happened")
@@ -95,11 +135,47 @@ class ReconcileScreen(PosScreen[None]):
             )
             return
         self._unsubscribe = reconcile.subscribe(lambda e: self.post_message(ReconcileSeen(e)))
+        if self.services.recovery is not None:
+            self._unfollow = self.services.recovery.subscribe(
+                lambda report: self.post_message(UnsettledChanged(report))
+            )
+        if self.services.payments is not None:
+            self._unfollow_payments = self.services.payments.subscribe(self._payment_event)
         self.load()
 
     def on_unmount(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        for unsubscribe in (self._unsubscribe, self._unfollow, self._unfollow_payments):
+            if unsubscribe is not None:
+                unsubscribe()
+
+    def _payment_event(self, event: Any) -> None:
+        if str(getattr(event, "kind", "")) in ("unknown", "recovered", "approved", "declined"):
+            self.post_message(UnsettledChanged())
+
+    def on_unsettled_changed(self, message: UnsettledChanged) -> None:
+        if message.report is not None and message.report.outcomes:
+            self.recovered = "The app asked the terminal by itself. " + recovery_words(
+                message.report
+            )
+        self.show_unsettled()
+
+    @work(exclusive=True, group="reconcile-unsettled", exit_on_error=False)
+    async def show_unsettled(self) -> None:
+        """Payments the terminal never confirmed need a person until Recover settles them."""
+        line = self.query_one("#unsettled", Static)
+        recovery = self.services.recovery
+        if recovery is None:
+            line.display = False
+            return
+        try:
+            rows = await recovery.unsettled()
+        except Exception as exc:
+            rows, words = [], f"Could not read the unsettled payments ({explain(exc).title})."
+        else:
+            words = unsettled_words(rows)
+        words = "\n".join(w for w in (words, self.recovered) if w)
+        line.update(words)
+        line.display = bool(words)
 
     @work(exclusive=True, group="reconcile-load", exit_on_error=False)
     async def load(self) -> None:
@@ -112,6 +188,7 @@ class ReconcileScreen(PosScreen[None]):
         known = {e.id for e in self.events if e.id is not None}
         self.events = history + [e for e in self.events if e.id is None or e.id not in known]
         self._show_events()
+        self.show_unsettled()
         await self._load_summary()
 
     async def _load_summary(self) -> None:
@@ -150,11 +227,13 @@ class ReconcileScreen(PosScreen[None]):
         for e in self.shown:
             kind = str(getattr(e.kind, "value", e.kind))
             table.add_row(
-                age_words(e.time, now),
-                e.invoice_number or "—",
-                e.amount.format(),
-                KIND_WORDS.get(kind, kind),
-                e.message,
+                *cells(
+                    age_words(e.time, now),
+                    e.invoice_number or "—",
+                    e.amount.format(),
+                    KIND_WORDS.get(kind, kind),
+                    e.message,
+                )
             )
         self._describe_event()
         message = self.query_one("#reconcile-message", FieldMessage)
@@ -175,8 +254,10 @@ class ReconcileScreen(PosScreen[None]):
             return
         kind = str(getattr(event.kind, "value", event.kind))
         detail.update(
-            f"{KIND_WORDS.get(kind, kind)} · payment {event.transaction_ref or '—'} · "
-            f"{event.message}"
+            clean(
+                f"{KIND_WORDS.get(kind, kind)} · payment {event.transaction_ref or '—'} · "
+                f"{event.message}"
+            )
         )
 
     # -- actions ---------------------------------------------------------------------------------
@@ -240,18 +321,22 @@ class ReconcileScreen(PosScreen[None]):
         if event is not None:
             self.retry(event)
 
-    async def _approval(self, what: str) -> tuple[bool, Any]:
+    async def _approval(self, what: str, event: Any) -> tuple[bool, Any]:
         operator = self.pos_app.operator
+        amount = getattr(event, "amount", None)
         return await self.supervisor_approval(
             Action.RESOLVE_POSTING,
             f"{operator.name} is a {operator.role.value}: {what} changes the books, so a "
             "supervisor approves it with their own name and PIN.",
+            target=str(event.outbox_id),
+            what=(f"{amount.format()} · " if amount is not None else "")
+            + f"payment {event.transaction_ref} · invoice {event.invoice_number}",
         )
 
     @work(group="reconcile-action", exit_on_error=False)
     async def retry(self, event: Any) -> None:
         problem = self.query_one("#reconcile-problem", ProblemPanel)
-        go, approval = await self._approval(f"retrying payment {event.transaction_ref}")
+        go, approval = await self._approval(f"retrying payment {event.transaction_ref}", event)
         if not go:
             return
         try:
@@ -285,8 +370,14 @@ class ReconcileScreen(PosScreen[None]):
         )
         if note is None:
             return
+        if found := card_data_in(note):
+            self.query_one("#reconcile-problem", ProblemPanel).show(
+                f"The note looks like it holds {found}: card data is never stored.",
+                "Write the note again without it (a payment number from ServiceTitan is fine).",
+            )
+            return
         go, approval = await self._approval(
-            f"marking payment {event.transaction_ref} as posted by hand"
+            f"marking payment {event.transaction_ref} as posted by hand", event
         )
         if not go:
             return
@@ -325,6 +416,35 @@ class ReconcileScreen(PosScreen[None]):
             )
             return
         self.app.push_screen(InvoiceScreen(int(txn.invoice_id), txn.invoice_number))
+
+    def action_recover(self) -> None:
+        self.recover()
+
+    @work(exclusive=True, group="reconcile-recover", exit_on_error=False)
+    async def recover(self) -> None:
+        """Ask the terminal now about this station's unknown and interrupted payments."""
+        problem = self.query_one("#reconcile-problem", ProblemPanel)
+        message = self.query_one("#reconcile-message", FieldMessage)
+        if self.services.recovery is None:
+            problem.show(
+                "Payments are not set up on this station, so there is nothing to recover.",
+                "Finish Setup (F8) first.",
+                warning=True,
+            )
+            return
+        message.hint("Recover: asking the terminal about unsettled payments…")
+        try:
+            report = await self.services.recovery.run_now()
+        except Exception as exc:
+            p = explain(exc)
+            message.clear()
+            problem.show(p.title, p.fix)
+            return
+        problem.clear()
+        message.clear()
+        self.recovered = "Recover: " + recovery_words(report)
+        self.show_unsettled()
+        self.pos_app.refresh_status()
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > HOME_DEPTH:

@@ -13,7 +13,9 @@ from textual.widgets import Button, Input, Static
 
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.roles import Action
+from posplus_tui.redaction import card_data_in
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import clean
 from posplus_tui.ui.modals import Confirm
 from posplus_tui.ui.payment_panel import LiveRequest
 from posplus_tui.ui.screens.base import PosScreen
@@ -57,10 +59,12 @@ class RefundScreen(LiveRequest, PosScreen[None]):
         verb = "Refund" if self.mode == "refund" else "Void"
         with VerticalScroll(id="refund-body"):
             yield Static(
-                f"{verb} · invoice {self.detail.number} · {self.detail.customer_name}\n"
-                f"{str(getattr(t.kind, 'value', t.kind)).capitalize()} of "
-                f"{t.created_at.astimezone().strftime('%m/%d/%y')} · {self.card} · "
-                f"approved {t.approved.format()}",
+                clean(
+                    f"{verb} · invoice {self.detail.number} · {self.detail.customer_name}\n"
+                    f"{str(getattr(t.kind, 'value', t.kind)).capitalize()} of "
+                    f"{t.created_at.astimezone().strftime('%m/%d/%y')} · {self.card} · "
+                    f"approved {t.approved.format()}"
+                ),
                 id="refund-head",
                 markup=False,
             )
@@ -154,6 +158,13 @@ class RefundScreen(LiveRequest, PosScreen[None]):
             )
             self.query_one("#reason", Input).focus()
             return
+        if found := card_data_in(reason):
+            self.query_one("#reason-message", FieldMessage).error(
+                f"The reason looks like it holds {found}: card data is never stored. "
+                "Write the reason without it."
+            )
+            self.query_one("#reason", Input).focus()
+            return
         self.query_one("#reason-message", FieldMessage).clear()
         self.approve_confirm_send(amount, reason)
 
@@ -161,14 +172,17 @@ class RefundScreen(LiveRequest, PosScreen[None]):
     async def approve_confirm_send(self, amount: Money | None, reason: str) -> None:
         operator = self.pos_app.operator
         action = Action.REFUND if self.mode == "refund" else Action.VOID
+        shown = amount if amount is not None else self.txn.approved
         go, approval = await self.supervisor_approval(
             action,
             f"{operator.name} is a {operator.role.value}: a supervisor must approve this "
             f"{action.value} with their own name and PIN.",
+            target=self.txn.ecr_ref,
+            amount=shown,
+            what=f"{self.card} · invoice {self.detail.number}",
         )
         if not go:
             return
-        shown = amount if amount is not None else self.txn.approved
         verb = "Refund" if self.mode == "refund" else "Void"
         question = (
             f"{verb} {shown.format()} to {self.card}?\n"

@@ -19,6 +19,7 @@ from posplus_tui.services.setup import (
     look_alikes,
 )
 from posplus_tui.ui.errors import explain
+from posplus_tui.ui.literal import cells
 from posplus_tui.ui.modals import OperatorDraft, OperatorForm
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel, field_row
@@ -77,16 +78,53 @@ class SetupScreen(PosScreen[None]):
                 )
             yield ProblemPanel(id="setup-problem")
             yield Label("1. ServiceTitan connection", classes="section-title")
+            environment = "sandbox" if self.setup.is_fresh_install() else s.environment
             yield field_row(
                 "Environment",
                 Select(
                     ENVIRONMENTS,
-                    value=s.environment,
+                    value=environment,
                     allow_blank=False,
                     id="environment",
                     compact=True,
                 ),
             )
+            sandbox_row = field_row(
+                "Sandbox address",
+                Input(
+                    s.sandbox_url,
+                    id="sandbox_url",
+                    placeholder="printed by 'posplus sandbox serve', e.g. http://127.0.0.1:8765",
+                    compact=True,
+                    select_on_focus=False,
+                ),
+                id="sandbox-row",
+            )
+            sandbox_row.display = environment == "sandbox"
+            yield sandbox_row
+            if self.setup.needs_file_password():
+                yield Static(
+                    "This computer has no keyring: the secrets below are kept in an encrypted "
+                    "file. "
+                    + (
+                        "Type its password to unlock it."
+                        if self.setup.secrets_file_exists()
+                        else "Choose its password (8 characters or more) and keep it safe: it "
+                        "is asked again after each restart."
+                    ),
+                    id="secrets-file-note",
+                    markup=False,
+                )
+                yield field_row(
+                    "Secrets file password",
+                    Input(
+                        "",
+                        id="secrets_password",
+                        password=True,
+                        placeholder="unlocks the encrypted secrets file",
+                        compact=True,
+                    ),
+                )
             yield field_row(
                 "Tenant id",
                 Input(
@@ -95,11 +133,18 @@ class SetupScreen(PosScreen[None]):
                     restrict=r"\d*",
                     placeholder="digits, e.g. 1234567890",
                     compact=True,
+                    select_on_focus=False,
                 ),
             )
             yield field_row(
                 "Client id",
-                Input(s.client_id, id="client_id", placeholder="cid.abc123", compact=True),
+                Input(
+                    s.client_id,
+                    id="client_id",
+                    placeholder="cid.abc123",
+                    compact=True,
+                    select_on_focus=False,
+                ),
             )
             for name in ("client_secret", "app_key"):
                 yield field_row(
@@ -140,6 +185,7 @@ class SetupScreen(PosScreen[None]):
                     id="reconciliation_username",
                     placeholder="the ServiceTitan username, capitals as in ServiceTitan",
                     compact=True,
+                    select_on_focus=False,
                 ),
             )
             yield FieldMessage(id="recon-user-result")
@@ -161,12 +207,16 @@ class SetupScreen(PosScreen[None]):
                     id="terminal_url",
                     placeholder="poslink+serial:///dev/ttyUSB0?baud=9600",
                     compact=True,
+                    select_on_focus=False,
                 ),
             )
             with Horizontal(classes="button-row"):
                 yield Button("Test terminal (ctrl+e)", id="test-terminal", compact=True)
             yield FieldMessage(id="terminal-result")
-            yield field_row("Station name", Input(s.station_name, id="station_name", compact=True))
+            yield field_row(
+                "Station name",
+                Input(s.station_name, id="station_name", compact=True, select_on_focus=False),
+            )
             with Horizontal(classes="button-row"):
                 yield Button("Save (ctrl+s)", id="save", variant="success", compact=True)
             yield FieldMessage(id="save-result")
@@ -205,7 +255,39 @@ class SetupScreen(PosScreen[None]):
             client_id=self._value("client_id"),
             client_secret=self.query_one("#client_secret", Input).value,
             app_key=self.query_one("#app_key", Input).value,
+            sandbox_url=self._value("sandbox_url") if str(env) == "sandbox" else "",
         )
+
+    @on(Select.Changed, "#environment")
+    def _environment_changed(self, event: Select.Changed) -> None:
+        self.query_one("#sandbox-row").display = event.value == "sandbox"
+
+    async def _unlock_secrets(self) -> bool:
+        """Unlock the secrets file with what was typed; False (and the reason shown) if not."""
+        fields = self.query("#secrets_password")
+        if not fields or not self.setup.needs_file_password():
+            return True
+        field = self.query_one("#secrets_password", Input)
+        problem = self.query_one("#setup-problem", ProblemPanel)
+        if not field.value:
+            problem.show(
+                "Type the secrets file's password first.",
+                "This computer has no keyring: the secrets are kept in an encrypted file.",
+            )
+            field.focus()
+            return False
+        try:
+            await self.setup.unlock_secrets(field.value)
+        except SetupProblem as exc:
+            problem.show(exc.title, exc.fix)
+            field.focus()
+            return False
+        problem.clear()
+        field.value = ""
+        field.placeholder = "unlocked"
+        for name in ("client_secret", "app_key", "reconciliation_password"):
+            self.query_one(f"#{name}", Input).placeholder = self._secret_placeholder(name)
+        return True
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -215,6 +297,11 @@ class SetupScreen(PosScreen[None]):
         self.run_service(self._test_connection(self._form()), name="setup-connection")
 
     async def _test_connection(self, form: ConnectionForm) -> None:
+        if not await self._unlock_secrets():
+            self.query_one("#connection-result", FieldMessage).error(
+                "Not tested: the secrets file is locked."
+            )
+            return
         result = await self.setup.test_connection(form)
         self._show_connection(result)
 
@@ -295,6 +382,7 @@ class SetupScreen(PosScreen[None]):
             "client_id": form.client_id,
             "reconciliation_username": self._value("reconciliation_username"),
             "terminal_url": self._value("terminal_url"),
+            "sandbox_url": form.sandbox_url or self.setup.settings.sandbox_url,
             "station_name": self._value("station_name") or "Counter 1",
         }
         if payment_type is not Select.NULL:
@@ -309,10 +397,11 @@ class SetupScreen(PosScreen[None]):
     async def _save(self, values: dict[str, str], secrets: dict[str, str]) -> None:
         problem = self.query_one("#setup-problem", ProblemPanel)
         result = self.query_one("#save-result", FieldMessage)
+        if any(secrets.values()) and not await self._unlock_secrets():
+            result.error("Not saved: the secrets file is locked.")
+            return
         try:
-            operator = self.pos_app.operator
-            actor = operator.name if operator is not None else "first-run setup"
-            settings = await self.setup.save(values, secrets, actor=actor)
+            settings = await self.setup.save(values, secrets, by=self.pos_app.operator)
         except SetupProblem as exc:
             problem.show(exc.title, exc.fix)
             result.error(exc.title)
@@ -339,8 +428,9 @@ class SetupScreen(PosScreen[None]):
         else:
             result.ok("Saved. Payments are ready: sign in at the counter to take one.")
             self.pos_app.refresh_status()
-            if self.first_run and self.pos_app.operator is None:
+            if self.first_run and len(self.app.screen_stack) <= HOME_DEPTH:
                 self.notify("Setup saved: payments are ready. Sign in to take one.")
+                self.pos_app.operator = None  # the first admin signs in like everyone else
                 self.app.pop_screen()  # onto the sign-in screen below
 
     def action_back(self) -> None:
@@ -359,7 +449,9 @@ class SetupScreen(PosScreen[None]):
         table.clear()
         for op in self.operators:
             state = "disabled" if op.disabled else ("locked" if op.locked_until else "active")
-            table.add_row(op.name, op.role.value, op.st_username or "—", state, key=str(op.id))
+            table.add_row(
+                *cells(op.name, op.role.value, op.st_username or "—", state), key=str(op.id)
+            )
 
     def _selected_operator(self) -> Any | None:
         table = self.query_one("#operators", DataTable)
@@ -387,12 +479,13 @@ class SetupScreen(PosScreen[None]):
             self.query_one("#operators-result", FieldMessage).error("Pick an operator first.")
             return
         draft = OperatorDraft(op.name, op.role.value, "", op.st_username)
+
+        def save(result: OperatorDraft | None) -> None:
+            if result is not None:
+                self.run_service(self._save_operator(op.id, result), name="setup-operator-save")
+
         self.app.push_screen(
-            OperatorForm([r.value for r in Role], self._username_check, draft),
-            lambda result: (
-                result is not None
-                and self.run_service(self._save_operator(op.id, result), name="setup-operator-save")
-            ),
+            OperatorForm([r.value for r in Role], self._username_check, draft), save
         )
 
     async def _save_operator(self, operator_id: int | None, draft: OperatorDraft) -> None:
@@ -419,6 +512,11 @@ class SetupScreen(PosScreen[None]):
             problem = explain(exc)
             box.error(f"{problem.title} {problem.fix}")
             return
+        if by is None and operator_id is None:
+            # The first admin of a fresh install, who just chose their PIN, works on as
+            # themselves (anything else needs a signed-in admin or technician).
+            self.pos_app.operator = saved
+            self.pos_app.update_status_bars()
         check = self.setup.check_username(saved.st_username) if saved.st_username else None
         note = f" Note: {check.message}" if check is not None and not check.ok else ""
         box.ok(f"{saved.name} ({saved.role.value}) {verb}.{note}")

@@ -173,9 +173,13 @@ class TerminalScreen(HomeScreen[None]):
             problem.show(p.title, p.fix)
             return
         problem.clear()
+        head = getattr(self.services.terminal, "audit_head", None)
+        anchor = (
+            f" Audit chain #{head[0]} {head[1][:16]} (kept outside the ledger)." if head else ""
+        )
         box.ok(
             f"Batch {summary.batch_number} closed: {summary.count} transactions, "
-            f"{summary.total.format()}."
+            f"{summary.total.format()}.{anchor}"
         )
         self.load_last()
 

@@ -1,0 +1,205 @@
+"""The audit tampering table: every way of rewriting history the review tried is detected.
+
+A real ledger (SQLite file and PostgreSQL) with operators, a sale and a refund; the chain signed
+with a key the database never sees; its head anchored in a file outside the ledger. Then one
+tampering per case, done straight in SQL as someone with the database but not the keyring would,
+and ``verify`` must name a break. ``posplus audit verify`` on a mistyped path creates nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from posplus_tui.cli import main
+from posplus_tui.domain.money import Money
+from posplus_tui.domain.roles import Action
+from posplus_tui.ledger import Ledger
+from posplus_tui.ledger import audit as chain
+from posplus_tui.services.operators import OperatorService
+from tests.services.conftest import FAST_PIN_COST, invoice_facts, make_payments
+
+KEY = "0123456789abcdef" * 4
+
+
+@pytest.fixture
+async def filled(ledger: Ledger, tmp_path: Path) -> tuple[Ledger, Path]:
+    chain.set_key(ledger.engine, KEY)
+    ops = OperatorService(ledger, station="Counter 1", pin_cost=FAST_PIN_COST)
+    admin = ops.add_sync("Alice Admin", "admin", "1111")
+    ops.add_sync("Sam Super", "supervisor", "2222", by=admin)
+    clerk = ops.add_sync("Carl Clerk", "clerk", "3333", by=admin)
+    pay, terminal = make_payments(ledger, ops)
+    try:
+        sale = await pay.charge(invoice_facts("90.00"), operator=clerk)
+        approval = await ops.approve_as_supervisor(
+            "Sam Super",
+            "2222",
+            action=Action.REFUND,
+            requested_by=clerk,
+            target=sale.ecr_ref,
+            amount=Money.parse("10"),
+        )
+        await pay.refund(sale.ecr_ref, Money.parse("10"), operator=clerk, approval=approval)
+        ops.sign_in_sync("Carl Clerk", "3333")
+    finally:
+        await terminal.close()
+    anchors = tmp_path / "anchors.log"
+    chain.anchor(ledger.engine, anchors)
+    assert chain.verify(ledger.engine, anchors=anchors).ok
+    return ledger, anchors
+
+
+def _sql(engine: Engine, *statements: str, **params: object) -> None:
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement), params)
+
+
+def _events(engine: Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [
+            dict(r._mapping) for r in conn.execute(text("SELECT * FROM audit_events ORDER BY seq"))
+        ]
+
+
+def edit(engine: Engine) -> None:
+    _sql(engine, "UPDATE audit_events SET actor = 'Mallory' WHERE seq = 3")
+
+
+def delete(engine: Engine) -> None:
+    _sql(engine, "DELETE FROM audit_events WHERE seq = 4")
+
+
+def reorder(engine: Engine) -> None:
+    _sql(
+        engine,
+        "UPDATE audit_events SET seq = -1 WHERE seq = 4",
+        "UPDATE audit_events SET seq = 4 WHERE seq = 5",
+        "UPDATE audit_events SET seq = 5 WHERE seq = -1",
+    )
+
+
+def truncate(engine: Engine) -> None:
+    last = len(_events(engine))
+    _sql(engine, "DELETE FROM audit_events WHERE seq > :n", n=last - 3)
+
+
+def truncate_and_move_head(engine: Engine) -> None:
+    events = _events(engine)
+    keep = events[-4]
+    _sql(engine, "DELETE FROM audit_events WHERE seq > :n", n=keep["seq"])
+    _sql(engine, "UPDATE audit_head SET seq = :s, hash = :h", s=keep["seq"], h=keep["hash"])
+
+
+def rehash(engine: Engine) -> None:
+    """Edit an event and re-hash everything after it, head included: all an attacker without
+    the key can do (SHA-256, as the unkeyed chain was)."""
+    events = _events(engine)
+    prev = chain.GENESIS
+    for ev in events:
+        if ev["seq"] == 3:
+            ev["actor"] = "Mallory"
+        ev["prev_hash"] = prev
+        ev["hash"] = chain.event_hash(
+            seq=ev["seq"], at=ev["at"], actor=ev["actor"], station=ev["station"],
+            action=ev["action"], subject=ev["subject"], details=ev["details"], prev_hash=prev,
+        )  # fmt: skip
+        prev = ev["hash"]
+        _sql(
+            engine,
+            "UPDATE audit_events SET actor = :a, prev_hash = :p, hash = :h WHERE seq = :s",
+            a=ev["actor"], p=ev["prev_hash"], h=ev["hash"], s=ev["seq"],
+        )  # fmt: skip
+    _sql(engine, "UPDATE audit_head SET hash = :h", h=prev)
+
+
+def rehash_with_a_guessed_hmac(engine: Engine) -> None:
+    """The same with a key the attacker guessed (not the one in the keyring)."""
+    events = _events(engine)
+    prev = chain.GENESIS
+    for ev in events:
+        ev["hash"] = chain.event_hash(
+            seq=ev["seq"], at=ev["at"], actor="Mallory" if ev["seq"] == 3 else ev["actor"],
+            station=ev["station"], action=ev["action"], subject=ev["subject"],
+            details=ev["details"], prev_hash=prev, key=hashlib.sha256(b"guess").digest(),
+        )  # fmt: skip
+        _sql(engine, "UPDATE audit_events SET prev_hash = :p, hash = :h WHERE seq = :s",
+             p=prev, h=ev["hash"], s=ev["seq"])  # fmt: skip
+        prev = ev["hash"]
+    _sql(engine, "UPDATE audit_head SET hash = :h", h=prev)
+
+
+def change_a_money_row(engine: Engine) -> None:
+    _sql(engine, "UPDATE transactions SET approved_cents = 1, amount_cents = 1 WHERE id = 1")
+
+
+def delete_a_money_row(engine: Engine) -> None:
+    _sql(engine, "DELETE FROM outbox", "DELETE FROM transactions WHERE parent_id IS NOT NULL")
+
+
+def promote_an_operator(engine: Engine) -> None:
+    _sql(engine, "UPDATE operators SET role = 'admin' WHERE name = 'Carl Clerk'")
+
+
+def reset_a_pin(engine: Engine) -> None:
+    _sql(engine, "UPDATE operators SET pin_hash = 'scrypt$16$8$1$00$00' WHERE name = 'Sam Super'")
+
+
+def add_an_operator(engine: Engine) -> None:
+    _sql(
+        engine,
+        "INSERT INTO operators (name, role, st_username, pin_hash, failed_attempts, disabled, "
+        "created_at, updated_at) VALUES ('mallory', 'admin', '', 'x', 0, false, "
+        "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    )
+
+
+TAMPERING: dict[str, Callable[[Engine], None]] = {
+    "edit": edit,
+    "delete": delete,
+    "reorder": reorder,
+    "truncate": truncate,
+    "truncate and move head": truncate_and_move_head,
+    "re-hash": rehash,
+    "re-hash with a guessed key": rehash_with_a_guessed_hmac,
+    "change a money row": change_a_money_row,
+    "delete a money row": delete_a_money_row,
+    "promote an operator": promote_an_operator,
+    "reset a PIN": reset_a_pin,
+    "add an operator": add_an_operator,
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+async def test_every_tampering_is_detected(case: str, filled: tuple[Ledger, Path]) -> None:
+    ledger, anchors = filled
+    TAMPERING[case](ledger.engine)
+    report = chain.verify(ledger.engine, anchors=anchors)
+    assert not report.ok, case
+    assert "BROKEN" in report.describe()
+
+
+async def test_the_untouched_ledger_verifies_and_says_so(filled: tuple[Ledger, Path]) -> None:
+    ledger, anchors = filled
+    report = chain.verify(ledger.engine, anchors=anchors)
+    assert report.ok and "intact" in report.describe()
+    # The key is not in the database: no table holds it.
+    with ledger.engine.connect() as conn:
+        dump = json.dumps(
+            [list(r) for r in conn.execute(text("SELECT * FROM audit_events"))], default=str
+        )
+    assert KEY not in dump
+
+
+def test_audit_verify_on_a_mistyped_path_creates_nothing(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "ledgr.sqlite3"
+    code = main(["audit", "verify", "--database-url", f"sqlite:///{missing}"])
+    assert code == 3
+    assert not missing.exists()
+    assert "no ledger" in capsys.readouterr().err.lower()
