@@ -101,12 +101,13 @@ class StatusBar(Static):
         if flight is not None and not flight.seen:
             self.set_class(False, "-trouble")
             state = flight.words if not flight.done else flight.outcome_words
-            self.update(
-                clean(
-                    f"{operator} │ {flight.what} {flight.amount.format()} · invoice "
-                    f"{flight.invoice_number}: {state} │ F4 to see it"
-                )
+            text = (
+                f"{flight.what} {flight.amount.format()} · invoice {flight.invoice_number}: "
+                f"{state} │ F4 to see it"
             )
+            if len(operator) + 3 + len(text) <= (self.size.width or self.app.size.width) - 2:
+                text = f"{operator} │ {text}"  # the payment's words first, never cut off
+            self.update(clean(text))
             return
         self.set_class(bool(snapshot.trouble), "-trouble")
         if snapshot.trouble:  # background work stopped: that comes first, in words
