@@ -19,7 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="keep the demo ledger in DIR (default: a fresh temporary folder, deleted on exit)",
+        help=(
+            "keep the demo ledger in DIR (default: a fresh temporary folder, deleted on exit). "
+            "Only the ledger is kept: the ServiceTitan sandbox and the terminal simulator start "
+            "fresh each time, so invoices show their seeded balances again and payments left "
+            "unfinished cannot be looked up on the simulator"
+        ),
     )
     demo.add_argument(
         "--card-wait-ms",

@@ -15,7 +15,10 @@ __all__ = ["MAX_CENTS", "Money", "MoneyError"]
 #: The largest amount the app accepts anywhere: $9,999,999.99. Anything bigger is a typo.
 MAX_CENTS = 999_999_999
 
-_CLERK_PATTERN = re.compile(r"^(?P<sign>-)?\$?(?P<int>\d{1,3}(?:,\d{3})+|\d*)(?:\.(?P<frac>\d*))?$")
+#: ASCII digits only: ``\d`` would also take other scripts' digits ("١٢"), which no clerk means.
+_CLERK_PATTERN = re.compile(
+    r"^(?P<sign>-)?\$?(?P<int>\d{1,3}(?:,\d{3})+|\d*)(?:\.(?P<frac>\d*))?$", re.ASCII
+)
 
 
 class MoneyError(ValueError):
@@ -51,7 +54,7 @@ class Money:
         """
         if text is None:
             raise MoneyError("Enter an amount, for example 125.00.")
-        raw = str(text).strip().replace(" ", "")
+        raw = str(text).strip()  # spaces inside ("1 2") are refused, never squeezed out
         if not raw:
             raise MoneyError("Enter an amount, for example 125.00.")
         match = _CLERK_PATTERN.match(raw)

@@ -20,6 +20,7 @@ from posplus_tui.config import Settings
 from posplus_tui.domain.outbox import OUTBOX_ATTENTION_STATES, OUTBOX_OPEN_STATES
 from posplus_tui.redaction import redact
 from posplus_tui.secrets import SecretStore
+from posplus_tui.services.desk import PaymentDesk
 from posplus_tui.services.events import PaymentEvent, PaymentEventKind
 from posplus_tui.services.supervision import Supervisor
 
@@ -273,6 +274,8 @@ class Services:
     sync_on_start: bool = True
     #: ServiceTitan client options for :meth:`go_live` (tests pass an in-process transport).
     client_options: dict[str, Any] = field(default_factory=dict)
+    #: The request at the terminal, held by the station: leaving a screen never stops it.
+    desk: PaymentDesk = field(init=False)
     #: What :meth:`aclose` closes, last opened first (plain or async callables).
     _closers: list[Callable[[], object]] = field(default_factory=list)
     _st_checked: float = -1e9
@@ -280,6 +283,9 @@ class Services:
     #: Runs the background work (reconcile, sync, terminal checks, recovery) and says on the
     #: status bar when any of it stopped.
     supervisor: Supervisor = field(default_factory=Supervisor)
+
+    def __post_init__(self) -> None:
+        self.desk = PaymentDesk(self.clock.monotonic)
 
     @property
     def environment(self) -> str:
@@ -419,7 +425,9 @@ class Services:
             await check
 
     async def aclose(self) -> None:
-        """Stop background work and close connections."""
+        """Stop background work and close connections (a request still at the terminal is
+        written down as UNKNOWN first, for the next start to settle)."""
+        await self.desk.aclose()
         await self.supervisor.aclose()
         for closer in reversed(self._closers):
             try:

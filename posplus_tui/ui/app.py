@@ -21,6 +21,7 @@ from posplus_tui.ui.screens.base import HOME_DEPTH
 from posplus_tui.ui.widgets import StatusBar
 
 if TYPE_CHECKING:
+    from posplus_tui.services.desk import InFlight
     from posplus_tui.services.operators import OperatorInfo
 
 #: How often the status bar asks the services how things are (seconds).
@@ -53,9 +54,10 @@ class PosPlusApp(App[None]):
                 tooltip="Sign out so the next person signs in"),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="app.quit",
                 tooltip="Close POS+ (asks first while a payment is at the terminal)"),
-        # Plain q quits too where no text field has the focus (a field takes the letter).
-        Binding("q", "quit", "Quit", show=False, id="app.quit_q",
-                tooltip="Close POS+ (where no field takes the letter)"),
+        # Back to the request at the terminal (the status bar names it while it runs).
+        Binding("f4", "show_payment", "Payment at the terminal", show=False,
+                id="app.show_payment",
+                tooltip="The payment, refund or void at the terminal, from any screen"),
     ]  # fmt: skip
 
     def __init__(
@@ -79,6 +81,8 @@ class PosPlusApp(App[None]):
         self.operator: OperatorInfo | None = None
         self.status_snapshot = StatusSnapshot()
         self.status_every = status_every
+        #: The clerk chose "quit when it finishes" while a request was at the terminal.
+        self.quit_when_free = False
 
     # -- start and stop --------------------------------------------------------------------------
 
@@ -113,6 +117,7 @@ class PosPlusApp(App[None]):
             self.services.payments.subscribe(self._on_service_event)
         # A background task that crashes or recovers shows on the bar at once.
         self.services.supervisor.subscribe(lambda: self.call_later(self.refresh_status))
+        self.services.desk.subscribe(self._on_desk_moved)
         if self.status_every:
             self.set_interval(self.status_every, self.refresh_status)
 
@@ -136,29 +141,103 @@ class PosPlusApp(App[None]):
         self.refresh_status()  # now with the terminal's first check
 
     async def action_quit(self) -> None:
-        """Quit, but not by accident in the middle of a payment: then ask first (the default is
-        to stay). A payment interrupted anyway is checked with the terminal at the next start."""
-        terminal = self.services.terminal
-        if terminal is None or not terminal.busy:
+        """Quit, but never by accident in the middle of a payment: then ask first, and the
+        answer that quits waits for the terminal to finish (the default is to stay)."""
+        desk = self.services.desk
+        if not desk.busy:
             self.exit()
             return
+        flight = desk.current
+        assert flight is not None
+        if self.quit_when_free:
+            # Asked twice: the clerk really wants out now. The request is written down as
+            # UNKNOWN and settled by the terminal's status at the next start.
+            self.push_screen(
+                Confirm(
+                    "Quit now, before the terminal finishes?",
+                    f"{flight.title} is still at the terminal. Quitting now leaves its outcome "
+                    "unknown until POS+ starts again and asks the terminal. Do not charge the "
+                    "card again in the meantime.",
+                    yes="Quit now",
+                    no="Wait",
+                    safe_no=True,
+                ),
+                lambda yes: self.exit() if yes else None,
+            )
+            return
 
-        def answer(quit_anyway: bool | None) -> None:
-            if quit_anyway:
-                self.exit()
+        def answer(wait_then_quit: bool | None) -> None:
+            if wait_then_quit:
+                self.quit_when_free = True
+                self.notify("POS+ will close as soon as the terminal has finished.")
+                if not desk.busy:
+                    self.exit()
 
         self.push_screen(
             Confirm(
                 "A payment is at the terminal",
-                "Quitting now leaves it unfinished. POS+ will ask the terminal what happened "
-                "the next time it starts, but the customer is waiting: finish or cancel it "
-                "(Esc on the payment screen) first.",
-                yes="Quit anyway",
+                f"{flight.title}: {flight.words}. POS+ can close as soon as the terminal "
+                "has finished, so the payment is not lost.",
+                yes="Quit when it finishes",
                 no="Stay",
                 safe_no=True,
             ),
             answer,
         )
+
+    def _on_desk_moved(self, flight: InFlight) -> None:
+        self.call_later(self._desk_moved, flight)
+
+    def _desk_moved(self, flight: Any) -> None:
+        """The station's request moved on: the screens that follow it and every status bar."""
+        for screen in list(self.screen_stack):
+            moved = getattr(screen, "desk_moved", None)
+            if moved is not None and screen.is_attached:
+                moved(flight)
+        self.update_status_bars()
+        if flight.done:
+            self.refresh_status()
+            if self.quit_when_free:
+                self.exit()
+
+    def action_show_payment(self) -> None:
+        """F4: the request at the terminal (or its result, until seen), from any screen."""
+        from posplus_tui.ui.screens.payment import PaymentScreen
+
+        flight = self.services.desk.current
+        if flight is None or (flight.done and flight.seen):
+            self.notify("No payment at the terminal now.")
+            return
+        for screen in self.screen_stack:
+            if getattr(screen, "flight", None) is flight and screen is not self.screen:
+                # The screen that started it is still in the stack: go back to it.
+                while self.screen is not screen:
+                    self.pop_screen()
+                return
+        if getattr(self.screen, "flight", None) is flight:
+            return
+        self.push_screen(PaymentScreen())
+
+    def back_to_invoice(self, invoice_id: str, number: str, *, still_due: Any = None) -> None:
+        """After a request: the invoice it was for (the one in the stack, else a fresh one),
+        told what is still due when the terminal approved only part."""
+        from posplus_tui.ui.screens.invoice import InvoiceScreen
+
+        target = None
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, InvoiceScreen) and str(screen.invoice_id) == str(invoice_id):
+                target = screen
+                break
+        if target is None:
+            while len(self.screen_stack) > HOME_DEPTH:
+                self.pop_screen()
+            target = InvoiceScreen(int(invoice_id), number)
+            target.offer_rest(still_due)
+            self.push_screen(target)
+            return
+        target.offer_rest(still_due)
+        while self.screen is not target:
+            self.pop_screen()
 
     async def on_unmount(self) -> None:
         await self.services.aclose()
@@ -220,8 +299,11 @@ class PosPlusApp(App[None]):
         self.update_status_bars()
 
     def update_status_bars(self) -> None:
+        flight = self.services.desk.current
+        if flight is not None and getattr(self.screen, "flight", None) is flight:
+            flight = None  # the screen on top shows it in full
         for bar in self.screen.query(StatusBar):
-            bar.show(self.status_snapshot, self.operator_label)
+            bar.show(self.status_snapshot, self.operator_label, flight)
 
     # -- errors ------------------------------------------------------------------------------------
 
@@ -268,7 +350,9 @@ class PosPlusApp(App[None]):
 
     #: Actions that only mean something once someone has signed in: hidden before (the sign-in
     #: footer shows what can be done there, and fits in 80 columns).
-    SIGNED_IN_ACTIONS = frozenset({"go_lookup", "go_reconcile", "go_terminal", "sign_out"})
+    SIGNED_IN_ACTIONS = frozenset(
+        {"go_lookup", "go_reconcile", "go_terminal", "sign_out", "show_payment"}
+    )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.operator is not None:
@@ -289,17 +373,31 @@ class PosPlusApp(App[None]):
         """Open a top-level area on top of the home screen (Esc comes back home)."""
         if not self._need_operator():
             return
-        while len(self.screen_stack) > HOME_DEPTH:
-            self.pop_screen()
+        self._leave_task_screens()
         if type(self.screen) is type(screen):
             return
         self.push_screen(screen)
 
+    def _leave_task_screens(self) -> None:
+        """Back to the home screen. A request at the terminal goes on (it belongs to the
+        station): the status bar follows it and F4 comes back to it."""
+        if len(self.screen_stack) <= HOME_DEPTH:
+            return
+        left_live = any(getattr(s, "phase", "") == "running" for s in self.screen_stack)
+        if getattr(self.screen, "phase", "") == "done":
+            self.screen.leave_seen()  # type: ignore[attr-defined]
+        while len(self.screen_stack) > HOME_DEPTH:
+            self.pop_screen()
+        if left_live and self.services.desk.busy:
+            self.notify(
+                "The payment goes on at the terminal: the status bar follows it, "
+                "F4 comes back to it."
+            )
+
     def action_go_lookup(self) -> None:
         if not self._need_operator():
             return
-        while len(self.screen_stack) > HOME_DEPTH:
-            self.pop_screen()
+        self._leave_task_screens()
 
     def action_go_reconcile(self) -> None:
         from posplus_tui.ui.screens.reconcile import ReconcileScreen
@@ -333,6 +431,27 @@ class PosPlusApp(App[None]):
         return self.operator is not None and role_allows(self.operator.role, action)
 
     def action_sign_out(self) -> None:
+        """Sign out; while a request is at the terminal, ask first (it finishes either way:
+        it belongs to the station, and its result waits on the invoice and behind F4)."""
+        desk = self.services.desk
+        if not desk.busy or self.operator is None:
+            self._sign_out()
+            return
+        flight = desk.current
+        assert flight is not None
+        self.push_screen(
+            Confirm(
+                "A payment is at the terminal",
+                f"{flight.title}: {flight.words}. Signing out lets it finish; the status bar "
+                "follows it and F4 shows its result after the next sign-in.",
+                yes="Sign out, let it finish",
+                no="Stay",
+                safe_no=True,
+            ),
+            lambda yes: self._sign_out() if yes else None,
+        )
+
+    def _sign_out(self) -> None:
         from posplus_tui.ui.screens.signin import SignInScreen
 
         self.operator = None

@@ -19,10 +19,22 @@ class ScreenActions(Provider):
         screen = self.screen
         seen: set[tuple[int, str]] = set()
         area = getattr(screen, "AREA", "") or type(screen).__name__.removesuffix("Screen")
+        why_disabled = getattr(screen, "why_disabled", None)
         for key, active in screen.active_bindings.items():
             binding = active.binding
             ident = (id(active.node), binding.action)
-            if not active.enabled or not binding.description or ident in seen:
+            if not binding.description or ident in seen:
+                continue
+            if not active.enabled:
+                # Greyed in the footer: listed here with the reason, which choosing it shows.
+                why = why_disabled(binding.action) if why_disabled is not None else ""
+                if why and active.node is screen:
+                    seen.add(ident)
+                    yield (
+                        f"{area}: {binding.description} (not now)",
+                        partial(self.app.notify, why, severity="warning"),
+                        why,
+                    )
                 continue
             if active.node is not screen and active.node is not self.app:
                 continue  # a focused field's own keys (cursor moves…) are not screen actions
@@ -39,11 +51,12 @@ class ScreenActions(Provider):
 
     async def discover(self) -> Hits:
         for name, run, key in self._actions():
-            yield DiscoveryHit(name, run, help=f"key: {key}")
+            yield DiscoveryHit(name, run, help=key if " " in key else f"key: {key}")
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, run, key in self._actions():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), run, help=f"key: {key}")
+                help = key if " " in key else f"key: {key}"
+                yield Hit(score, matcher.highlight(name), run, help=help)

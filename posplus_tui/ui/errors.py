@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from posplus_tui.redaction import redact
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,21 @@ class Problem:
     fix: str
 
 
+#: The ledger's database drivers, by the module their errors come from (the UI never imports them).
+_DATABASE_MODULES = ("sqlalchemy", "psycopg", "sqlite3", "sqlmodel")
+_NETWORK_MODULES = ("httpx", "httpcore", "ssl")
+
+LEDGER_DOWN = Problem(
+    "The ledger database is not answering; payments are paused. Nothing was lost.",
+    "Call your technician. Do not charge a card again for a payment you already took: its "
+    "record is safe and shows again when the database is back.",
+)
+NETWORK_DOWN = Problem(
+    "ServiceTitan cannot be reached from this computer right now. Nothing was lost.",
+    "Check the network (cable or Wi-Fi). Payments still go to the terminal; their postings "
+    "wait and go out when the network is back (Reconcile, F6).",
+)
+
 GENERIC_FIX = (
     "Try again. If it happens again, write down what you were doing and call the technician; "
     "the payment records are safe."
@@ -22,7 +40,12 @@ GENERIC_FIX = (
 
 
 def explain(exc: BaseException) -> Problem:
-    """Read ``title``/``message`` and ``fix`` from a service error; fall back to plain words."""
+    """Read ``title``/``message`` and ``fix`` from a service error; fall back to plain words.
+    A database or network driver's own text never reaches the screen: it goes to the log."""
+    module = type(exc).__module__.split(".")[0]
+    if module in _DATABASE_MODULES or module in _NETWORK_MODULES:
+        log.warning("shown to the clerk in words: %s", redact(f"{type(exc).__name__}: {exc}"))
+        return LEDGER_DOWN if module in _DATABASE_MODULES else NETWORK_DOWN
     fix = getattr(exc, "fix", None)
     title = getattr(exc, "title", None) or getattr(exc, "message", None)
     if not title:
@@ -35,8 +58,6 @@ def explain(exc: BaseException) -> Problem:
                 "A connection failed: " + redact(str(exc) or type(exc).__name__),
                 "Check the network cable or Wi-Fi, then try again.",
             )
-        return Problem(
-            f"Something unexpected went wrong ({type(exc).__name__}: {redact(str(title))}).",
-            GENERIC_FIX,
-        )
+        log.warning("unexpected error shown in words: %s", redact(f"{type(exc).__name__}: {title}"))
+        return Problem("Something unexpected went wrong. Nothing was lost.", GENERIC_FIX)
     return Problem(redact(str(title)), redact(str(fix)))

@@ -1,36 +1,25 @@
 """The live panel that follows a request at the terminal, and the result that replaces it.
 
-Shared by Charge, Refund/Void and Card on file. The service's progress events arrive as Textual
-messages (posted, so a callback from anywhere is safe); elapsed time comes from the injected clock.
+Shared by Charge (and card on file), Refund/Void and the Payment screen (F4). The request runs on
+the station's desk; the app hands its moves to the screens; elapsed time comes from the injected
+clock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import Static
-
-from posplus_tui.services.container import Clock
-from posplus_tui.services.events import PaymentEvent, PaymentEventKind
-from posplus_tui.ui.widgets import ProblemPanel
-
-if TYPE_CHECKING:  # the mixin is typed as the screen it is mixed into
-    from posplus_tui.ui.screens.base import PosScreen
-
-    _Screen = PosScreen[Any]
-else:
-    _Screen = object
 
 #: What each payment event kind reads like while the request is at the terminal.
 WAITING_WORDS = {
-    PaymentEventKind.INTENT_RECORDED: "Recorded safely. Sending to the terminal…",
-    PaymentEventKind.SENT: "Sent to the terminal…",
-    PaymentEventKind.CANCEL_REQUESTED: "Cancel sent to the terminal — waiting for it to confirm…",
+    "intent_recorded": "Recorded safely. Sending to the terminal…",
+    "sent": "Sent to the terminal…",
+    "cancel_requested": "Cancel sent to the terminal — waiting for it to confirm…",
 }
 
 #: Terminal states in words for the person at the counter.
@@ -40,23 +29,6 @@ TERMINAL_HINTS = {
     "waiting for keyed entry": "Type the card number on the terminal's keypad (never here).",
     "authorising with the host": "The card network is deciding. Please wait.",
 }
-
-
-class PaymentProgress(Message):
-    """One event from the payment service, carried to the screen that started the request."""
-
-    def __init__(self, event: PaymentEvent) -> None:
-        super().__init__()
-        self.event = event
-
-
-def progress_poster(post: Callable[[Message], object]) -> Callable[[PaymentEvent], None]:
-    """A service ``on_event`` callback that turns each event into a :class:`PaymentProgress`."""
-
-    def on_event(event: PaymentEvent) -> None:
-        post(PaymentProgress(event))
-
-    return on_event
 
 
 @dataclass(frozen=True)
@@ -141,12 +113,13 @@ class TerminalPanel(Vertical):
     TerminalPanel #tp-state { text-style: bold; }
     """
 
-    def __init__(self, title: str, clock: Clock, *, cancellable: bool = True) -> None:
+    def __init__(self, title: str, clock: Any, *, cancellable: bool = True) -> None:
         super().__init__(id="terminal-panel")
         self.title_text = title
         self.clock = clock
         self.cancellable = cancellable
         self.started = clock.monotonic()
+        self._early: Any = None
 
     def compose(self) -> ComposeResult:
         yield Static(self.title_text, id="tp-title", markup=False)
@@ -161,23 +134,29 @@ class TerminalPanel(Vertical):
 
     def on_mount(self) -> None:
         self.set_interval(0.5, self.tick)
+        self.tick()
+        if self._early is not None:  # an event that came before the panel was ready
+            self.follow(self._early)
 
     def tick(self) -> None:
         seconds = max(0, int(self.clock.monotonic() - self.started))
         self.query_one("#tp-elapsed", Static).update(f"Elapsed: {seconds} s")
 
-    def follow(self, event: PaymentEvent) -> None:
-        kind = event.kind
+    def follow(self, event: Any) -> None:
+        if self.query_one_optional("#tp-state") is None:  # not composed yet
+            self._early = event
+            return
+        kind = str(getattr(event.kind, "value", event.kind))
         state_line = self.query_one("#tp-state", Static)
         hint = self.query_one("#tp-hint", Static)
-        if kind is PaymentEventKind.TERMINAL and event.terminal_state:
+        if kind == "terminal" and event.terminal_state:
             state_line.update(f"Terminal: {event.terminal_state}")
             hint.update(TERMINAL_HINTS.get(event.terminal_state, ""))
         elif kind in WAITING_WORDS:
             state_line.update(f"Terminal: {WAITING_WORDS[kind]}")
-            if kind is PaymentEventKind.CANCEL_REQUESTED:
+            if kind == "cancel_requested":
                 self.query_one("#tp-cancel", Static).update("Cancelling…")
-        elif kind is PaymentEventKind.UNKNOWN:
+        elif kind == "unknown":
             state_line.update("Terminal: no clear answer — asking it what happened…")
 
 
@@ -205,49 +184,116 @@ class OutcomePanel(Vertical):
         yield Static(f"Next step: {self.outcome.next_step}", id="op-next", markup=False)
 
 
-class LiveRequest(_Screen):
+class LiveRequest:
     """Mixin for screens that send one request to the terminal: the form → live panel → outcome
-    phases, Esc to cancel at the terminal, Enter to go back. Needs ``#…-form``, ``#…-live`` and a
-    ``ProblemPanel``, named by :attr:`FORM`, :attr:`LIVE` and :attr:`PROBLEM`."""
+    phases, Esc to cancel at the terminal, Enter to go back to the invoice. Needs ``#…-form``,
+    ``#…-live`` and a ``ProblemPanel``, named by :attr:`FORM`, :attr:`LIVE` and :attr:`PROBLEM`.
+
+    The request itself runs on the station's :class:`~posplus_tui.services.desk.PaymentDesk`,
+    not in this screen: leaving the screen lets it finish (the status bar follows it, F4 comes
+    back to it). The app calls :meth:`desk_moved` on every screen in the stack when it moves."""
 
     FORM = "#form"
     LIVE = "#live"
     PROBLEM = "#problem"
     phase = "form"
     result: Any = None
+    flight: Any = None
 
-    def start_live(self, title: str, *, cancellable: bool = True) -> None:
+    def launch(
+        self,
+        run: Callable[[Any], Any],
+        *,
+        title: str,
+        what: str,
+        amount: Any,
+        invoice_id: str,
+        invoice_number: str,
+        cancellable: bool = True,
+    ) -> bool:
+        """Hand the request to the station's desk and show the live panel; ``False`` (with the
+        reason in the problem panel) when the desk refuses it (another request is running)."""
+        from posplus_tui.ui.errors import explain
+
+        screen: Any = self
+        try:
+            flight = screen.services.desk.start(
+                run,
+                title=title,
+                what=what,
+                amount=amount,
+                invoice_id=invoice_id,
+                invoice_number=invoice_number,
+            )
+        except Exception as exc:
+            p = explain(exc)
+            screen.query_one(self.PROBLEM).show(p.title, p.fix)
+            return False
+        self.flight = flight
+        self.start_live(title, cancellable=cancellable, started=flight.started)
+        return True
+
+    def start_live(
+        self, title: str, *, cancellable: bool = True, started: float | None = None
+    ) -> None:
         from textual.containers import Vertical as _V
 
-        self.query_one(self.PROBLEM, ProblemPanel).clear()
+        screen: Any = self
+        screen.query_one(self.PROBLEM).clear()
         self.phase = "running"
-        self.query_one(self.FORM).display = False
-        live = self.query_one(self.LIVE, _V)
+        screen.query_one(self.FORM).display = False
+        live = screen.query_one(self.LIVE, _V)
         live.remove_children()
-        live.mount(TerminalPanel(title, self.services.clock, cancellable=cancellable))
-        self.refresh_bindings()
+        panel = TerminalPanel(title, screen.services.clock, cancellable=cancellable)
+        if started is not None:
+            panel.started = started
+        live.mount(panel)
+        screen.refresh_bindings()
+
+    def desk_moved(self, flight: Any) -> None:
+        """The desk's request moved on: follow it, or show how it ended."""
+        from posplus_tui.ui.errors import explain
+
+        if flight is not self.flight or self.phase != "running":
+            return
+        screen: Any = self
+        if not flight.done:
+            panel = screen.query_one_optional(TerminalPanel)
+            if panel is not None and flight.last_event is not None:
+                panel.follow(flight.last_event)
+            return
+        if flight.error is not None:
+            p = explain(flight.error)
+            self.back_to_form(p.title, p.fix)
+            if screen.is_current:
+                screen.services.desk.mark_seen(flight)
+            return
+        self.finished(flight.result)
 
     def back_to_form(self, title: str, fix: str) -> None:
+        screen: Any = self
         self.phase = "form"
-        self.query_one(self.LIVE).remove_children()
-        self.query_one(self.FORM).display = True
-        self.query_one(self.PROBLEM, ProblemPanel).show(title, fix)
-        self.refresh_bindings()
+        screen.query_one(self.LIVE).remove_children()
+        screen.query_one(self.FORM).display = True
+        screen.query_one(self.PROBLEM).show(title, fix)
+        screen.refresh_bindings()
 
     def finished(self, result: Any) -> None:
+        screen: Any = self
         self.result = result
         self.phase = "done"
-        live = self.query_one(self.LIVE)
+        live = screen.query_one(self.LIVE)
         live.remove_children()
         live.mount(OutcomePanel(outcome_of(result)))
-        self.pos_app.refresh_status()
-        self.refresh_bindings()
-        self.set_focus(None)  # the form is hidden: Enter now reaches the screen
+        screen.pos_app.refresh_status()
+        screen.refresh_bindings()
+        screen.set_focus(None)  # the form is hidden: Enter now reaches the screen
 
-    def on_payment_progress(self, message: PaymentProgress) -> None:
-        panel = self.query_one_optional(TerminalPanel)
-        if panel is not None:
-            panel.follow(message.event)
+    def leave_seen(self) -> None:
+        """The clerk moves on from the result on this screen: it has been seen."""
+        screen: Any = self
+        if self.phase == "done" and self.flight is not None:
+            screen.services.desk.mark_seen(self.flight)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "send":
@@ -257,23 +303,45 @@ class LiveRequest(_Screen):
         return True
 
     def action_escape(self) -> None:
+        screen: Any = self
         if self.phase == "running":
-            self.run_worker(self._cancel_at_terminal(), group="cancel", exit_on_error=False)
+            screen.run_worker(self._cancel_at_terminal(), group="cancel", exit_on_error=False)
+        elif self.phase == "done":
+            self.action_finish()
         else:
-            self.app.pop_screen()
+            screen.app.pop_screen()
 
     async def _cancel_at_terminal(self) -> None:
         from posplus_tui.ui.errors import explain
 
+        screen: Any = self
         try:
-            sent = await self.services.payments.cancel_current(operator=self.pos_app.operator)
+            sent = await screen.services.payments.cancel_current(operator=screen.pos_app.operator)
         except Exception as exc:
             p = explain(exc)
-            self.query_one(self.PROBLEM, ProblemPanel).show(p.title, p.fix)
+            screen.query_one(self.PROBLEM).show(p.title, p.fix)
             return
         if not sent:
-            self.notify("Nothing to cancel: the terminal has finished.")
+            screen.notify("Nothing to cancel: the terminal has finished.")
 
     def action_finish(self) -> None:
-        if self.phase != "running":
-            self.app.pop_screen()
+        """Back to the invoice the request was for, with the next step when there is one (the
+        rest of a partial approval)."""
+        screen: Any = self
+        if self.phase == "running":
+            return
+        flight = self.flight
+        if flight is None or self.phase == "form":
+            screen.app.pop_screen()
+            return
+        self.leave_seen()
+        screen.pos_app.back_to_invoice(
+            flight.invoice_id, flight.invoice_number, still_due=_rest_of(self.result)
+        )
+
+
+def _rest_of(result: Any) -> Any:
+    """What a partial approval left to pay (``None`` for anything else)."""
+    if result is not None and getattr(result, "is_partial", False):
+        return result.still_due
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -14,6 +15,7 @@ from textual.widgets import Input, Label, Static
 
 from posplus_tui.domain.money import Money, MoneyError
 from posplus_tui.services.container import StatusSnapshot
+from posplus_tui.services.desk import InFlight
 from posplus_tui.ui.literal import clean
 
 
@@ -73,6 +75,7 @@ class StatusBar(Static):
         color: $text;
         padding: 0 1;
     }
+    StatusBar.-payment { background: $warning-muted; text-style: bold; }
     StatusBar.-trouble {
         background: $error-muted;
     }
@@ -84,10 +87,28 @@ class StatusBar(Static):
     def on_mount(self) -> None:
         snapshot = getattr(self.app, "status_snapshot", None)
         operator = getattr(self.app, "operator_label", "nobody")
+        services = getattr(self.app, "services", None)
+        flight = services.desk.current if services is not None else None
+        if getattr(self.screen, "flight", None) is flight:
+            flight = None  # the screen shows it in full
         if snapshot is not None:
-            self.show(snapshot, operator)
+            self.show(snapshot, operator, flight)
 
-    def show(self, snapshot: StatusSnapshot, operator: str) -> None:
+    def show(self, snapshot: StatusSnapshot, operator: str, flight: InFlight | None = None) -> None:
+        """The request at the terminal comes first while it runs (and until its result has
+        been seen); otherwise the station's health, short enough for 80 columns."""
+        self.set_class(flight is not None and not flight.seen, "-payment")
+        if flight is not None and not flight.seen:
+            self.set_class(False, "-trouble")
+            state = flight.words if not flight.done else flight.outcome_words
+            text = (
+                f"{flight.what} {flight.amount.format()} · invoice {flight.invoice_number}: "
+                f"{state} │ F4 to see it"
+            )
+            if len(operator) + 3 + len(text) <= (self.size.width or self.app.size.width) - 2:
+                text = f"{operator} │ {text}"  # the payment's words first, never cut off
+            self.update(clean(text))
+            return
         self.set_class(bool(snapshot.trouble), "-trouble")
         if snapshot.trouble:  # background work stopped: that comes first, in words
             more = f" (+{len(snapshot.trouble) - 1} more)" if len(snapshot.trouble) > 1 else ""
@@ -95,14 +116,45 @@ class StatusBar(Static):
             return
         outbox = "Outbox —" if snapshot.outbox_depth is None else f"Outbox {snapshot.outbox_depth}"
         attention = (
-            f" · {snapshot.needs_attention} need attention" if snapshot.needs_attention else ""
+            f" │ {snapshot.needs_attention} need attention" if snapshot.needs_attention else ""
         )
-        self.update(
-            clean(
-                f"{operator} │ Terminal {snapshot.terminal} │ "
-                f"ServiceTitan {snapshot.servicetitan} │ {outbox}{attention}"
+        text = (
+            f"{operator} │ Terminal {snapshot.terminal} │ "
+            f"ServiceTitan {snapshot.servicetitan} │ {outbox}{attention}"
+        )
+        room = (self.size.width or self.app.size.width) - 2
+        if len(text) > room:  # 80 columns: the short words, so the end is never cut off
+            attention = (
+                f" │ {snapshot.needs_attention} to check" if snapshot.needs_attention else ""
             )
-        )
+            text = (
+                f"{operator} │ Terminal {snapshot.terminal} │ "
+                f"ST {snapshot.servicetitan} │ {outbox}{attention}"
+            )
+        self.update(clean(text))
+
+
+def why_not_money(text: str) -> str:
+    """The first thing in ``text`` that keeps it from being an amount, in words ("" if none).
+
+    Said before the parser's general sentence, so a clerk who typed the letter O for a zero, a
+    second point or a minus sign reads exactly which key was wrong."""
+    body = text.strip()
+    for ch in body:
+        if ch.isspace() or not ch.isprintable():
+            return "There is a space inside the amount: amounts have no spaces."
+        if ch.isdigit() and ch not in "0123456789":
+            return f"“{ch}” is not one of the digits 0-9."
+        if ch == "-":
+            return "An amount cannot be negative: leave out the minus sign."
+        if ch.isalpha():
+            kind = "the letter O, not a zero" if ch in "oO" else f"the letter “{ch}”"
+            return f"The amount has {kind}: type digits only."
+        if ch not in "0123456789.,$":
+            return f"“{ch}” cannot be in an amount: type digits and one point."
+    if body.count(".") > 1:
+        return "The amount has more than one decimal point."
+    return ""
 
 
 class MoneyValidator(Validator):
@@ -117,7 +169,8 @@ class MoneyValidator(Validator):
         try:
             amount = Money.parse(value, allow_zero=False)
         except MoneyError as exc:
-            return self.failure(str(exc))
+            why = why_not_money(value)
+            return self.failure(f"{why} {exc}" if why else str(exc))
         if self.maximum is not None and amount > self.maximum:
             return self.failure(
                 f"{amount.format()} is more than {self.what} ({self.maximum.format()}). "
@@ -127,7 +180,9 @@ class MoneyValidator(Validator):
 
 
 class MoneyInput(Input):
-    """An amount field: only digits and one decimal point with two places can be typed."""
+    """An amount field that keeps every key typed or pasted: nothing is dropped on the way, so
+    what is charged is what the whole field says, and anything that is not an amount is an error
+    under the field, with the reason (never a smaller amount)."""
 
     def __init__(
         self,
@@ -142,14 +197,41 @@ class MoneyInput(Input):
             value=value,
             compact=compact,
             placeholder="0.00",
-            restrict=r"[\d,]*\.?\d{0,3}",
             validators=[MoneyValidator(maximum, what)],
             validate_on={"changed", "submitted", "blur"},
             id=id,
         )
 
+    async def _on_key(self, event: events.Key) -> None:
+        """Input drops characters Python calls unprintable (a no-break space from a keyboard
+        layout): here they are kept, to show as an error instead of vanishing."""
+        ch = event.character
+        if ch is not None and len(ch) == 1 and not ch.isprintable() and ord(ch) >= 0xA0:
+            event.stop()
+            event.prevent_default()
+            selection = self.selection
+            if selection.is_empty:
+                self.insert_text_at_cursor(ch)
+            else:
+                self.replace(ch, *selection)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        """A paste of several lines is kept whole (Input keeps the first line only), so that it
+        shows as an error rather than becoming a smaller amount."""
+        lines = [line for line in event.text.splitlines() if line.strip()]
+        if len(lines) > 1:
+            event.stop()
+            event.prevent_default()
+            text = " ".join(lines)
+            selection = self.selection
+            if selection.is_empty:
+                self.insert_text_at_cursor(text)
+            else:
+                self.replace(text, *selection)
+        # One line: Input's own handler (called next, up the class tree) pastes it.
+
     def amount(self) -> Money | None:
-        """The amount typed, or ``None`` while it is not valid."""
+        """The amount the whole field says, or ``None`` while it is not one."""
         result = self.validate(self.value)
         if result is not None and not result.is_valid:
             return None

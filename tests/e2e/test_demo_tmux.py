@@ -111,3 +111,164 @@ def test_demo_in_a_real_terminal(tmp_path: Path) -> None:
         tmux.keys("C-q")
     finally:
         tmux.stop()
+
+
+def _demo_command(tmp_path: Path, card_wait_ms: int) -> str:
+    env = {
+        "POSPLUS_CONFIG_DIR": str(tmp_path / "config"),
+        "POSPLUS_DATA_DIR": str(tmp_path / "data"),
+        "POSPLUS_LOG_DIR": str(tmp_path / "log"),
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+    }
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
+    return (
+        f"cd {ROOT} && env -i {exports} {sys.executable} -m posplus_tui demo "
+        f"--data-dir {tmp_path / 'demo'} --card-wait-ms {card_wait_ms}"
+    )
+
+
+def _supervisor_approves(tmux: Tmux) -> None:
+    tmux.wait_for("Supervisor approval needed")
+    tmux.type("supervisor")
+    tmux.keys("Enter")
+    tmux.type("2222")
+    tmux.keys("Enter")
+
+
+def test_a_counter_day_at_80x24_ends_with_the_ledger_right(tmp_path: Path) -> None:
+    """Lookup, a charge left during the card wait and come back to, a deposit with typos, a
+    half approval and the rest, a void and a refund — by keystrokes in a real terminal at
+    80x24 — then the ledger, read again from its file, holds exactly what the terminal did."""
+    from posplus_tui.domain.money import Money
+    from posplus_tui.servicetitan.sandbox import Sandbox
+
+    seed = Sandbox(seed=1, size="demo")
+    wanted = seed.cases["unpaid_invoice_id"]
+    invoice = next(i for i in seed.data.invoices if i.id == wanted)
+    after_first = Money(invoice.balance_cents - 1100).format()
+    tmux = Tmux()
+    tmux.start(_demo_command(tmp_path, 2500), width=80, height=24)
+    try:
+        tmux.wait_for("Demo operators", timeout=60)
+        tmux.type("clerk")
+        tmux.keys("Enter")
+        tmux.wait_for("Now your PIN")
+        tmux.type("1111")
+        tmux.wait_for("••••")
+        tmux.keys("Enter")
+        tmux.wait_for("invoice no., job no.")
+        tmux.type(invoice.number)
+        tmux.wait_for("1 invoice matches")
+        tmux.keys("Enter")
+        tmux.wait_for("Balance due")
+
+        # A deposit, and the clerk goes to Reconcile while the customer finds the card.
+        tmux.keys("d")
+        tmux.wait_for("Type the deposit")
+        tmux.type("11.00")
+        tmux.wait_for("Deposit of $11.00")  # as a person reads it before sending
+        tmux.keys("F2")
+        tmux.wait_for("waiting for card")
+        tmux.keys("F6")
+        tmux.wait_for("Payments per hour")
+        tmux.wait_for("Deposit $11.00 · invoice")  # the status bar follows it …
+        tmux.wait_for("APPROVED │ F4 to see it", timeout=30)  # … to its end
+        tmux.keys("F4")
+        tmux.wait_for("PAYMENT APPROVED")
+        tmux.keys("Enter")
+        tmux.wait_for(f"Balance due {after_first}")  # the invoice, with its new balance
+
+        # A deposit with a typo: refused with the reason, nothing sent; corrected, approved.
+        tmux.keys("d")
+        tmux.wait_for("Type the deposit")
+        tmux.type("12o")
+        tmux.wait_for("the letter O, not a zero")
+        tmux.keys("F2")
+        tmux.wait_for("The amount is not right yet")
+        tmux.keys("BSpace")
+        tmux.type(".00")
+        tmux.wait_for("Deposit of $12.00")
+        tmux.keys("F2")
+        tmux.wait_for("PAYMENT APPROVED", timeout=30)
+        tmux.keys("Enter")
+        tmux.wait_for("deposit $12.00")  # the new row, on top, highlighted
+
+        # Void that deposit (the newest row): a reason, a supervisor, a confirmation.
+        tmux.keys("v")
+        tmux.wait_for("A void cancels the whole payment ($12.00)")
+        tmux.type("wrong invoice")
+        tmux.keys("F2")
+        _supervisor_approves(tmux)
+        tmux.wait_for("Void $12.00?")
+        tmux.keys("Enter")
+        tmux.wait_for("VOID APPROVED", timeout=30)
+        tmux.keys("Enter")
+        tmux.wait_for("voided")
+        tmux.wait_for(f"Balance due {after_first}", timeout=30)  # the void gave it back
+
+        # Half approval (.05), then the rest, offered by the invoice.
+        tmux.keys("d")
+        tmux.wait_for("Type the deposit")
+        tmux.type("200.05")
+        tmux.wait_for("Deposit of $200.05")
+        tmux.keys("F2")
+        tmux.wait_for("PARTIALLY APPROVED", timeout=30)
+        tmux.keys("Enter")
+        tmux.wait_for("charge the remaining $100.03")
+        tmux.keys("c")
+        tmux.wait_for("Deposit of $100.03")
+        tmux.keys("F2")
+        tmux.wait_for("PAYMENT APPROVED", timeout=30)
+        tmux.keys("Enter")
+        tmux.wait_for("deposit $100.03")
+
+        # Refund the rest's charge (the newest row) in full.
+        tmux.keys("r")
+        tmux.wait_for("Left to refund on this payment: $100.03")
+        tmux.keys("Enter")  # the amount as offered; the form asks for the reason next
+        tmux.wait_for("it goes in the audit log")
+        tmux.type("customer changed mind")
+        tmux.keys("F2")
+        _supervisor_approves(tmux)
+        tmux.wait_for("Refund $100.03?")
+        tmux.keys("Enter")
+        tmux.wait_for("REFUND APPROVED", timeout=30)
+        tmux.keys("Enter")
+        tmux.wait_for("Our transactions")
+        tmux.keys("C-q")
+        deadline = time.monotonic() + 30
+        while "demo" in tmux.run("list-sessions") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        tmux.stop()
+    _check_the_ledger(tmp_path / "demo")
+
+
+def _check_the_ledger(folder: Path) -> None:
+    import asyncio
+
+    from posplus_tui.domain.money import Money
+    from posplus_tui.services.container import build_demo
+
+    async def read() -> list:
+        services = build_demo(folder, card_wait_ms=0, sync_on_start=False, pin_cost=16)
+        try:
+            return await services.payments.list_transactions(limit=50)
+        finally:
+            await services.aclose()
+
+    rows = asyncio.run(read())
+    got = sorted(
+        (str(t.kind.value), t.amount.cents, t.approved.cents, str(t.state.value)) for t in rows
+    )
+    charges = {(k, a): (ap, s) for k, a, ap, s in got if k in ("sale", "deposit")}
+    assert charges[("deposit", 1100)][0] == 1100
+    assert charges[("deposit", 1200)] == (1200, "voided")
+    assert charges[("deposit", 20005)][0] == 10002  # half approved
+    assert charges[("deposit", 10003)] == (10003, "refunded")
+    assert not [r for r in got if r[3] in ("unknown", "at_terminal", "intent")], got
+    kept = sum(t.approved.cents for t in rows if t.kind.value in ("sale", "deposit"))
+    given_back = sum(t.approved.cents for t in rows if t.kind.value in ("refund", "void"))
+    assert Money(kept - given_back) == Money(1100 + 10002), got

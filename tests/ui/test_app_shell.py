@@ -253,7 +253,9 @@ async def test_a_finished_setup_takes_payments_without_a_restart(tmp_path) -> No
         await wait_for_text(pilot, f"API id {wanted}")
 
 
-async def test_q_types_in_a_field_and_quits_elsewhere(demo_app) -> None:
+async def test_q_types_in_a_field_and_never_quits(demo_app) -> None:
+    """A clerk types names with a q ("Quinn"): plain q never quits, wherever the focus is
+    (quit is ctrl+q). The old check sat after the app had closed, so it could not fail."""
     app = demo_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -266,5 +268,8 @@ async def test_q_types_in_a_field_and_quits_elsewhere(demo_app) -> None:
         await pilot.press("down")  # on the results: no text field has the focus
         await settle(pilot)
         await pilot.press("q")
+        await settle(pilot)
+        assert app.is_running
+        await pilot.press("ctrl+q")  # nothing at the terminal: quits at once
         await pilot.pause()
-    assert not app.is_running
+        assert not app.is_running

@@ -57,13 +57,14 @@ async def test_lookup_charge_approved_then_posted_on_reconciliation(demo_app) ->
         await wait_for_area(pilot, "Reconcile")
         await wait_for_text(pilot, "posted and checked")
         await wait_for_text(pilot, number)
-        # Row actions: a clerk who tries to change a posting is asked for a supervisor; Esc
-        # leaves everything as it was …
-        await pilot.press("r")
-        await wait_for_text(pilot, "Supervisor approval needed")
-        await pilot.press("escape")
+        # Row actions: a posting already checked cannot be retried or marked by hand; the keys
+        # are greyed and nothing is asked …
+        await settle(pilot)
+        await pilot.press("r", "h")
         await settle(pilot)
         await wait_for_area(pilot, "Reconcile")
+        assert "Supervisor approval needed" not in screen_text(app)
+        assert "already posted and checked" in app.screen.why_disabled("by_hand")
         # … and the clerk can open the invoice the row belongs to.
         await pilot.press("o")
         await settle(pilot)
@@ -116,10 +117,9 @@ async def test_deposit_card_on_file_and_refund_with_supervisor_approval(demo_app
         await _pay(pilot, [])
         await wait_for_text(pilot, "PAYMENT APPROVED")
         await wait_for_text(pilot, label)
-        await pilot.press("enter")
+        await pilot.press("enter")  # back to the invoice, as the result says (not Saved cards)
         await settle(pilot)
-        await pilot.press("escape")  # cards → invoice
-        await settle(pilot)
+        await wait_for_area(pilot, "Invoice")
         await wait_for_text(pilot, "PAID IN FULL")
 
         # Refund part of the card-on-file payment: a clerk needs a supervisor.

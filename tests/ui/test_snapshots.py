@@ -152,6 +152,7 @@ def test_card_on_file(snap_compare, demo_app) -> None:
         await settle(pilot)
         await pilot.press("f")
         await wait_for(pilot, lambda: pilot.app.screen.cards, what="the saved card")
+        await settle(pilot)  # the table lays out its new rows when idle
 
     assert _snap(snap_compare, demo_app(), steps)
 
@@ -213,3 +214,31 @@ def test_help(snap_compare, demo_app) -> None:
         await pilot.press("f1")
 
     assert _snap(snap_compare, demo_app(), steps)
+
+
+def test_payment_goes_on_after_leaving(snap_compare, demo_app) -> None:
+    """F5 during the card wait: Lookup, with the payment on the status bar."""
+
+    async def steps(pilot) -> None:
+        await _clerk_on_invoice(pilot)
+        await pilot.press("d", *"25.00", "f2")
+        await wait_for_text(pilot, "waiting for card")
+        await pilot.press("f5")
+        await wait_for_text(pilot, "F4 to see it")
+
+    assert _snap(snap_compare, demo_app(card_wait_ms=120_000), steps)
+
+
+def test_payment_in_flight_f4(snap_compare, demo_app) -> None:
+    """F4 from another area: the payment at the terminal, live."""
+
+    async def steps(pilot) -> None:
+        await _clerk_on_invoice(pilot)
+        await pilot.press("d", *"25.00", "f2")
+        await wait_for_text(pilot, "waiting for card")
+        await pilot.press("f6")
+        await wait_for_text(pilot, "F4 to see it")
+        await pilot.press("f4")
+        await wait_for_text(pilot, "Ask the customer to tap")
+
+    assert _snap(snap_compare, demo_app(card_wait_ms=120_000), steps)

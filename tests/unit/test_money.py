@@ -39,6 +39,10 @@ def test_parses_what_a_clerk_types(typed: str, cents: int) -> None:
         ("99999999", "larger than the most"),
         ("1,23.00", "not an amount"),
         ("$", "not an amount"),
+        (" 1 2 ", "not an amount"),  # never squeezed into $12.00
+        ("1 000", "not an amount"),
+        ("١٢", "not an amount"),  # other scripts' digits
+        ("１２", "not an amount"),
     ],
 )
 def test_rejects_bad_input_with_a_clerk_message(typed: str, says: str) -> None:

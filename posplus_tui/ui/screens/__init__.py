@@ -16,6 +16,7 @@ def all_screens() -> list[type[Screen]]:
         ("invoice", "InvoiceScreen"),
         ("charge", "ChargeScreen"),
         ("refund", "RefundScreen"),
+        ("payment", "PaymentScreen"),
         ("cards", "CardsScreen"),
         ("reconcile", "ReconcileScreen"),
         ("terminal", "TerminalScreen"),

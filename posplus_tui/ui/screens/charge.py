@@ -3,9 +3,10 @@ result in words with the next step."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,7 +15,7 @@ from textual.widgets import Button, Checkbox, Input, Select, Static
 from posplus_tui.domain.money import Money
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.literal import clean
-from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
+from posplus_tui.ui.payment_panel import LiveRequest
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.screens.invoice import facts_of
 from posplus_tui.ui.widgets import FieldMessage, MoneyInput, ProblemPanel, field_row
@@ -28,9 +29,10 @@ METHODS = [
 
 
 def save_card_words(on: bool) -> str:
+    """Short enough for the box at 80 columns, ticked or not."""
     if on:
-        return "Save card for next time: YES (customer agreed)"
-    return "Save card for next time: no (Space = yes)"
+        return "Save card: YES (customer agreed)"
+    return "Save card: no (Space = yes)"
 
 
 class ChargeScreen(LiveRequest, PosScreen[None]):
@@ -52,9 +54,17 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         Binding("enter", "finish", "Back to invoice", show=False),
     ]
 
-    def __init__(self, detail: Any, method: str = "card", card_id: int | None = None) -> None:
+    def __init__(
+        self,
+        detail: Any,
+        method: str = "card",
+        card_id: int | None = None,
+        amount: Money | None = None,
+    ) -> None:
         super().__init__()
         self.card_id = card_id
+        #: The amount to start from (the rest of a partial approval); the balance otherwise.
+        self.start_amount = amount
         self.detail = detail
         self.method = "card" if method == "deposit" else method
         self.is_deposit = method == "deposit"
@@ -73,7 +83,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                 yield field_row(
                     "Amount $",
                     MoneyInput(
-                        d.balance.to_api(),
+                        (self.start_amount or d.balance).to_api(),
                         maximum=d.balance,
                         what="the balance",
                         id="amount",
@@ -136,10 +146,7 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         amount = self.query_one("#amount", MoneyInput)
         amount.focus()
         if self.is_deposit:
-            amount.value = ""
-            self.query_one("#amount-message", FieldMessage).hint(
-                f"Type the deposit: more than $0.00, at most {self.detail.balance.format()}."
-            )
+            amount.value = ""  # the hint under it says what to type
 
     # -- the form --------------------------------------------------------------------------------
 
@@ -147,6 +154,11 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
     def _validate_amount(self) -> None:
         field = self.query_one("#amount", MoneyInput)
         message = self.query_one("#amount-message", FieldMessage)
+        if self.is_deposit and not field.value.strip():
+            message.hint(  # nothing typed yet is not an error
+                f"Type the deposit: more than $0.00, at most {self.detail.balance.format()}."
+            )
+            return
         result = field.validate(field.value)
         if result is not None and not result.is_valid:
             message.error(" ".join(result.failure_descriptions))
@@ -167,6 +179,8 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         self.query_one("#save-card-row").display = self.method in ("card", "keyed")
         self.query_one("#card-row").display = self.method == "card_on_file"
         self.query_one("#ach-fields").display = self.method == "ach"
+        send = "Send ACH payment (F2)" if self.method == "ach" else "Send to terminal (F2)"
+        self.query_one("#send", Button).label = send
         if self.method == "card_on_file":
             self.load_cards()
 
@@ -197,9 +211,19 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
 
     # -- sending ---------------------------------------------------------------------------------
 
+    def action_send(self) -> None:
+        """F2. It is a priority key, so it can overtake keys typed just before it that the
+        focused field has not taken in yet: the send waits behind them, so it reads the whole
+        field, as typed."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            focused.call_later(self._send_now)
+        else:
+            self._send_now()
+
     @on(Input.Submitted, "#amount")
     @on(Button.Pressed, "#send")
-    def action_send(self) -> None:
+    def _send_now(self) -> None:
         if self.phase != "form":
             return
         amount = self.query_one("#amount", MoneyInput).amount()
@@ -228,26 +252,34 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         else:
             request["save_card"] = self.query_one("#save-card", Checkbox).value
         title = f"{self._method_words()} · {amount.format()} · invoice {self.detail.number}"
-        self.start_live(title, cancellable=self.method != "ach")
-        self.run_charge(request)
+        self.launch(
+            self._charge(request),
+            title=title,
+            what="Deposit" if amount < self.detail.balance else "Payment",
+            amount=amount,
+            invoice_id=str(self.detail.id),
+            invoice_number=self.detail.number,
+            cancellable=self.method != "ach",
+        )
 
     def _method_words(self) -> str:
         return dict((v, k) for k, v in METHODS)[self.method].split(" (")[0]
 
-    @work(exclusive=True, group="charge", exit_on_error=False)
-    async def run_charge(self, request: dict[str, Any]) -> None:
+    def _charge(self, request: dict[str, Any]) -> Callable[[Any], Awaitable[Any]]:
+        """The service call, for the station's desk to run (it outlives this screen)."""
         payments = self.services.payments
         operator = self.pos_app.operator
         facts = facts_of(self.detail)
-        on_event = progress_poster(self.post_message)
         amount: Money = request["amount"]
-        try:
-            if self.method == "card_on_file":
-                result = await payments.charge_card_on_file(
+        method = self.method
+
+        def run(on_event: Any) -> Awaitable[Any]:
+            if method == "card_on_file":
+                return payments.charge_card_on_file(
                     facts, request["card_id"], operator=operator, amount=amount, on_event=on_event
                 )
-            elif self.method == "ach":
-                result = await payments.charge_ach(
+            if method == "ach":
+                return payments.charge_ach(
                     facts,
                     request["routing"],
                     request["account"],
@@ -257,20 +289,42 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                     amount=amount,
                     on_event=on_event,
                 )
-            else:
-                result = await payments.charge(
-                    facts,
-                    operator=operator,
-                    amount=amount,
-                    save_card=request.get("save_card", False),
-                    keyed=self.method == "keyed",
-                    on_event=on_event,
-                )
-        except Exception as exc:
-            p = explain(exc)
-            self.back_to_form(p.title, p.fix)
+            return payments.charge(
+                facts,
+                operator=operator,
+                amount=amount,
+                save_card=request.get("save_card", False),
+                keyed=method == "keyed",
+                on_event=on_event,
+            )
+
+        return run
+
+    def on_key(self, event: events.Key) -> None:
+        """A digit typed while no field has the focus (the first key after the screen opens,
+        or after a click on a button) goes to the amount: never dropped on the way."""
+        if self.phase != "form" or not event.is_printable or event.character is None:
             return
-        self.finished(result)
+        if isinstance(self.focused, Input):
+            return
+        if event.character not in "0123456789.,$":
+            return
+        field = self.query_one("#amount", MoneyInput)
+        event.stop()
+        event.prevent_default()
+        field.focus()
+        field.post_message(events.Key(event.key, event.character))
+
+    def finished(self, result: Any) -> None:
+        """The header follows the money: what is due now that the terminal has approved."""
+        super().finished(result)
+        if getattr(result, "approved", False):
+            d = self.detail
+            due = d.balance - result.approved_amount
+            self.query_one("#charge-head", Static).update(
+                f"Invoice {d.number} · {d.customer_name} · Balance due now {due.format()}"
+                f" (was {d.balance.format()})"
+            )
 
     # -- keys ------------------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
+from posplus_tui.domain.rules import RuleViolation, check_void
+from posplus_tui.domain.transactions import TxnKind, TxnState
 from posplus_tui.services.reconcile import EventKind
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.literal import cells, clean
@@ -77,6 +79,36 @@ def value_of(x: Any) -> str:
     return str(getattr(x, "value", x))
 
 
+def money_back_refusal(action: str, txn: Any, transactions: list[Any]) -> str:
+    """Why ``action`` ("refund" or "void") cannot be done on ``txn``, in words ("" if it can):
+    the same rules the payment service applies, asked before anything else."""
+    verb = "refund" if action == "refund" else "void"
+    if value_of(txn.kind) not in ("sale", "deposit"):
+        return (
+            f"{txn.ecr_ref} is a {value_of(txn.kind)}, not a payment: there is nothing to {verb}."
+        )
+    state = value_of(txn.state)
+    if not txn.is_approved:
+        words = STATE_WORDS.get(state, state)
+        return f"{txn.ecr_ref} is {words}, not an approved payment: nothing to {verb}."
+    if action == "refund":
+        if state == "refunded":
+            return f"{txn.ecr_ref} is already refunded in full."
+        if state == "voided":
+            return f"{txn.ecr_ref} was voided: nothing was kept to refund."
+        return ""
+    children = [
+        (TxnKind(value_of(t.kind)), TxnState(value_of(t.state)), t.amount)
+        for t in transactions
+        if t.parent_id == txn.id
+    ]
+    try:
+        check_void(TxnState(state), batch_closed=txn.batch_closed, children=children)
+    except RuleViolation as exc:
+        return f"No void: {exc.message} {exc.fix}"
+    return ""
+
+
 class InvoiceScreen(PosScreen[None]):
     """One invoice and everything the counter can do with it."""
 
@@ -106,11 +138,15 @@ class InvoiceScreen(PosScreen[None]):
         self.detail: Any = None
         self.transactions: list[Any] = []
         self._unsubscribe: Any = None
+        #: What a partial approval left to pay: offered as the next charge.
+        self.rest: Money | None = None
+        self._shown_refs: list[str] = []
 
     def body(self) -> ComposeResult:
         with Vertical(id="invoice-body"):
             yield Static(f"Opening invoice {self.number}…", id="invoice-head", markup=False)
             yield Static("", id="invoice-totals", markup=False)
+            yield Static("", id="invoice-next", markup=False)
             yield ProblemPanel(id="invoice-problem")
             with TabbedContent(id="invoice-tabs", initial="tab-ours"):
                 with TabPane("Our transactions", id="tab-ours"):
@@ -126,6 +162,7 @@ class InvoiceScreen(PosScreen[None]):
                     yield items
 
     def on_mount(self) -> None:
+        self._show_next()
         self.wide = self.app.size.width >= 100
         ours = self.query_one("#ours", DataTable)
         ours.add_columns(*(["Ref"] if self.wide else []), "What", "Amount", "Card", "State")
@@ -153,6 +190,34 @@ class InvoiceScreen(PosScreen[None]):
     def on_screen_resume(self) -> None:
         if self.detail is not None:
             self.reload()
+
+    def offer_rest(self, amount: Money | None) -> None:
+        """After a partial approval: offer the rest as the next charge (``c``)."""
+        self.rest = amount if amount is not None and amount.cents > 0 else None
+        if self.is_mounted:
+            self._show_next()
+
+    def _show_next(self) -> None:
+        """The next step after a partial approval; otherwise the two ways to pay that the
+        80-column footer has no room for (k, a)."""
+        line = self.query_one("#invoice-next", Static)
+        rest = self._rest_now()
+        line.set_class(rest is not None, "-next")
+        if rest is not None:
+            line.display = True
+            line.update(f"Next step: charge the remaining {rest.format()} — press c.")
+            return
+        can_pay = self.detail is not None and self.detail.balance.cents > 0
+        line.display = can_pay
+        line.update("Also: k card typed on the terminal · a bank account (ACH)")
+
+    def _rest_now(self) -> Money | None:
+        """The rest still to offer: never more than the balance as it stands now."""
+        if self.rest is None or self.detail is None:
+            return self.rest
+        if self.detail.balance.cents <= 0:
+            return None
+        return min(self.rest, self.detail.balance)
 
     def reload(self) -> None:
         self.load()
@@ -202,7 +267,11 @@ class InvoiceScreen(PosScreen[None]):
             f" · {balance_words}"
         )
         ours = self.query_one("#ours", DataTable)
+        keep = ours.cursor_row if ours.row_count else -1
+        kept = self._shown_refs[keep] if 0 <= keep < len(self._shown_refs) else None
         ours.clear()
+        before = self._shown_refs
+        self._shown_refs = [t.ecr_ref for t in self.transactions]
         for t in self.transactions:
             kind = value_of(t.kind)
             tender = value_of(t.tender)
@@ -215,7 +284,12 @@ class InvoiceScreen(PosScreen[None]):
                 STATE_WORDS.get(value_of(t.state), value_of(t.state)),
             ]
             ours.add_row(*cells(*([t.ecr_ref] if self.wide else []), *row), key=t.ecr_ref)
+        # A reload keeps the clerk on the same transaction; a new one (just taken) comes first
+        # and is where the cursor goes.
+        if kept in self._shown_refs and set(self._shown_refs) <= set(before):
+            ours.move_cursor(row=self._shown_refs.index(kept))
         self._describe_transaction()
+        self._show_next()
         pays = self.query_one("#payments", DataTable)
         pays.clear()
         for p in d.payments:
@@ -250,8 +324,20 @@ class InvoiceScreen(PosScreen[None]):
         if action in ("charge", "deposit", "keyed", "ach"):
             return self.detail is not None and self.detail.balance.cents > 0
         if action in ("refund", "void"):
-            return self.detail is not None and bool(self.transactions)
+            if self.detail is None or not self.transactions:
+                return False
+            return None if self.why_disabled(action) else True
         return True
+
+    def why_disabled(self, action: str) -> str:
+        """Why a refund or void of the highlighted transaction cannot be done: said before
+        anyone is asked for a reason, a PIN or a confirmation ("" when it can)."""
+        if action not in ("refund", "void"):
+            return ""
+        txn = self._selected_transaction()
+        if txn is None:
+            return "Pick one of our transactions first (↑↓ in “Our transactions”)."
+        return money_back_refusal(action, txn, self.transactions)
 
     def _selected_transaction(self) -> Any | None:
         table = self.query_one("#ours", DataTable)
@@ -261,7 +347,7 @@ class InvoiceScreen(PosScreen[None]):
             return None
         return self.transactions[table.cursor_row]
 
-    def _pay(self, method: str) -> None:
+    def _pay(self, method: str, amount: Money | None = None) -> None:
         from posplus_tui.ui.screens.charge import ChargeScreen
 
         if self.detail is None or self.detail.balance.cents <= 0:
@@ -271,10 +357,14 @@ class InvoiceScreen(PosScreen[None]):
                 warning=True,
             )
             return
-        self.app.push_screen(ChargeScreen(self.detail, method=method))
+        self.app.push_screen(ChargeScreen(self.detail, method=method, amount=amount))
 
     def action_charge(self) -> None:
-        self._pay("card")
+        """The balance; after a partial approval, the rest of what was asked."""
+        rest = self._rest_now()
+        self.rest = None
+        self._show_next()
+        self._pay("card", amount=rest)
 
     def action_deposit(self) -> None:
         self._pay("deposit")
@@ -297,19 +387,10 @@ class InvoiceScreen(PosScreen[None]):
         txn = self._selected_transaction()
         problem = self.query_one("#invoice-problem", ProblemPanel)
         self.query_one("#invoice-tabs", TabbedContent).active = "tab-ours"
-        if txn is None:
+        why = self.why_disabled(mode)
+        if txn is None or why:
             problem.show(
-                "Pick one of our transactions first.",
-                "Use ↑↓ in “Our transactions”, then press r (refund) or v (void).",
-                warning=True,
-            )
-            return
-        if not txn.is_approved or value_of(txn.kind) not in ("sale", "deposit"):
-            problem.show(
-                f"{txn.ecr_ref} is not an approved payment, so there is nothing to "
-                f"{'refund' if mode == 'refund' else 'void'}.",
-                "Pick an approved payment from the list.",
-                warning=True,
+                why, "Pick another payment from the list, or refund instead.", warning=True
             )
             return
         problem.clear()
@@ -326,6 +407,7 @@ class InvoiceScreen(PosScreen[None]):
 
     @on(DataTable.RowHighlighted, "#ours")
     def _describe_transaction(self) -> None:
+        self.refresh_bindings()  # refund / void follow the highlighted transaction
         txn = self._selected_transaction()
         detail = self.query_one("#ours-detail", Static)
         if txn is None:

@@ -11,7 +11,7 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -186,6 +186,45 @@ class LookupScreen(HomeScreen[None]):
             table.add_column(col, key=col)
         self.query_one("#search", Input).focus()
         self._say_hint()
+        # Balances move when a payment posts: a list on screen follows (its own clerk's
+        # payments, and other stations' through the reconcile worker).
+        reconcile = self.services.reconcile
+        self._unsubscribe = (
+            reconcile.subscribe(lambda _e: self.call_later(self._money_moved))
+            if reconcile is not None
+            else None
+        )
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    def on_screen_resume(self) -> None:
+        """Back from an invoice or an area: the hands go to the search box, which still says
+        what was typed (selected, so typing starts a new search), and the list shows the
+        balances as they are now. (PosScreen's own resume handler runs too.)"""
+        search = self.query_one("#search", Input)
+        self.set_focus(search)
+        search.select_all()
+        self._money_moved()
+
+    def _money_moved(self) -> None:
+        text = self._current()
+        if text and self.is_current:
+            self.search_local(text)
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter or digit typed while the results have the focus goes to the search box
+        (where the clerk meant it), instead of nowhere."""
+        search = self.query_one("#search", Input)
+        if self.focused is search or not event.is_printable or event.character is None:
+            return
+        event.stop()
+        event.prevent_default()
+        # Focusing selects the old text; the key, queued behind the focus, then replaces it
+        # (a new search, as after Ctrl+F), and the keys after it follow in order.
+        self.set_focus(search)
+        search.post_message(events.Key(event.key, event.character))
 
     def _say_hint(self) -> None:
         self.query_one("#lookup-message", FieldMessage).hint(
@@ -345,6 +384,15 @@ class LookupScreen(HomeScreen[None]):
     @on(DataTable.RowSelected, "#results")
     def action_open_invoice(self) -> None:
         s = self._highlighted()
+        text = self._current()
+        if s is not None and text and self.shown_for != text:
+            # The list still answers an older search: never open from it.
+            self.query_one("#lookup-message", FieldMessage).error(
+                f"The list is still for “{self.shown_for}”. Press Enter in the search box to "
+                f"search for “{text}”."
+            )
+            self.action_focus_search()
+            return
         if s is None:
             self.query_one("#lookup-message", FieldMessage).error(
                 "Pick an invoice first: type in the search box, then ↓ and Enter."

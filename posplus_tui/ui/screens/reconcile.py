@@ -246,6 +246,7 @@ class ReconcileScreen(PosScreen[None]):
 
     @on(DataTable.RowHighlighted, "#events")
     def _describe_event(self) -> None:
+        self.refresh_bindings()  # retry / posted by hand follow the highlighted row
         event = self._selected()
         detail = self.query_one("#event-detail", Static)
         if event is None:
@@ -281,6 +282,39 @@ class ReconcileScreen(PosScreen[None]):
             )
             return None
         return event
+
+    def _posting_now(self, outbox_id: int) -> str:
+        """The latest step seen for one posting (rows are steps; the posting moves on)."""
+        for e in reversed(self.events):
+            if e.outbox_id == outbox_id:
+                return str(getattr(e.kind, "value", e.kind))
+        return ""
+
+    def why_disabled(self, action: str) -> str:
+        """Why retry / posted-by-hand cannot be done on the highlighted row ("" when it can):
+        said before anyone is asked for a note or a PIN."""
+        if action not in ("retry", "by_hand"):
+            return ""
+        event = self._selected()
+        if event is None or event.outbox_id is None:
+            return "Pick a row about a payment first (↑↓)."
+        now = self._posting_now(event.outbox_id)
+        ref = event.transaction_ref
+        if now in ("verified", "resolved"):
+            return f"Payment {ref} is already posted and checked in ServiceTitan: nothing to do."
+        if now == "cancelled":
+            return f"The posting of {ref} was cancelled: nothing to do."
+        if action == "by_hand" and now in ("queued", "posting", "posted", "retry"):
+            return (
+                f"Payment {ref} is still being posted by the app; mark it only once it needs "
+                "attention."
+            )
+        return ""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("retry", "by_hand"):
+            return None if self.why_disabled(action) else True
+        return True
 
     def action_retry(self) -> None:
         event = self._selected_posting()

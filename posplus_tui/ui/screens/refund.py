@@ -17,7 +17,7 @@ from posplus_tui.redaction import card_data_in
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.literal import clean
 from posplus_tui.ui.modals import Confirm
-from posplus_tui.ui.payment_panel import LiveRequest, progress_poster
+from posplus_tui.ui.payment_panel import LiveRequest
 from posplus_tui.ui.screens.base import PosScreen
 from posplus_tui.ui.widgets import FieldMessage, MoneyInput, ProblemPanel, field_row
 
@@ -128,9 +128,19 @@ class RefundScreen(LiveRequest, PosScreen[None]):
 
     # -- sending ---------------------------------------------------------------------------------
 
+    def action_send(self) -> None:
+        """F2. It is a priority key, so it can overtake keys typed just before it that the
+        focused field has not taken in yet: the send waits behind them, so it reads the whole
+        field, as typed."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            focused.call_later(self._send_now)
+        else:
+            self._send_now()
+
     @on(Input.Submitted)
     @on(Button.Pressed, "#send")
-    def action_send(self) -> None:
+    def _send_now(self) -> None:
         if self.phase != "form":
             return
         amount: Money | None = None
@@ -182,32 +192,32 @@ class RefundScreen(LiveRequest, PosScreen[None]):
             Confirm(f"{verb} {shown.format()}?", question, yes=f"{verb} {shown.format()}")
         ):
             return
-        self.start_live(f"{verb} · {shown.format()} · {self.card}")
-        on_event = progress_poster(self.post_message)
         payments = self.services.payments
-        try:
-            if self.mode == "refund":
-                result = await payments.refund(
-                    self.txn.ecr_ref,
+        ref = self.txn.ecr_ref
+        mode = self.mode
+
+        def run(on_event: Any) -> Any:
+            if mode == "refund":
+                return payments.refund(
+                    ref,
                     amount,
                     operator=operator,
                     approval=approval,
                     reason=reason,
                     on_event=on_event,
                 )
-            else:
-                result = await payments.void(
-                    self.txn.ecr_ref,
-                    operator=operator,
-                    approval=approval,
-                    reason=reason,
-                    on_event=on_event,
-                )
-        except Exception as exc:
-            p = explain(exc)
-            self.back_to_form(p.title, p.fix)
-            return
-        self.finished(result)
+            return payments.void(
+                ref, operator=operator, approval=approval, reason=reason, on_event=on_event
+            )
+
+        self.launch(
+            run,
+            title=f"{verb} · {shown.format()} · {self.card}",
+            what=verb,
+            amount=shown,
+            invoice_id=str(self.detail.id),
+            invoice_number=self.detail.number,
+        )
 
     @on(Button.Pressed, "#back")
     def _back_pressed(self) -> None:

@@ -76,6 +76,9 @@ class TerminalScreen(HomeScreen[None]):
             return
         log = self.query_one("#frames", Log)
         log.write_lines(list(diag.frames.lines))
+        # Written before the log had a size, so it is not "at the end" yet: put it there once
+        # laid out, and from then on it follows new frames (until someone scrolls up).
+        self.call_after_refresh(log.scroll_end, animate=False, immediate=True)
         self._unsubscribe = diag.frames.subscribe(lambda line: self.post_message(FrameSeen(line)))
         self.load_last()
 
@@ -84,7 +87,11 @@ class TerminalScreen(HomeScreen[None]):
             self._unsubscribe()
 
     def on_frame_seen(self, message: FrameSeen) -> None:
-        self.query_one("#frames", Log).write_lines(message.line.splitlines())
+        log = self.query_one("#frames", Log)
+        near_end = log.max_scroll_y - log.scroll_y <= 2 and not log.is_vertical_scrollbar_grabbed
+        log.write_lines(message.line.splitlines(), scroll_end=False)
+        if near_end:
+            log.scroll_end(animate=False, immediate=True)
 
     def _state(self) -> None:
         diag = self.services.terminal
