@@ -268,6 +268,15 @@ class SecretStore:
         except keyring.errors.NoKeyringError as exc:
             raise NoKeyringAvailable() from exc
 
+    def source(self, name: str) -> str:
+        """Where ``name`` would be read from: "environment", "secrets file" or "keyring"."""
+        if self._environ.get(f"POSPLUS_{name.upper()}"):
+            return "environment"
+        backend = self._backend
+        if backend is not None and type(backend).__module__.startswith("keyrings.cryptfile"):
+            return "secrets file"
+        return "keyring"
+
     def status(self) -> dict[str, str]:
         """Each secret as ``••••`` (set), ``not set`` or ``from environment``: never the value."""
         out: dict[str, str] = {}

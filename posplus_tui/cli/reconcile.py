@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rc = sub.add_parser(
         "reconcile",
         help="post approved payments to ServiceTitan (exactly once) and verify them",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__.split("\n\n", 1)[1].replace("``", "") if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mode = rc.add_mutually_exclusive_group()

@@ -120,6 +120,18 @@ class BatchSummary:
     count: int
     total: Money
     ledger_rows: int
+    #: False when the terminal closed the batch but its totals could not be read.
+    totals_known: bool = True
+
+    def describe(self) -> str:
+        """ "Batch 12 closed: 1 transaction, $10.00." in words a clerk reads aloud."""
+        if not self.totals_known:
+            return (
+                f"Batch {self.batch_number} closed. The terminal's totals could not be read: "
+                "print the batch report on the terminal to see them."
+            )
+        noun = "transaction" if self.count == 1 else "transactions"
+        return f"Batch {self.batch_number} closed: {self.count} {noun}, {self.total.format()}."
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,9 @@ def _describe(view: TransactionView) -> str:
     if state is TxnState.DECLINED:
         return f"{what} declined by the card issuer ({view.message.removeprefix('declined: ')}). Ask for another card."
     if state is TxnState.CANCELLED:
-        return f"{what} cancelled at the terminal ({view.message}). Nothing was charged."
+        why = view.message.strip()
+        said = f" ({why})" if why and "cancel" not in why.lower() else ""
+        return f"{what} cancelled at the terminal{said}. Nothing was charged."
     if state is TxnState.NOT_FOUND:
         return f"{what} never reached the card network; nothing was charged. You can try again."
     if state is TxnState.FAILED:
@@ -691,15 +705,15 @@ class PaymentService:
                     "Check the terminal, then try again. Nothing was changed in the ledger.",
                 )
             rows = await self._db(self._store.record_batch_close, result, actor=operator.name)
-        summary = BatchSummary(result.batch_number, result.count, Money(result.total_cents), rows)
+        summary = BatchSummary(
+            result.batch_number,
+            result.count,
+            Money(result.total_cents),
+            rows,
+            totals_known=getattr(result, "totals_known", True),
+        )
         self._hub.emit(
-            PaymentEvent(
-                PaymentEventKind.BATCH_CLOSED,
-                "",
-                f"Batch {summary.batch_number} closed: {summary.count} transactions, "
-                f"{summary.total.format()}.",
-                summary.total,
-            )
+            PaymentEvent(PaymentEventKind.BATCH_CLOSED, "", summary.describe(), summary.total)
         )
         return summary
 

@@ -176,6 +176,10 @@ class SetupService:
         except SecretStoreError:
             return False
 
+    def secret_source(self, name: str) -> str:
+        """Where a stored secret comes from, in words for the form ("keyring", "environment")."""
+        return self.secrets.source(name)
+
     def _filled(self, form: ConnectionForm) -> ConnectionForm:
         """The form with stored secrets in place of the ones left empty."""
         secret = form.client_secret or self._stored("client_secret", form.tenant_id)

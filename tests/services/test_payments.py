@@ -162,6 +162,7 @@ async def test_cardholder_cancel_at_terminal(
 ) -> None:
     result = await pay.charge(invoice_facts("20.07"), operator=staff.clerk)
     assert result.state is S.CANCELLED and "Nothing was charged" in result.message
+    assert result.message.lower().count("cancel") == 1, result.message  # said once, not twice
     assert outbox(ledger) == []
 
 

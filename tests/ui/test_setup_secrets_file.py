@@ -169,3 +169,16 @@ def test_the_readme_cryptfile_recipe_never_prompts(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert "client_secret = not set" in ok.stdout
     assert "Please" not in ok.stdout + ok.stderr, "no getpass prompt"
+
+
+async def test_a_secret_from_the_environment_is_not_said_to_be_in_the_keyring(
+    setup_only_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSPLUS_CLIENT_SECRET", "from-the-service-env")
+    app = setup_only_app(config.Settings(tenant_id="4242", client_id="cid.demo"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        placeholder = app.screen.query_one("#client_secret").placeholder
+        assert "from the environment (POSPLUS_CLIENT_SECRET)" in placeholder
+        assert "keyring" not in placeholder
+        assert "from-the-service-env" not in screen_text(app)

@@ -53,7 +53,8 @@ SEARCH_SLACK = timedelta(days=2)
 
 POST_DISABLED_FIX = (
     "Approved payments stay safe in the outbox. Record them in ServiceTitan by hand and use "
-    "“Mark posted by hand”, or switch the posting channel (see README, “Posting channel”)."
+    "“Mark posted by hand” (h on Reconcile), or ask the ServiceTitan admin to give the app "
+    "the Accounting → Payments permission (Settings → Integrations → API Application Access)."
 )
 
 

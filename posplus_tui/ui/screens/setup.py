@@ -239,7 +239,10 @@ class SetupScreen(PosScreen[None]):
 
     def _secret_placeholder(self, name: str) -> str:
         if self.setup.secret_is_set(name):
-            return "•••• stored in the keyring — leave empty to keep it"
+            source = self.setup.secret_source(name)
+            if source == "environment":
+                return f"•••• from the environment (POSPLUS_{name.upper()}), not stored here"
+            return f"•••• stored in the {source} — leave empty to keep it"
         return "not set yet"
 
     # -- reading the form ------------------------------------------------------------------------

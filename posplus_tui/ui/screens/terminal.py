@@ -177,10 +177,7 @@ class TerminalScreen(HomeScreen[None]):
         anchor = (
             f" Audit chain #{head[0]} {head[1][:16]} (kept outside the ledger)." if head else ""
         )
-        box.ok(
-            f"Batch {summary.batch_number} closed: {summary.count} transactions, "
-            f"{summary.total.format()}.{anchor}"
-        )
+        box.ok(f"{summary.describe()}{anchor}")
         self.load_last()
 
     def action_clear_log(self) -> None:
