@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -139,37 +140,65 @@ def _validate(values: dict[str, Any], source: str) -> Settings:
     return settings
 
 
+def _read_file(file: Path) -> dict[str, Any]:
+    """The ``[posplus]`` table of ``file`` ({} when there is no file); a file that cannot be
+    read as TOML at all is a :class:`ConfigError`."""
+    if not file.exists():
+        return {}
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc}). Fix the file or delete it.") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{file}: is not UTF-8 text (saved by an editor in another encoding?). "
+            "Save it as UTF-8, or delete it and use Setup."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot be read ({exc.strerror}).") from exc
+    section = data.get("posplus", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{file}: expected a [posplus] table.")
+    return dict(section)
+
+
+def _overrides(env: Mapping[str, str]) -> dict[str, str]:
+    return {key: env[_ENV_PREFIX + key.upper()] for key in KEYS if _ENV_PREFIX + key.upper() in env}
+
+
 def load(path: Path | None = None, *, environ: dict[str, str] | None = None) -> Settings:
     """Read the file (if it exists), then apply ``POSPLUS_<KEY>`` overrides, then validate."""
     env = os.environ if environ is None else environ
     file = Path(path) if path else paths.default_config_file()
-    values: dict[str, Any] = {}
-    if file.exists():
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"{file}: not valid TOML ({exc}). Fix the file or delete it."
-            ) from exc
-        except UnicodeDecodeError:
-            raise ConfigError(
-                f"{file}: is not UTF-8 text (saved by an editor in another encoding?). "
-                "Save it as UTF-8, or delete it and use Setup."
-            ) from None
-        except OSError as exc:
-            raise ConfigError(f"{file}: cannot be read ({exc.strerror}).") from exc
-        section = data.get("posplus", data)
-        if not isinstance(section, dict):
-            raise ConfigError(f"{file}: expected a [posplus] table.")
-        values.update(section)
-    settings = _validate(values, str(file))
-    overrides = {
-        key: env[_ENV_PREFIX + key.upper()] for key in KEYS if _ENV_PREFIX + key.upper() in env
-    }
+    settings = _validate(_read_file(file), str(file))
+    overrides = _overrides(env)
     if overrides:
         merged = settings.to_dict() | overrides
         settings = _validate(merged, f"{file} + POSPLUS_* environment")
     return settings
+
+
+def load_for_setup(
+    path: Path | None = None, *, environ: dict[str, str] | None = None
+) -> tuple[Settings, dict[str, str]]:
+    """The settings with every bad value left out, and a sentence per bad key.
+
+    For ``posplus run``: a mistyped terminal address must open Setup at that field rather than
+    stop the app before Setup can be reached. A file that is not TOML at all still raises.
+    """
+    env = os.environ if environ is None else environ
+    file = Path(path) if path else paths.default_config_file()
+    values = _read_file(file) | _overrides(env)
+    good: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for key, value in values.items():
+        try:
+            _validate({key: value}, str(file))
+        except ConfigError as exc:
+            problems[key] = str(exc)
+            continue
+        good[key] = value
+    return _validate(good, str(file)), problems
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from posplus_tui.cli.common import CliError, config_file, load_settings
+from posplus_tui.config import Settings
 from posplus_tui.logs import setup_logging
 
 
@@ -80,8 +81,31 @@ def _demo(args: argparse.Namespace) -> int:
         return run_app(PosPlusApp(services))
 
 
+def settings_for_run(args: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
+    """The settings, and any value that must be fixed in Setup.
+
+    In a terminal a bad value (a mistyped terminal address, say) opens Setup at that field, so
+    the app can always be reached to fix it; without a terminal, or when the ledger's own address
+    is wrong (the operators who may open Setup live in the ledger), it is one line and exit 2.
+    """
+    try:
+        return load_settings(args), {}
+    except CliError:
+        if not sys.stdout.isatty():
+            raise
+        from posplus_tui import config
+
+        try:
+            settings, problems = config.load_for_setup(config_file(args))
+        except config.ConfigError as exc:
+            raise CliError(str(exc), exit_code=2) from exc
+        if not problems or "database_url" in problems:
+            raise
+        return settings, problems
+
+
 def _run(args: argparse.Namespace) -> int:
-    settings = load_settings(args)
+    settings, problems = settings_for_run(args)
     missing = settings.missing_for_run()
     if missing and not sys.stdout.isatty():
         # No screen to show Setup on: say what is missing in one line instead.
@@ -97,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
 
     setup_logging()
     _daily_backup(settings.database_url)
-    services = build_run(settings, config_path=config_file(args))
+    services = build_run(settings, config_path=config_file(args), problems=problems)
     freeze_heap()
     return run_app(PosPlusApp(services))
 

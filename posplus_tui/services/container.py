@@ -314,6 +314,8 @@ class Services:
         """What Setup still needs before payments can be taken (empty in the demo)."""
         if self.mode == DEMO:
             return []
+        if self.setup is not None and self.setup.problems:
+            return sorted(self.setup.problems)
         missing = self.settings.missing_for_run()
         if not missing and self.not_ready:
             missing = ["client secret / app key (keyring)"]
@@ -573,9 +575,11 @@ def build_run(
     secrets: SecretStore | None = None,
     clock: Clock | None = None,
     pin_cost: int | None = None,
+    problems: dict[str, str] | None = None,
 ) -> Services:
     """Services for ``posplus run``: the configured tenant, terminal and ledger. When ServiceTitan
-    or the terminal is not set up yet, only Setup's services are built (the app opens Setup)."""
+    or the terminal is not set up yet, or a setting was refused (``problems``: key → sentence),
+    only Setup's services are built (the app opens Setup, at the refused field)."""
     from posplus_tui.services.reconcile.factory import client_from_settings
     from posplus_tui.services.setup import SetupService
 
@@ -586,11 +590,15 @@ def build_run(
         client_factory=servicetitan_client_factory(settings.sandbox_url),
         terminal_tester=open_and_identify_terminal,
         config_path=config_path,
+        problems=dict(problems or {}),
     )
     services = Services(
         mode="run", settings=settings, secrets=secrets, clock=clock or SystemClock(), setup=setup
     )
     _open_operators(services, pin_cost)
+    if problems:
+        services.not_ready = "A setting must be fixed in Setup: " + ", ".join(sorted(problems))
+        return services
     if settings.missing_for_run():
         services.not_ready = "Setup is not finished."
         return services

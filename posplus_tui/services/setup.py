@@ -163,6 +163,8 @@ class SetupService:
     payment_types: tuple[PaymentTypeOption, ...] = ()
     #: Where setting changes are recorded (the ledger's audit chain), once the ledger is open.
     audit: AuditService | None = None
+    #: Settings refused at start (key → sentence), shown and focused when Setup opens.
+    problems: dict[str, str] = field(default_factory=dict)
     #: Who may save: the operator service reads the saver's role from the ledger.
     operators: Any = None
     _last_form: ConnectionForm | None = field(default=None, repr=False)

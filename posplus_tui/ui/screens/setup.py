@@ -233,9 +233,27 @@ class SetupScreen(PosScreen[None]):
     def on_mount(self) -> None:
         self.operators: list[Any] = []
         self.reload_operators()
+        self._show_refused_settings()
         s = self.setup.settings
         if s.tenant_id and s.client_id and self.setup.secret_is_set("client_secret"):
             self.action_test_connection()  # so usernames are checked straight away
+
+    def _show_refused_settings(self) -> None:
+        """A setting refused at start: say which and why, and put the cursor in that field."""
+        problems = self.setup.problems
+        if not problems:
+            return
+        key = sorted(problems)[0]
+        more = f" ({len(problems) - 1} more below)" if len(problems) > 1 else ""
+        why = problems[key].split(": “", 1)[-1]  # without the settings file's path
+        self.query_one("#setup-problem", ProblemPanel).show(
+            f"The setting {key} was refused and left empty{more}.",
+            f"“{why} Type the right value in the field with the cursor, test it, then save "
+            "(ctrl+s).",
+        )
+        field = self.query(f"#{key}")
+        if field:
+            self.call_after_refresh(field.first().focus)
 
     def _secret_placeholder(self, name: str) -> str:
         if self.setup.secret_is_set(name):
