@@ -233,10 +233,21 @@ class SetupScreen(PosScreen[None]):
     def on_mount(self) -> None:
         self.operators: list[Any] = []
         self.reload_operators()
+        if not self.setup.problems and self.setup.settings.missing_for_run():
+            self._focus_first_empty()  # an unfinished set-up: the cursor where typing starts
         self._show_refused_settings()
         s = self.setup.settings
         if s.tenant_id and s.client_id and self.setup.secret_is_set("client_secret"):
             self.action_test_connection()  # so usernames are checked straight away
+
+    def _focus_first_empty(self) -> None:
+        """The cursor starts in the first field still to fill, so typing goes somewhere."""
+        for field in self.query(Input):
+            if field.display and field.parent is not None and field.parent.display:
+                if not field.value and "stored" not in (field.placeholder or ""):
+                    field.focus()
+                    return
+        self.query_one("#environment", Select).focus()
 
     def _show_refused_settings(self) -> None:
         """A setting refused at start: say which and why, and put the cursor in that field."""
