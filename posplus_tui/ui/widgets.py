@@ -112,7 +112,7 @@ class StatusBar(Static):
         self.set_class(bool(snapshot.trouble), "-trouble")
         if snapshot.trouble:  # background work stopped: that comes first, in words
             more = f" (+{len(snapshot.trouble) - 1} more)" if len(snapshot.trouble) > 1 else ""
-            self.update(f"{operator} │ {snapshot.trouble[0]}{more}")
+            self.update(clean(f"{operator} │ {snapshot.trouble[0]}{more}"))
             return
         outbox = "Outbox —" if snapshot.outbox_depth is None else f"Outbox {snapshot.outbox_depth}"
         attention = (

@@ -7,6 +7,7 @@ development box's home or work folder would make a clean clone elsewhere fail.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +33,25 @@ SKIP_DIRS = {
 
 
 def _tree() -> list[Path]:
+    """The files a commit could hold: git's own list (ignored files such as a failed run's
+    snapshot report are never committed), or every file when there is no git."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        listed = ""
+    if listed:
+        return [
+            ROOT / name
+            for name in listed.split("\0")
+            if name and (ROOT / name).is_file() and not name.endswith((".pyc", ".sqlite3"))
+        ]
     files = []
     for path in ROOT.rglob("*"):
         parts = set(path.relative_to(ROOT).parts)

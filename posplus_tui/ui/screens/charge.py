@@ -322,8 +322,10 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
             d = self.detail
             due = d.balance - result.approved_amount
             self.query_one("#charge-head", Static).update(
-                f"Invoice {d.number} · {d.customer_name} · Balance due now {due.format()}"
-                f" (was {d.balance.format()})"
+                clean(
+                    f"Invoice {d.number} · {d.customer_name} · Balance due now {due.format()}"
+                    f" (was {d.balance.format()})"
+                )
             )
 
     # -- keys ------------------------------------------------------------------------------------

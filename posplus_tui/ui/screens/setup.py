@@ -243,10 +243,10 @@ class SetupScreen(PosScreen[None]):
     def _focus_first_empty(self) -> None:
         """The cursor starts in the first field still to fill, so typing goes somewhere."""
         for field in self.query(Input):
-            if field.display and field.parent is not None and field.parent.display:
-                if not field.value and "stored" not in (field.placeholder or ""):
-                    field.focus()
-                    return
+            shown = field.display and field.parent is not None and field.parent.display
+            if shown and not field.value and "stored" not in (field.placeholder or ""):
+                field.focus()
+                return
         self.query_one("#environment", Select).focus()
 
     def _show_refused_settings(self) -> None:
