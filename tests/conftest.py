@@ -9,10 +9,18 @@ from pathlib import Path
 
 import keyring
 import pytest
+from hypothesis import settings
 
 from posplus_tui.secrets import MemoryKeyring
 
 PG_ENV = "POSPLUS_TEST_PG_URL"
+
+# CI runs the property tests on a fixed sequence of examples: a landing must not depend on the
+# draw. A developer's run draws new examples each time (that is how the masker's no-break-space
+# gap was found), and a failure prints the example to pin with @example.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
