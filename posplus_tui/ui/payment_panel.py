@@ -13,7 +13,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 #: What each payment event kind reads like while the request is at the terminal.
 WAITING_WORDS = {
@@ -199,6 +199,20 @@ class LiveRequest:
     phase = "form"
     result: Any = None
     flight: Any = None
+
+    def action_send(self) -> None:
+        """F2. It is a priority key, so it can overtake keys typed just before it that the
+        focused field has not taken in yet: the send waits behind them, so it reads the whole
+        field, as typed."""
+        focused = getattr(self, "focused", None)
+        if isinstance(focused, Input):
+            focused.call_later(self._send_now)
+        else:
+            self._send_now()
+
+    def _send_now(self) -> None:
+        """Read the form and launch the request (each screen says how)."""
+        raise NotImplementedError
 
     def launch(
         self,

@@ -211,16 +211,6 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
 
     # -- sending ---------------------------------------------------------------------------------
 
-    def action_send(self) -> None:
-        """F2. It is a priority key, so it can overtake keys typed just before it that the
-        focused field has not taken in yet: the send waits behind them, so it reads the whole
-        field, as typed."""
-        focused = self.focused
-        if isinstance(focused, Input):
-            focused.call_later(self._send_now)
-        else:
-            self._send_now()
-
     @on(Input.Submitted, "#amount")
     @on(Button.Pressed, "#send")
     def _send_now(self) -> None:
