@@ -119,12 +119,13 @@ class _Context:
         self.ledger.dispose()
 
     def find(self, name: str) -> OperatorInfo:
-        for op in self.service.list_sync():
-            if op.name == name.strip():
-                return op
-        for op in self.service.list_sync():
-            if op.name.lower() == name.strip().lower():
-                return op
+        """The operator named ``name``: exactly as spelled first, else ignoring case."""
+        wanted = name.strip()
+        everyone = self.service.list_sync()
+        for same in (lambda op: op.name == wanted, lambda op: op.name.lower() == wanted.lower()):
+            found = next((op for op in everyone if same(op)), None)
+            if found is not None:
+                return found
         raise CliError(f"There is no operator named {name!r} ('posplus operators list').", 4)
 
     def acting_admin(self, args: argparse.Namespace) -> OperatorInfo:
