@@ -226,6 +226,25 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
     raise _fail(url, f"unknown scheme {scheme!r}")
 
 
+def display_url(url: str) -> str:
+    """``url`` safe to print: a password before ``@`` and secret-looking options masked (a URL
+    carrying the auth key is refused, but the refusal must not echo it)."""
+    if not isinstance(url, str):
+        return ""
+    head, sep, query = url.partition("?")
+    if "@" in head:
+        scheme, _, rest = head.partition("://")
+        head = f"{scheme}://••••@{rest.rsplit('@', 1)[-1]}"
+    if not sep:
+        return head
+    parts = []
+    for item in query.split("&"):
+        key, eq, _value = item.partition("=")
+        secret = any(w in key.lower() for w in ("key", "pass", "secret", "token"))
+        parts.append(f"{key}{eq}••••" if secret and eq else item)
+    return f"{head}?{'&'.join(parts)}"
+
+
 def needs_authkey(url: str) -> bool:
     """True for protocols that need an auth key beside the URL (SPIn)."""
     return isinstance(url, str) and url.strip().partition(":")[0].lower() in SPIN_SCHEMES
