@@ -36,8 +36,7 @@ from drivers.transports.tcp import DEFAULT_PORT
 
 EXAMPLES = (
     "poslink+serial:///dev/ttyUSB0?baud=9600, poslink+serial://COM3?baud=115200, "
-    "poslink+tcp://192.168.1.50:10009, spin+http://192.168.1.60:9000?tpn=Z11AB0123456 "
-    "or sim://?card_wait_ms=1500"
+    "poslink+tcp://192.168.1.50:10009 or sim://?card_wait_ms=1500"
 )
 SPIN_SCHEMES = ("spin+http", "spin+https")
 BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
@@ -223,7 +222,11 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
         from drivers.spin.url import parse_spin_url
 
         return "spin", {"options": parse_spin_url(url)}
-    raise _fail(url, f"unknown scheme {scheme!r}")
+    raise _fail(
+        url,
+        f"unknown scheme {scheme!r} (a Dejavoo terminal: spin+http://HOST:PORT?tpn=TPN or "
+        "spin+https://HOST/PATH?tpn=TPN)",
+    )
 
 
 def display_url(url: str) -> str:

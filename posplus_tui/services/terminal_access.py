@@ -17,9 +17,13 @@ AUTHKEY_ENV = "POSPLUS_TERMINAL_AUTHKEY"
 __all__ = [
     "AUTHKEY_ENV",
     "AUTHKEY_SECRET",
+    "FAMILIES",
     "needs_authkey",
     "open_configured_terminal",
+    "spin_parts",
+    "spin_url",
     "terminal_authkey",
+    "terminal_family",
 ]
 
 
@@ -45,3 +49,58 @@ def open_configured_terminal(
     the sentence that says where to put it."""
     key = authkey or (terminal_authkey(secrets) if needs_authkey(url) else None)
     return drivers.open_terminal(url, trace=trace, authkey=key)
+
+
+# -- Setup's terminal fields --------------------------------------------------------------------
+
+FAMILIES = (
+    ("PAX (POSLink: cable or network)", "poslink"),
+    ("Dejavoo (SPIn: network or cloud)", "spin"),
+)
+
+
+def terminal_family(url: str) -> str:
+    """``spin`` for a Dejavoo SPIn URL, else ``poslink`` (serial, TCP, the simulator)."""
+    return "spin" if needs_authkey(url) else "poslink"
+
+
+def spin_parts(url: str) -> tuple[str, str]:
+    """A SPIn URL as Setup's two fields: (address, TPN); ("", "") for anything else."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    if not needs_authkey(url):
+        return "", ""
+    parts = urlsplit(url.strip())
+    tpn = dict(parse_qsl(parts.query)).get("tpn", "")
+    if parts.scheme.lower() == "spin+https":
+        return f"https://{parts.netloc}{parts.path}", tpn
+    return parts.netloc, tpn
+
+
+def spin_url(address: str, tpn: str) -> str:
+    """Setup's SPIn fields as a terminal URL. ``address``: ``HOST:PORT`` (the terminal, local
+    mode) or ``https://HOST/PATH`` (the SPIn cloud proxy). Raises ``ValueError`` with the fix."""
+    address, tpn = address.strip(), tpn.strip()
+    if not address:
+        raise ValueError(
+            "Type the terminal's address: 192.168.1.60:9000 (the terminal on this network) or "
+            "https://spinpos.net/spin (Dejavoo's cloud)."
+        )
+    if not tpn:
+        raise ValueError(
+            "Type the terminal's TPN (10–12 letters and digits, on the terminal's "
+            "SPIn screen or in the iPOSpays portal)."
+        )
+    low = address.lower()
+    if low.startswith("https://"):
+        url = f"spin+https://{address[8:].rstrip('/')}?tpn={tpn}"
+    else:
+        url = f"spin+http://{address[7:] if low.startswith('http://') else address}?tpn={tpn}"
+    from drivers.registry import parse_url
+
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        words = str(exc).split(": ", 1)[-1].split(". Examples:")[0]
+        raise ValueError(f"The Dejavoo address or TPN is not right: {words}") from None
+    return url
