@@ -223,6 +223,22 @@ class PaymentService:
     def store(self) -> TxnStore:
         return self._store
 
+    def offers(self, method: str) -> bool:
+        """Whether this terminal's protocol can take ``method`` (``card``, ``keyed``,
+        ``card_on_file``, ``ach``): the screens offer only these (the driver's capability flags)."""
+        caps = getattr(self._terminal, "capabilities", None)
+        flag = {"keyed": "keyed_card", "card_on_file": "card_on_file", "ach": "keyed_ach"}.get(
+            method
+        )
+        return flag is None or caps is None or bool(getattr(caps, flag, True))
+
+    def _check_offered(self, method: str, words: str) -> None:
+        if not self.offers(method):
+            raise InvalidRequest(
+                f"This terminal cannot take {words}.",
+                "Take the card at the terminal instead (tap, insert or swipe).",
+            )
+
     @property
     def idle(self) -> bool:
         """No payment, check or recovery holds the terminal right now."""
@@ -460,6 +476,8 @@ class PaymentService:
         ``save_card``: ask the terminal for a reusable token and keep it on file for the customer.
         More than the balance needs a supervisor (``approval`` for ``charge_over_balance``).
         """
+        if keyed:
+            self._check_offered("keyed", "a card typed on its keypad")
         cents, kind, supervisor_id = await self._charge_amount(invoice, amount, operator, approval)
         spec = IntentSpec(
             kind=kind,
@@ -508,6 +526,7 @@ class PaymentService:
         on_event: PaymentListener | None = None,
     ) -> PaymentResult:
         """Charge a saved card (no card present)."""
+        self._check_offered("card_on_file", "a card on file")
         cents, kind, supervisor_id = await self._charge_amount(invoice, amount, operator, approval)
         card, token = await self._db(self._store.card_token, card_id, invoice.customer_id)
         spec = IntentSpec(
@@ -543,6 +562,7 @@ class PaymentService:
     ) -> PaymentResult:
         """Keyed ACH: the numbers are checked (ABA checksum), passed to the terminal once and never
         stored or logged — only the account's last 4 is kept."""
+        self._check_offered("ach", "a bank account (ACH)")
         try:
             routing = check_routing_number(routing_number)
             account = check_account_number(account_number)

@@ -255,3 +255,8 @@ def test_setup_dejavoo_terminal(snap_compare, setup_only_app) -> None:
         await settle(pilot)
 
     assert _snap(snap_compare, app, steps, size=(100, 40))
+
+
+def test_invoice_on_a_spin_terminal(snap_compare, demo_app) -> None:
+    """A Dejavoo (SPIn) terminal: no card on file, keyed card or ACH offered (capability flags)."""
+    assert _snap(snap_compare, demo_app(terminal="spin"), _clerk_on_invoice)
