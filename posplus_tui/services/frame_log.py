@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from posplus_tui.redaction import redact
+from posplus_tui.services.hub import EventHub
 
 if TYPE_CHECKING:  # imported when built: the app's first frame does not wait for them
     from drivers import FrameTrace
@@ -18,16 +18,13 @@ class FrameLog:
 
     def __init__(self, size: int = 400) -> None:
         self.lines: deque[str] = deque(maxlen=size)
-        self._listeners: list[Callable[[str], object]] = []
+        self._hub: EventHub[str] = EventHub("terminal frames")
 
     def record(self, trace: FrameTrace | str) -> None:
         """The driver's trace callback."""
         line = redact(trace.line() if hasattr(trace, "line") else str(trace))
         self.lines.append(line)
-        for listener in list(self._listeners):
-            with contextlib.suppress(Exception):  # a broken listener never breaks the terminal
-                listener(line)
+        self._hub.publish(line)  # a broken listener never breaks the terminal
 
     def subscribe(self, listener: Callable[[str], object]) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._hub.subscribe(listener)

@@ -25,7 +25,8 @@ from posplus_tui.services.errors import (
     TerminalUnavailable,
     UnknownRecord,
 )
-from posplus_tui.services.events import EventHub, PaymentEvent, PaymentEventKind, PaymentListener
+from posplus_tui.services.events import PaymentEvent, PaymentEventKind, PaymentListener
+from posplus_tui.services.hub import EventHub
 from posplus_tui.services.operators import Approval, OperatorInfo, OperatorService
 from posplus_tui.services.payment_results import PaymentResult, describe
 from posplus_tui.services.txn_store import TxnStore
@@ -66,7 +67,7 @@ class PaymentEngine:
         self._operators = operators
         self._station = station
         self._store = TxnStore(ledger, station=station, clock=clock)
-        self._hub = EventHub()
+        self._hub: EventHub[PaymentEvent] = EventHub("payment events")
         self._busy = asyncio.Lock()
         self._current_ref: str | None = None
         self._checking = False  # a connection check holds the terminal (see check_terminal)
@@ -179,7 +180,7 @@ class PaymentEngine:
     ) -> Callable[[TerminalState], None]:
         def progress(state: TerminalState) -> None:
             self._checkpoint(f"terminal:{state.name}")
-            self._hub.emit(
+            self._hub.publish(
                 PaymentEvent(
                     PaymentEventKind.TERMINAL,
                     ref,
@@ -217,7 +218,7 @@ class PaymentEngine:
             try:
                 self._checkpoint("intent_committed")
                 self._operators.spend(approval)
-                self._hub.emit(
+                self._hub.publish(
                     PaymentEvent(
                         PaymentEventKind.INTENT_RECORDED,
                         ref,
@@ -228,7 +229,7 @@ class PaymentEngine:
                 )
                 await self._db(self._store.mark_sent, view.id)
                 self._checkpoint("marked_sent")
-                self._hub.emit(
+                self._hub.publish(
                     PaymentEvent(PaymentEventKind.SENT, ref, "Sent to the terminal.", spec.amount),
                     on_event,
                 )
@@ -301,7 +302,7 @@ class PaymentEngine:
                 else PaymentEventKind.APPROVED
             )
         if kind is not None:
-            self._hub.emit(
+            self._hub.publish(
                 PaymentEvent(kind, view.ecr_ref, describe(view), view.approved or view.amount),
                 on_event,
             )

@@ -84,7 +84,7 @@ class PaymentService(PaymentFlows):
             rows,
             totals_known=getattr(result, "totals_known", True),
         )
-        self._hub.emit(
+        self._hub.publish(
             PaymentEvent(PaymentEventKind.BATCH_CLOSED, "", summary.describe(), summary.total)
         )
         return summary
@@ -101,7 +101,7 @@ class PaymentService(PaymentFlows):
             operator.name if operator else "",
             ref,
         )
-        self._hub.emit(
+        self._hub.publish(
             PaymentEvent(PaymentEventKind.CANCEL_REQUESTED, ref, "Cancel sent to the terminal.")
         )
         try:
@@ -212,7 +212,7 @@ class PaymentService(PaymentFlows):
         after = await self._db(
             self._store.settle, view.id, status, actor="recovery", recovered=True
         )
-        self._hub.emit(
+        self._hub.publish(
             PaymentEvent(PaymentEventKind.RECOVERED, view.ecr_ref, describe(after), after.approved)
         )
         return RecoveryOutcome(view.ecr_ref, view.state, after.state, describe(after))
