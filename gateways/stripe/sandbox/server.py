@@ -70,14 +70,14 @@ def _config(app: Any, log_level: str) -> uvicorn.Config:
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: StripeSandboxApp, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
 ) -> Iterator[str]:
-    """Run ``app`` with uvicorn in a daemon thread; yield its base URL; stop it on exit.
-
-    Link and checkout URLs point at the served address from then on."""
+    """Run ``app`` (any ASGI app) with uvicorn in a daemon thread; yield its base URL; stop it
+    on exit. A sandbox's link and checkout URLs point at the served address from then on."""
     sock = bind(host, port)
     url = base_url_for(sock)
-    app.store.public_url = url
+    if isinstance(app, StripeSandboxApp):
+        app.store.public_url = url
     server = uvicorn.Server(_config(app, log_level))
     started = threading.Event()
     failed: list[BaseException] = []
