@@ -365,15 +365,21 @@ class StripeGateway(LinkGateway):
         """Stripe lists events newest first. With a cursor, ``ending_before=cursor`` gives the
         ``limit`` events just newer than it (still newest first; ``has_more``: even newer ones
         remain), which are returned oldest first with the newest as the next cursor. Without a
-        cursor, it walks back with ``starting_after`` to the oldest event Stripe keeps (30 days).
+        cursor (or with one Stripe no longer knows), it walks back with ``starting_after`` to the
+        oldest event Stripe keeps (30 days).
         """
         limit = max(1, min(100, limit))
         base: dict[str, Any] = {"limit": limit, "types": list(EVENT_TYPES)}
         if cursor:
-            events, has_more = await self._list(
-                "list events",
-                self._client.v1.events.list_async(cast(Any, {**base, "ending_before": cursor})),
-            )
+            try:
+                events, has_more = await self._list(
+                    "list events",
+                    self._client.v1.events.list_async(cast(Any, {**base, "ending_before": cursor})),
+                )
+            except GatewayNotFound:
+                # The cursor's event is gone (Stripe keeps events 30 days): start again from the
+                # oldest kept. Events seen before come again; they are handled idempotently.
+                return await self.changes_since(None, limit)
             events.reverse()
         else:
             newest_first: list[dict[str, Any]] = []
@@ -459,6 +465,7 @@ class StripeGateway(LinkGateway):
                 evt_id, EventKind.REFUNDED, link_id, None, created, reference=ref,
                 refund_id=str(o.get("id")),
                 refund_cents=amount if isinstance(amount, int) else 0,
+                refund_state=m.refund_state(o),
             )  # fmt: skip
         return other
 
