@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import stripe
 
@@ -108,45 +108,45 @@ class StripeGateway(LinkGateway):
         """Run one SDK call; map every failure onto the gateway's four outcomes."""
         try:
             return await call
-        except (stripe.AuthenticationError, stripe.PermissionError) as exc:
-            raise GatewayAuthError(
-                f"Stripe refused the secret key while trying to {what} ({exc.user_message or exc}). "
-                "Check the key in Settings → Payment links."
-            ) from exc
-        except stripe.IdempotencyError as exc:
-            if exc.http_status == 409:
+        except stripe.StripeError as exc:
+            if exc.http_status == 409:  # the same idempotency key is still being worked on
                 raise GatewayUnknown(
                     f"Stripe is still working on an earlier attempt to {what}; read it back.",
                     request_id=exc.request_id,
                 ) from exc
-            raise GatewayRefused("idempotency_error", str(exc.user_message or exc)) from exc
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
-                raise GatewayNotFound(
-                    f"Stripe has no such object ({exc.user_message or exc}).", object_id=exc.param
-                ) from exc
+            self._raise_mapped(what, exc)
+
+    @staticmethod
+    def _raise_mapped(what: str, exc: stripe.StripeError) -> NoReturn:
+        """Auth → GatewayAuthError; 404 → GatewayNotFound; other clear 4xx → GatewayRefused;
+        connection trouble, 5xx, 429, unreadable bodies → GatewayUnknown."""
+        words = str(exc.user_message or exc)
+        if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+            raise GatewayAuthError(
+                f"Stripe refused the secret key while trying to {what} ({words}). "
+                "Check the key in Settings → Payment links."
+            ) from exc
+        if isinstance(exc, stripe.IdempotencyError):
+            raise GatewayRefused("idempotency_error", words) from exc
+        if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
+            raise GatewayNotFound(
+                f"Stripe has no such object ({words}).", object_id=exc.param
+            ) from exc
+        if isinstance(exc, stripe.InvalidRequestError | stripe.CardError):
             raise GatewayRefused(
-                exc.code or "invalid_request_error",
-                str(exc.user_message or exc),
-                param=exc.param,
+                exc.code or "invalid_request_error", words, param=exc.param
             ) from exc
-        except stripe.CardError as exc:
-            raise GatewayRefused(exc.code or "card_error", str(exc.user_message or exc)) from exc
-        except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
-            raise GatewayUnknown(
-                f"No clear answer from Stripe while trying to {what} ({exc.user_message or exc}); "
-                "it may have happened.",
-                request_id=getattr(exc, "request_id", None),
-            ) from exc
-        except stripe.StripeError as exc:
-            if exc.http_status is not None and 400 <= exc.http_status < 500:
-                raise GatewayRefused(
-                    str(exc.code or "stripe_error"), str(exc.user_message or exc)
-                ) from exc
-            raise GatewayUnknown(
-                f"No clear answer from Stripe while trying to {what} ({exc}).",
-                request_id=exc.request_id,
-            ) from exc
+        status = exc.http_status
+        if (
+            not isinstance(exc, stripe.APIConnectionError | stripe.APIError | stripe.RateLimitError)
+            and status is not None
+            and 400 <= status < 500
+        ):
+            raise GatewayRefused(str(exc.code or "stripe_error"), words) from exc
+        raise GatewayUnknown(
+            f"No clear answer from Stripe while trying to {what} ({words}); it may have happened.",
+            request_id=exc.request_id,
+        ) from exc
 
     async def _read(self, what: str, call: Awaitable[Any], kind: str) -> dict[str, Any]:
         value = await self._call(what, call)
