@@ -1,4 +1,4 @@
-"""Products, prices, payment links and checkout sessions: the catalogue side of the account."""
+"""Products, prices and payment links: the catalogue side of the account."""
 
 from __future__ import annotations
 
