@@ -10,7 +10,7 @@ from drivers.spin.terminal import SpinTerminal
 from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.transactions import TxnState
-from posplus_tui.services.container import build_demo
+from posplus_tui.services.wiring import build_demo
 
 
 async def test_the_demo_takes_a_payment_on_spin_and_posts_it(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from drivers.spin.simulator import SpinSimulator, serve_spin
 from posplus_tui import config, paths
 from posplus_tui.config import Settings
 from posplus_tui.secrets import SecretStore
-from posplus_tui.services.container import open_and_identify_terminal
+from posplus_tui.services.wiring import open_and_identify_terminal
 from tests.ui.conftest import screen_text, settle, wait_for_text
 
 KEY = "Ui5pinK3y0"
