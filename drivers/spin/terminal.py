@@ -421,8 +421,12 @@ class SpinTerminal(Terminal):
             got = await self._status_reply(original_ref)
         original, raw = got if isinstance(got, tuple) else (got, None)
         if isinstance(original, NotFound):
+            # the app voids only its own approvals: gone from the open batch means settled [I]
             return TerminalError(
-                ecr_ref, c.NOT_FOUND, f"no transaction {original_ref} on the terminal"
+                ecr_ref,
+                c.NOT_FOUND,
+                f"{original_ref} is not in the terminal's open batch (batch closed?): it cannot "
+                "be voided — refund it instead",
             )
         if isinstance(original, Unknown | TerminalError):
             why = original.reason if isinstance(original, Unknown) else original.message
