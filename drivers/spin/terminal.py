@@ -290,19 +290,18 @@ class SpinTerminal(Terminal):
                 try:
                     waited = await self._busy_wait(step, waited)
                 except TimeoutError:
-                    return await self._gave_up_busy(req.ref, report_ref, requested, step.words)
+                    return await self._gave_up_busy(report_ref, requested, step.words)
                 continue
             if isinstance(step, o.Duplicate):
                 self._emit(note(f"duplicate reference ({step.words}): asking its status"))
-                settled = await self._status_unlocked(req.ref)
+                # by our reference: a void's status is read through its original (Voided flag)
+                settled = await self._status_unlocked(report_ref)
                 return _as_transaction(settled, report_ref, requested, "duplicate reference")
             return step
 
-    async def _gave_up_busy(
-        self, wire_ref: str, report_ref: str, requested: int, words: str
-    ) -> TransactionResult:
+    async def _gave_up_busy(self, report_ref: str, requested: int, words: str) -> TransactionResult:
         """Busy for too long: only a status saying "not found" makes it *not sent*."""
-        settled = await self._status_unlocked(wire_ref)
+        settled = await self._status_unlocked(report_ref)
         if isinstance(settled, NotFound):
             return TerminalError(
                 report_ref, "NOT_SENT", f"the terminal stayed busy with another request ({words})"

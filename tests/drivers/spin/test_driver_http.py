@@ -210,3 +210,17 @@ async def test_card_on_file_keyed_and_ach_are_flags_not_requests(spin: Spin) -> 
     ):
         assert isinstance(result, TerminalError) and result.code == "NOT_SUPPORTED"
     assert sim.received == []
+
+
+async def test_a_void_kept_busy_is_never_read_as_its_sale(spin: Spin) -> None:
+    """A void has no reference of its own: when it must be settled by status, the original's
+    Voided flag decides — the original's approval is not the void's."""
+    term, sim, _ = spin
+    assert isinstance(await term.sale(1500, "PVB1"), Approved)
+    term.options = replace(term.options, busy_wait=0.2)
+    sim.inject("terminal_busy", 1000)
+    result = await term.void("PVB2", "PVB1")
+    sim.clear_faults()
+    assert isinstance(result, TerminalError) and result.code == "NOT_SENT"
+    assert ("Void", "PVB1", 1500) not in sim.approvals
+    assert await term.status("PVB2") == NotFound("PVB2")
