@@ -52,7 +52,7 @@ def test_any_fault_mix_never_double_charges_and_status_agrees(kind: str) -> None
     faults = st.dictionaries(st.sampled_from(sorted(FAULTS[kind])), st.integers(1, 3), max_size=3)
 
     @given(faults, CENTS)
-    @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     def run(armed: dict[str, int], cents_part: int) -> None:
         asyncio.run(_one_sale(kind, armed, 1000 + cents_part))
 
