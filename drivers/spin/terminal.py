@@ -160,7 +160,8 @@ class SpinTerminal(Terminal):
                 # a fresh connection per request: a connect failure is then surely "not sent"
                 limits=httpx.Limits(max_keepalive_connections=0),
                 headers={"Accept": "application/json"},
-                trust_env=False,
+                # the cloud proxy may sit behind the site's HTTPS proxy; a terminal on the LAN never
+                trust_env=self.options.cloud,
             )
         return self._client
 
