@@ -1,7 +1,10 @@
-"""``python -m drivers.spin.simulator [--port PORT] [--tpn TPN] [--authkey KEY] [--fault NAME[:N]]``
+"""``python -m drivers.spin.simulator [--port PORT] [--tpn TPN] [--authkey KEY] [--fault NAME[:N]]
+[--control-stdin]``
 
 Serves the SPIn simulator on 127.0.0.1 and prints its driver URL (``spin+http://…?tpn=…``) as the
-first stdout line, then serves until killed. The auth key is never printed.
+first stdout line, then serves until killed. The auth key is never printed. With
+``--control-stdin`` it takes ``fault NAME [COUNT]``, ``clear`` and ``records`` (what it approved)
+on stdin, answers one JSON line each, and stops when stdin closes.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from drivers.spin.simulator.faults import FAULTS
@@ -74,6 +79,63 @@ def make_simulator(args: argparse.Namespace, authkey: str) -> SpinSimulator:
     return sim
 
 
+def control(sim: SpinSimulator, line: str) -> str:
+    """One control command (``fault NAME [COUNT]``, ``clear``, ``records``): one JSON line back.
+    ``records`` lists what the simulator approved and its open batch."""
+    words = line.split()
+    try:
+        if not words:
+            return json.dumps({"ok": True})
+        if words[0] == "fault" and len(words) in (2, 3):
+            name, count = parse_fault(words[1] + (f":{words[2]}" if len(words) == 3 else ""))
+            sim.inject(name, count)
+            return json.dumps({"ok": True, "faults": sim.faults})
+        if words[0] == "clear" and len(words) == 1:
+            sim.clear_faults()
+            return json.dumps({"ok": True})
+        if words[0] == "records" and len(words) == 1:
+            approvals = [{"type": k, "reference_id": r, "cents": c} for k, r, c in sim.approvals]
+            batch = [
+                {
+                    "reference_id": r.ref,
+                    "type": r.kind,
+                    "status_code": r.status_code,
+                    "approved_cents": r.approved_cents,
+                    "voided": r.voided,
+                }
+                for r in sim.records.values()
+            ]
+            return json.dumps({"ok": True, "approvals": approvals, "batch": batch})
+    except ValueError as exc:
+        return json.dumps({"ok": False, "error": str(exc)})
+    return json.dumps(
+        {
+            "ok": False,
+            "error": f"unknown command {line.strip()!r}: fault NAME [COUNT] | clear | records",
+        }
+    )
+
+
+def _start_control(
+    sim: SpinSimulator, loop: asyncio.AbstractEventLoop, stop: asyncio.Event
+) -> None:
+    """Stdin is read in a thread (portable); each command runs on the simulator's loop."""
+
+    def reader() -> None:
+        for line in sys.stdin:
+            done = threading.Event()
+
+            def run_one(text: str = line, finished: threading.Event = done) -> None:
+                print(control(sim, text), flush=True)
+                finished.set()
+
+            loop.call_soon_threadsafe(run_one)
+            done.wait(5)
+        loop.call_soon_threadsafe(stop.set)  # stdin closed: the parent is gone
+
+    threading.Thread(target=reader, name="spin-sim-control", daemon=True).start()
+
+
 async def run(
     args: argparse.Namespace, authkey: str, announce: Callable[[str], object] = print
 ) -> None:
@@ -85,6 +147,8 @@ async def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    if getattr(args, "control_stdin", False):
+        _start_control(sim, loop, stop)
     try:
         await stop.wait()
     finally:
@@ -98,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=int, default=0)
     parser.add_argument("--slow-ms", type=int, default=1500)
     parser.add_argument("--fault", action="extend", nargs="+", default=[], metavar="NAME[:COUNT]")
+    parser.add_argument("--control-stdin", action="store_true")
     args = parser.parse_args(argv)
     try:
         asyncio.run(run(args, args.authkey or DEFAULT_AUTHKEY, lambda t: print(t, flush=True)))

@@ -133,3 +133,52 @@ def test_sim_refuses_mixed_arguments(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["terminal", "sim", "--port", "0"]) == 2
     assert main(["terminal", "sim", "--protocol", "spin", "--port", "0", "--fault", "meteor"]) == 2
     assert "unknown fault" in capsys.readouterr().err
+
+
+def test_a_station_killed_mid_sale_settles_by_status_and_the_records_say_so() -> None:
+    """The simulator in its own process (it outlives the station): a sale whose caller dies
+    mid-flight completes at the terminal; a fresh driver's status finds it, and the simulator's
+    record of what it approved holds it once."""
+    import json
+
+    from drivers import Approved, open_terminal
+
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "posplus_tui", "terminal", "sim", "--protocol", "spin"),
+            *("--port", "0", "--authkey", KEY, "--card-wait-ms", "300", "--control-stdin"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        url = proc.stdout.readline().strip()
+
+        async def scenario() -> object:
+            first = open_terminal(url, authkey=KEY)
+            sale = asyncio.ensure_future(first.sale(4321, "PKILL1"))
+            await asyncio.sleep(0.1)
+            sale.cancel()  # the station dies while the terminal waits for the card
+            await asyncio.gather(sale, return_exceptions=True)
+            await first.close()
+            await asyncio.sleep(0.4)
+            second = open_terminal(url, authkey=KEY)
+            try:
+                return await second.status("PKILL1")
+            finally:
+                await second.close()
+
+        settled = asyncio.run(scenario())
+        assert isinstance(settled, Approved) and settled.approved_cents == 4321
+        proc.stdin.write("records\n")
+        proc.stdin.flush()
+        records = json.loads(proc.stdout.readline())
+        assert records["approvals"] == [{"type": "Sale", "reference_id": "PKILL1", "cents": 4321}]
+        proc.stdin.write("fault meteor\n")
+        proc.stdin.flush()
+        assert "unknown fault" in json.loads(proc.stdout.readline())["error"]
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
