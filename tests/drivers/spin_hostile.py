@@ -62,6 +62,10 @@ class HostileSpin:
     _plan_of: dict[str, Plan] = field(default_factory=dict)
     _status_busy: dict[str, int] = field(default_factory=dict)
     _requested: dict[str, int] = field(default_factory=dict)
+    #: originals this server voided (a Void names the original's ReferenceId)
+    voided: set[str] = field(default_factory=set)
+    _void_plans: dict[str, Plan] = field(default_factory=dict)
+    _void_busy: dict[str, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ replies
 
@@ -92,7 +96,11 @@ class HostileSpin:
         elif plan.result_code == "1":
             result = "1" if result == "0" else "0"  # contradicts the status code
         general = self._general(result, code, HostResponseCode=plan.host_code)
-        body: dict[str, object] = {"GeneralResponse": general, "TransactionType": "Sale"}
+        body: dict[str, object] = {
+            "GeneralResponse": general,
+            "TransactionType": "Sale",
+            "Voided": ref in self.voided,
+        }
         if plan.ref == "own":
             body["ReferenceId"] = ref
         elif plan.ref == "other":
@@ -139,7 +147,9 @@ class HostileSpin:
                 return 200, self._json({"GeneralResponse": self._general("1", "1001")})
             honest = Plan(status_busy=0)
             return 200, self._record(ref, book, honest, self._requested.get(ref, book.cents))
-        if not path.endswith("/Sale"):
+        if path.endswith("/Void"):
+            return self._void(ref, data)
+        if not path.endswith(("/Sale", "/Return")):
             return 404, b"{}"
         if ref in self._answered:
             self.resent[ref] += 1
@@ -192,6 +202,34 @@ class HostileSpin:
         if plan.reply == "cut":
             return "cut", text
         return 200, text
+
+    def _void(self, ref: str, data: dict[str, object]) -> tuple[int | str, bytes] | str:
+        """A Void of ``ref`` (the original): its own plan; busy first; then it voids (or not) and
+        answers as the plan says."""
+        if ref not in self._void_plans:
+            self._void_plans[ref] = self.plans.pop(0) if self.plans else Plan()
+            self._void_busy[ref] = self._void_plans[ref].busy
+        plan = self._void_plans[ref]
+        if self._void_busy[ref] > 0:
+            self._void_busy[ref] -= 1
+            return self._busy(plan.delay)
+        book = self.books.get(ref)
+        if book is None or book.kind != "approved" or ref in self.voided:
+            return 200, self._json({"GeneralResponse": self._general("1", "1004")})
+        if _cents(str(data.get("Amount", "x"))) != book.cents:
+            return 200, self._json({"GeneralResponse": self._general("1", "1013")})
+        if plan.outcome in ("approve", "partial"):
+            self.voided.add(ref)
+        if plan.reply in ("drop", "hang"):
+            return plan.reply
+        if plan.reply == "timeout":
+            return 200, self._json({"GeneralResponse": self._general("2", "2007")})
+        if plan.reply in ("garbage", "empty", "http500"):
+            return (500 if plan.reply == "http500" else 200), b"<html>oops</html>"
+        if ref not in self.voided:
+            return 200, self._json({"GeneralResponse": self._general("1", "1004")})
+        text = self._record(ref, book, plan, book.cents)
+        return ("cut", text) if plan.reply == "cut" else (200, text)
 
 
 def _cents(text: str) -> int:

@@ -55,6 +55,7 @@ class HostileSpinMachine(RuleBasedStateMachine):
         self.server = HostileSpin()
         self.refs = (f"PH{i:05d}" for i in itertools.count())
         self.shown: dict[str, Any] = {}
+        self.voids: dict[str, str] = {}  # void ref → the original it named
         self._cm: Any = hostile_spin(self.server)
         url = self.run(self._cm.__aenter__())
         self.driver: Terminal = open_terminal(f"{url}&{QUERY}", authkey=KEY)
@@ -83,14 +84,38 @@ class HostileSpinMachine(RuleBasedStateMachine):
         self.shown[ref] = result
         self.check_shown(ref, cents, result)
 
+    @rule(plan=plans, data=st.data())
+    def void(self, plan: Plan, data: st.DataObject) -> None:
+        """Void a sale the driver showed approved; shown voided only if the server voided it."""
+        approved = sorted(r for r, res in self.shown.items() if isinstance(res, Approved))
+        if not approved:
+            return
+        original = data.draw(st.sampled_from(approved))
+        void_ref = next(self.refs)
+        self.server.plans = [plan]
+        result = self.run(self.driver.void(void_ref, original))
+        self.voids[void_ref] = original
+        if isinstance(result, Approved):
+            assert original in self.server.voided, f"{void_ref}: shown voided, server did not"
+            assert result.ecr_ref == void_ref
+        if isinstance(result, Declined | Cancelled):
+            assert original not in self.server.voided
+
     @rule(data=st.data())
     def status(self, data: st.DataObject) -> None:
         if not self.shown:
             return
-        self.status_of(data.draw(st.sampled_from(sorted(self.shown))))
+        self.status_of(data.draw(st.sampled_from(sorted({*self.shown, *self.voids}))))
 
     def status_of(self, ref: str) -> None:
         result = self.run(self.driver.status(ref))
+        if ref in self.voids:  # a void's status is the original's Voided flag
+            original = self.voids[ref]
+            if isinstance(result, Approved):
+                assert original in self.server.voided, f"{ref}: status says voided, it is not"
+            if isinstance(result, NotFound):
+                assert original not in self.server.voided, f"{ref}: voided, status says not found"
+            return
         book = self.server.books.get(ref)
         if isinstance(result, Approved):  # (4)
             assert book is not None and book.kind == "approved"
