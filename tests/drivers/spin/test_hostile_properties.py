@@ -169,3 +169,32 @@ def test_pinned_scripts(plan: Plan) -> None:
         machine.never_two_sales_for_one_reference()
     finally:
         machine.teardown()
+
+
+VOID_SCRIPTS = [
+    Plan(busy=2, delay="abc"),  # busy past busy_wait: settled by status, through the original
+    Plan(reply="drop"),
+    Plan(outcome="none", reply="timeout"),
+    Plan(ref="other"),
+]
+
+
+@pytest.mark.parametrize("plan", VOID_SCRIPTS, ids=[str(i) for i in range(len(VOID_SCRIPTS))])
+def test_pinned_void_scripts(plan: Plan) -> None:
+    """A void that must be settled by status is read through its original's Voided flag (a
+    driver that read the original's approval as the void's fails the first)."""
+    machine = HostileSpinMachine()
+    try:
+        machine.sale(Plan(), 2000)
+        machine.void(plan, _First())
+        machine.status_of("PH00001")
+        machine.never_two_sales_for_one_reference()
+    finally:
+        machine.teardown()
+
+
+class _First:
+    """Hypothesis's ``data`` for a pinned script: draws the first choice."""
+
+    def draw(self, strategy: st.SearchStrategy[Any]) -> Any:
+        return sorted(strategy.elements)[0]  # type: ignore[attr-defined]
