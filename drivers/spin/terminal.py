@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 
 import httpx
 
@@ -43,6 +41,7 @@ from drivers.base import (
 from drivers.errors import TerminalConnectionError
 from drivers.spin import codec as c
 from drivers.spin import outcome as o
+from drivers.spin.logtext import masked_text
 from drivers.trace import FrameTrace, TraceCallback, note
 
 
@@ -81,43 +80,6 @@ class _Lost(Exception):
 class _Void:
     original_ref: str
     amount_cents: int
-
-
-#: reply fields never shown in full in a technician's log
-_MASKED_KEYS = frozenset(
-    {"authkey", "token", "ipostoken", "first4", "bin", "signature", "emvdata", "receipts", "name"}
-)
-
-
-def _mask_json(value: object) -> object:
-    if isinstance(value, dict):
-        return {
-            k: ("••••" if k.lower() in _MASKED_KEYS and v not in (None, "") else _mask_json(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_mask_json(v) for v in value]
-    return value
-
-
-def masked_text(body: bytes, authkey: str) -> str:
-    """A body for the log: sensitive keys masked, the auth key never shown."""
-    try:
-        data = json.loads(body.decode("utf-8"), parse_float=Decimal)
-        text = json.dumps(_mask_json(data), ensure_ascii=False, default=str)
-    except (ValueError, UnicodeDecodeError):
-        text = body[:400].decode("utf-8", "replace")
-    if authkey:
-        text = text.replace(authkey, "••••")
-    digits = 0
-    out = []
-    for ch in text:  # anything card-number-like: a run of 12+ digits keeps its last 4
-        digits = digits + 1 if ch.isdigit() else 0
-        out.append(ch)
-        if digits >= 12:
-            run = "".join(out[-digits:])
-            out[-digits:] = list("•" * (digits - 4) + run[-4:])
-    return "".join(out)
 
 
 class SpinTerminal(Terminal):

@@ -246,3 +246,14 @@ def test_terminal_status() -> None:
     )
     with pytest.raises(c.CodecError):
         c.parse_terminal_status(b'{"TerminalStatus": "Maybe"}')
+
+
+def test_the_log_text_masks_keys_tokens_and_card_like_numbers() -> None:
+    from drivers.spin.logtext import masked_text
+
+    body = (
+        b'{"Authkey": "K3yK3yK3yK", "Token": "TK123", "Note": "4111111111111111", "Amount": 12.30}'
+    )
+    text = masked_text(body, "K3yK3yK3yK")
+    assert "K3yK3y" not in text and "TK123" not in text and "411111" not in text
+    assert "1111" in text and "12.30" in text  # last 4 kept; the amount exactly as sent
