@@ -20,6 +20,7 @@ from posplus_tui.cli.common import CliError, load_settings
 
 def register(sub: argparse._SubParsersAction) -> None:
     from drivers.simulator.faults import FAULTS
+    from drivers.spin.simulator.faults import FAULTS as SPIN_FAULTS
 
     term = sub.add_parser(
         "terminal", help="card terminal tools: simulator, connection test, frame log"
@@ -29,7 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim = term_sub.add_parser(
         "sim",
         help="run the terminal simulator and print where it listens",
-        description="Faults: " + "; ".join(f"{k}: {v}" for k, v in FAULTS.items()),
+        description=(
+            "POSLink faults: "
+            + "; ".join(f"{k}: {v}" for k, v in FAULTS.items())
+            + ". SPIn faults (--protocol spin): "
+            + "; ".join(f"{k}: {v}" for k, v in SPIN_FAULTS.items())
+            + "."
+        ),
         epilog=(
             "Test amounts (by cents): .01 declined 05, .02 declined 51, .05 partial approval of half, "
             ".07 cardholder cancels, .09 approved but the reply is lost, .11 never answered; "
