@@ -18,6 +18,7 @@ __all__ = [
     "AUTHKEY_ENV",
     "AUTHKEY_SECRET",
     "FAMILIES",
+    "missing_terminal_secret",
     "needs_authkey",
     "open_configured_terminal",
     "spin_parts",
@@ -35,6 +36,17 @@ def terminal_authkey(secrets: SecretStore | None) -> str | None:
         return secrets.get(AUTHKEY_SECRET) or None
     except SecretStoreError:
         return None
+
+
+def missing_terminal_secret(url: str, secrets: SecretStore | None) -> str:
+    """Why the terminal at ``url`` cannot be opened for want of its secret ("" when it can):
+    for ``posplus run`` and Setup's go-live, so a lost key opens Setup instead of failing."""
+    if needs_authkey(url) and not terminal_authkey(secrets):
+        return (
+            "The Dejavoo terminal's auth key is not stored: type it in Setup (Card terminal) or "
+            f"set {AUTHKEY_ENV}."
+        )
+    return ""
 
 
 def open_configured_terminal(

@@ -192,6 +192,12 @@ def build_run(
     except Exception as exc:  # NotConfigured (a secret missing) or no keyring: Setup says which
         services.not_ready = str(exc)
         return services
+    from posplus_tui.services.terminal_access import missing_terminal_secret
+
+    missing_key = missing_terminal_secret(settings.terminal_url, secrets)
+    if missing_key:
+        services.not_ready = missing_key
+        return services
     wire_payments(services, client, settings.terminal_url)
     return services
 

@@ -41,3 +41,47 @@ async def test_the_demo_takes_a_payment_on_spin_and_posts_it(tmp_path: Path) -> 
         assert lost.state is TxnState.APPROVED and lost.transaction.approved == Money(1009)
     finally:
         await services.aclose()
+
+
+async def test_run_without_the_auth_key_says_so_and_uses_it_once_stored(
+    tmp_path: Path,
+) -> None:
+    """``posplus run`` with a Dejavoo URL but no auth key stored: no traceback, no payments,
+    Setup names the key; once it is stored, the terminal opens with it."""
+    from drivers.spin.simulator import SpinSimulator, serve_spin
+    from posplus_tui.config import Settings
+    from posplus_tui.secrets import MemoryKeyring, SecretStore
+    from posplus_tui.services.wiring import build_run
+    from posplus_tui.servicetitan.sandbox import IN_PROCESS_BASE_URL, Sandbox
+
+    sim = SpinSimulator(tpn="RUNTPN000001", authkey="RunK3yK3y0")
+    server = await serve_spin(sim)
+    sandbox = Sandbox(seed=1, size="demo")
+    creds = sandbox.credentials
+    settings = Settings(
+        environment="sandbox",
+        tenant_id=str(creds.tenant_id),
+        client_id=creds.client_id,
+        reconciliation_username="DLee",
+        terminal_url=server.url,
+        database_url=f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+        sandbox_url=IN_PROCESS_BASE_URL,
+    )
+    secrets = SecretStore(backend=MemoryKeyring(), environ={}, tenant=settings.tenant_id)
+    secrets.set("client_secret", creds.client_secret)
+    secrets.set("app_key", creds.app_key)
+    services = build_run(settings, secrets=secrets, pin_cost=16)
+    try:
+        assert services.payments is None
+        assert "auth key" in services.not_ready
+        assert services.missing_setup() == ["terminal auth key (keyring)"]
+    finally:
+        await services.aclose()
+    secrets.set("terminal_authkey", sim.authkey)
+    services = build_run(settings, secrets=secrets, pin_cost=16)
+    try:
+        assert services.payments is not None and services.payments.offers("card")
+        assert await services.terminal.test()
+    finally:
+        await services.aclose()
+        await server.close()
