@@ -224,3 +224,24 @@ async def test_a_void_kept_busy_is_never_read_as_its_sale(spin: Spin) -> None:
     assert isinstance(result, TerminalError) and result.code == "NOT_SENT"
     assert ("Void", "PVB1", 1500) not in sim.approvals
     assert await term.status("PVB2") == NotFound("PVB2")
+
+
+async def test_a_base_path_is_kept_as_the_cloud_proxy_needs(spin: Spin) -> None:
+    """Cloud URLs carry a path (``https://test.spinpos.net/spin``): requests go under it."""
+    _, sim, server = spin
+    paths: list[str] = []
+    options = replace(
+        open_terminal(server.url, authkey=sim.authkey).options,  # type: ignore[attr-defined]
+        base_url=f"http://127.0.0.1:{server.address[1]}/spin",
+    )
+    term = SpinTerminal("spin+https://example/spin?tpn=x", options, sim.authkey, None)
+    original = sim.handle
+
+    async def spy(method: str, path: str, query: str, body: bytes):  # type: ignore[no-untyped-def]
+        paths.append(path)
+        return await original(method, path, query, body)
+
+    sim.handle = spy  # type: ignore[method-assign]
+    assert isinstance(await term.sale(1000, "PCLOUD1"), Approved)
+    await term.close()
+    assert paths == ["/spin/v2/Payment/Sale"]
