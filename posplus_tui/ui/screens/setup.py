@@ -219,10 +219,11 @@ class SetupScreen(PosScreen[None]):
             url_input.display = family == "poslink"
             yield field_row(
                 "Terminal",
+                # the address first: the keyboard path through Setup stays as it was for PAX
+                url_input,
                 Select(
                     FAMILIES, value=family, id="terminal_family", allow_blank=False, compact=True
                 ),
-                url_input,
                 id="terminal-row",
             )
             spin_rows = [
