@@ -59,3 +59,18 @@ def test_the_driver_takes_the_key_beside_the_url() -> None:
     assert isinstance(term, SpinTerminal)
     assert not term.capabilities.card_on_file and not term.capabilities.keyed_ach
     assert "K3yK3y" not in repr(term.options)
+
+
+def test_the_settings_file_refuses_the_key_and_never_echoes_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from posplus_tui import config
+
+    file = tmp_path / "c.toml"
+    for text in (
+        '[posplus]\nterminal_authkey = "SECRET123"\n',
+        '[posplus]\nterminal_url = "spin+http://10.0.0.5:9000?tpn=Z1&authkey=SECRET123"\n',
+    ):
+        file.write_text(text)
+        with pytest.raises(config.ConfigError) as info:
+            config.load(file)
+        assert "SECRET123" not in str(info.value)
+        assert "secret" in str(info.value)
