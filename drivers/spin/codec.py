@@ -107,11 +107,6 @@ class HttpRequest:
     query: tuple[tuple[str, str], ...] = ()
     ref: str = ""
 
-    def masked_body(self, authkey: str) -> str:
-        """The body for a technician's log: the auth key replaced."""
-        text = self.body.decode("utf-8", "replace")
-        return text.replace(authkey, "••••") if authkey else text
-
 
 @dataclass(frozen=True)
 class _Raw:

@@ -110,7 +110,6 @@ class SpinTerminal(Terminal):
         self._lock = asyncio.Lock()
         self._in_flight: str | None = None  # the wire ReferenceId of the money request out now
         self._voids: dict[str, _Void] = {}  # our void ref → what it voided (SPIn has no void ref)
-        self.last_call_seconds = 0.0  # the last HTTP exchange's duration (benchmark)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -146,7 +145,6 @@ class SpinTerminal(Terminal):
             )
         )
         headers = {"Content-Type": "application/json"} if req.method == "POST" else {}
-        started = time.perf_counter()
         try:
             async with self._http().stream(
                 req.method,
@@ -171,8 +169,6 @@ class SpinTerminal(Terminal):
         except (httpx.HTTPError, OSError) as exc:
             self._emit(note(f"connection failed: {type(exc).__name__}"))
             raise _Lost(f"the connection failed ({_words(exc)})") from exc
-        finally:
-            self.last_call_seconds = time.perf_counter() - started
         self._emit(
             FrameTrace(
                 "rx", "http", "", f"HTTP {status} {masked_text(bytes(body), key)}", len(body)
