@@ -65,10 +65,8 @@ def open_configured_terminal(
 
 # -- Setup's terminal fields --------------------------------------------------------------------
 
-FAMILIES = (
-    ("PAX (POSLink: cable or network)", "poslink"),
-    ("Dejavoo (SPIn: network or cloud)", "spin"),
-)
+#: Setup's choice of terminal family (label, value): short, it shares a line with the address
+FAMILIES = (("PAX (POSLink)", "poslink"), ("Dejavoo (SPIn)", "spin"))
 
 
 def terminal_family(url: str) -> str:
