@@ -70,6 +70,7 @@ def test_each_contract_fails_on_a_planted_violation(tmp_path: Path) -> None:
         assert f"{name} BROKEN" in out, out
     assert f"Contracts: 0 kept, {len(names)} broken." in out, out
     assert "posplus_tui.domain.money -> textual" in out, out
+    assert "gateways -> posplus_tui.domain" in out, out
 
 
 def test_every_top_level_package_is_walled() -> None:
