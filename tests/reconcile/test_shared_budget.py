@@ -1,6 +1,6 @@
 """Two stations on one PostgreSQL ledger share the tenant's request budget: draining together
 against the served sandbox (which answers 429 past its limit per tenant), at most 3 % of their
-calls are throttled — each station alone used to spend the whole limit, and then about half were.
+calls are throttled — each station alone used to spend the whole limit.
 (Measured idle it is 0 %; a starved CPU bunches requests the budget had spaced out, and 1 % was
 crossed on a loaded CI machine: 3 of 267.)
 
