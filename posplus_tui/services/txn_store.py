@@ -23,8 +23,15 @@ from sqlmodel import Session, col
 
 from drivers import Approved, Cancelled, Declined, NotFound, TerminalError, Unknown
 from drivers.base import BatchClosed, StatusResult, TransactionResult
-from posplus_tui.domain.holds import InvoiceHolds, LedgerCharge, check_reservation, holds_for
+from posplus_tui.domain.holds import (
+    InvoiceHolds,
+    LedgerCharge,
+    OpenLink,
+    check_reservation,
+    holds_for,
+)
 from posplus_tui.domain.invoice import InvoiceFacts
+from posplus_tui.domain.links import LINK_HOLDING_STATES
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.outbox import OutboxAction, OutboxState
 from posplus_tui.domain.refs import make_ecr_ref, outbox_marker
@@ -47,6 +54,7 @@ from posplus_tui.ledger import Ledger
 from posplus_tui.ledger import audit as chain
 from posplus_tui.ledger.tables import CardOnFile, Operator, OutboxRow, Transaction
 from posplus_tui.ledger.tables.invoice_locks import InvoiceLock
+from posplus_tui.ledger.tables.links import PaymentLink
 from posplus_tui.redaction import redact
 from posplus_tui.services.errors import (
     InvalidRequest,
@@ -333,6 +341,20 @@ class TxnStore:
             )
         return out
 
+    @staticmethod
+    def _open_links(session: Session, invoice_id: str) -> list[OpenLink]:
+        """The invoice's payment links the customer may still pay (any station)."""
+        rows = session.execute(
+            select(PaymentLink).where(
+                col(PaymentLink.invoice_id) == invoice_id,
+                col(PaymentLink.state).in_([s.value for s in LINK_HOLDING_STATES]),
+            )
+        ).scalars()
+        return [
+            OpenLink(r.reference, Money(r.amount_cents), r.channel, r.station, r.created_at)
+            for r in rows
+        ]
+
     def _discard_abandoned_intents(self, session: Session, invoice_id: str, now: datetime) -> None:
         """An intent of any station still unsent long after it was written belongs to a process
         that stopped before sending it: discard it (under the invoice's lock) so it no longer
@@ -375,8 +397,14 @@ class TxnStore:
                 for c in self._charges(session, invoice.invoice_id)
                 if not (c.state is TxnState.INTENT and c.created_at < cutoff)
             ]
+            links = self._open_links(session, invoice.invoice_id)
         return holds_for(
-            invoice.number, invoice.balance, charges, invoice.seen_refs, invoice.seen_payment_ids
+            invoice.number,
+            invoice.balance,
+            charges,
+            invoice.seen_refs,
+            invoice.seen_payment_ids,
+            links,
         )
 
     # -- intent ---------------------------------------------------------------------------------
@@ -457,6 +485,7 @@ class TxnStore:
                     self._charges(session, inv.invoice_id),
                     inv.seen_refs,
                     inv.seen_payment_ids,
+                    self._open_links(session, inv.invoice_id),
                 )
                 try:
                     check_reservation(holds, spec.amount)
@@ -757,7 +786,7 @@ class TxnStore:
             return [_view(r) for r in session.execute(query).scalars()]
 
     def unsettled(self) -> builtins.list[TransactionView]:
-        """This station's intents and in-flight requests: what recovery must settle."""
+        """This station's terminal intents and in-flight requests: what recovery must settle."""
         with self._ledger.session() as session:
             rows = session.execute(
                 select(Transaction)
@@ -766,6 +795,8 @@ class TxnStore:
                     Transaction.state.in_(  # type: ignore[attr-defined]
                         [TxnState.INTENT.value, TxnState.AT_TERMINAL.value, TxnState.UNKNOWN.value]
                     ),
+                    # a payment link's refund is settled with its provider, not the terminal
+                    col(Transaction.tender) != Tender.LINK.value,
                 )
                 .order_by(col(Transaction.id))
             ).scalars()

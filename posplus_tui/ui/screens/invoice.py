@@ -56,6 +56,7 @@ TENDER_WORDS = {
     "keyed": "keyed card",
     "card_on_file": "card on file",
     "ach": "ACH",
+    "link": "payment link",
 }
 
 

@@ -1,0 +1,619 @@
+"""The payment links' database transactions, on top of the payment engine's (same invoice lock,
+same holds, same outbox).
+
+Each public method is one short synchronous transaction; the async service calls them through
+``asyncio.to_thread``. Moves between link states go through
+:func:`posplus_tui.domain.links.link_transition` under a guarded update (a version bump takes the
+row's lock first), so two stations can never both record a link's payment.
+"""
+
+from __future__ import annotations
+
+import builtins
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from gateways import EventKind, LinkCreated, LinkEvent, LinkPayment
+from posplus_tui.domain.holds import check_reservation, holds_for
+from posplus_tui.domain.invoice import InvoiceFacts
+from posplus_tui.domain.links import (
+    LINK_OPEN_STATES,
+    IllegalLinkMove,
+    LinkStatus,
+    link_transition,
+)
+from posplus_tui.domain.links import (
+    LinkEvent as LinkMove,
+)
+from posplus_tui.domain.money import Money
+from posplus_tui.domain.outbox import OutboxAction, OutboxState
+from posplus_tui.domain.refs import make_ecr_ref, outbox_marker
+from posplus_tui.domain.rules import RuleViolation
+from posplus_tui.domain.transactions import Tender, TxnKind, TxnState
+from posplus_tui.ledger.tables import OutboxRow, Transaction
+from posplus_tui.ledger.tables.links import LinkCursor, LinkEventClaim, PaymentLink
+from posplus_tui.services.errors import InvalidRequest, InvoiceBusy, ServiceError, UnknownRecord
+from posplus_tui.services.txn_store import TxnStore
+
+__all__ = ["Applied", "LinkStore", "LinkView"]
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A link as the screens see it."""
+
+    id: int
+    reference: str
+    state: LinkStatus
+    kind: TxnKind
+    amount: Money
+    url: str
+    provider: str
+    provider_link_id: str
+    invoice_id: str
+    invoice_number: str
+    customer_id: str
+    channel: str
+    recipient: str
+    station: str
+    payment_id: str
+    transaction_id: int | None
+    message: str
+    created_at: datetime
+    sent_at: datetime | None
+    expires_at: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in LINK_OPEN_STATES
+
+
+def _view(row: PaymentLink) -> LinkView:
+    assert row.id is not None
+    return LinkView(
+        id=row.id,
+        reference=row.reference,
+        state=LinkStatus(row.state),
+        kind=TxnKind(row.kind),
+        amount=Money(row.amount_cents),
+        url=row.url,
+        provider=row.provider,
+        provider_link_id=row.provider_link_id,
+        invoice_id=row.invoice_id,
+        invoice_number=row.invoice_number,
+        customer_id=row.customer_id,
+        channel=row.channel,
+        recipient=row.recipient,
+        station=row.station,
+        payment_id=row.payment_id,
+        transaction_id=row.transaction_id,
+        message=row.message,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+        expires_at=row.expires_at,
+    )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one provider event did (``None`` from :meth:`LinkStore.apply` when already handled)."""
+
+    link: LinkView | None
+    what: str  # paid | duplicate | declined | expired | deactivated | ignored
+    payment: LinkPayment | None = None
+
+
+class LinkStore(TxnStore):
+    def __init__(self, *args: Any, provider: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.provider = provider
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(session: Session, link_id: int, *, lock: bool = True) -> PaymentLink:
+        if lock:
+            session.execute(
+                update(PaymentLink)
+                .where(col(PaymentLink.id) == link_id)
+                .values(version=col(PaymentLink.version) + 1)
+            )
+        row = session.get(PaymentLink, link_id, populate_existing=True)
+        if row is None:
+            raise UnknownRecord(f"No payment link #{link_id}.", "Pick a link from the list.")
+        return row
+
+    def _move(self, row: PaymentLink, event: LinkMove, message: str = "") -> LinkStatus:
+        new = link_transition(LinkStatus(row.state), event)
+        row.state = new.value
+        row.updated_at = self._now()
+        if message:
+            row.message = message[:255]
+        return new
+
+    # -- intent ---------------------------------------------------------------------------------
+
+    def write_link_intent(
+        self,
+        invoice: InvoiceFacts,
+        amount: Money,
+        *,
+        operator_id: int,
+        operator_name: str,
+        expires_at: datetime | None,
+    ) -> LinkView:
+        """Commit the link's row before the provider is asked, under the invoice's lock: the
+        amount must fit in what the invoice still owes after every hold (other links included)."""
+        for _attempt in range(5):
+            ref = make_ecr_ref(date.today(), secrets.randbits(47))
+            try:
+                with self._ledger.session() as session:
+                    return self._write_link_intent(
+                        session, invoice, amount, ref, operator_id, operator_name, expires_at
+                    )
+            except IntegrityError as exc:
+                if "reference" not in str(exc).lower() and "unique" not in str(exc).lower():
+                    raise
+        raise ServiceError("Could not create a unique reference.", "Try again.")
+
+    def _write_link_intent(
+        self,
+        session: Session,
+        inv: InvoiceFacts,
+        amount: Money,
+        ref: str,
+        operator_id: int,
+        operator_name: str,
+        expires_at: datetime | None,
+    ) -> LinkView:
+        now = self._now()
+        self._lock_invoice(session, inv.invoice_id)
+        self._discard_abandoned_intents(session, inv.invoice_id, now)
+        holds = holds_for(
+            inv.number,
+            inv.balance,
+            self._charges(session, inv.invoice_id),
+            inv.seen_refs,
+            inv.seen_payment_ids,
+            self._open_links(session, inv.invoice_id),
+        )
+        try:
+            check_reservation(holds, amount)
+        except RuleViolation as exc:
+            raise InvoiceBusy(exc.message, exc.fix) from None
+        if amount > holds.available:
+            raise InvalidRequest(
+                f"A link can ask for at most what invoice {inv.number} still owes: "
+                f"{holds.available.format()}, not {amount.format()}.",
+                "Lower the amount (a deposit is fine).",
+            )
+        kind = TxnKind.SALE if amount == holds.available else TxnKind.DEPOSIT
+        row = PaymentLink(
+            reference=ref,
+            provider=self.provider,
+            state=LinkStatus.INTENT.value,
+            kind=kind.value,
+            amount_cents=amount.cents,
+            invoice_id=inv.invoice_id,
+            invoice_number=inv.number,
+            job_number=inv.job_number,
+            customer_id=inv.customer_id,
+            operator_id=operator_id,
+            station=self._station,
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        self._audit(
+            session,
+            "link_intent",
+            operator_name,
+            ref,
+            kind=kind.value,
+            amount=amount.to_api(),
+            invoice=inv.number,
+            provider=self.provider,
+        )
+        return _view(row)
+
+    def mark_created(self, link_id: int, created: LinkCreated, *, actor: str) -> LinkView:
+        with self._ledger.session() as session:
+            row = self._row(session, link_id)
+            if LinkStatus(row.state) not in (LinkStatus.INTENT, LinkStatus.UNKNOWN):
+                return _view(row)  # settled elsewhere (another station's poller)
+            self._move(row, LinkMove.CREATED, "")
+            row.provider_link_id = created.link_id[:64]
+            row.url = created.url[:512]
+            session.add(row)
+            self._audit(session, "link_created", actor, row.reference, link_id=created.link_id)
+            return _view(row)
+
+    def mark_unknown(self, link_id: int, reason: str, *, actor: str) -> LinkView:
+        with self._ledger.session() as session:
+            row = self._row(session, link_id)
+            if LinkStatus(row.state) in (LinkStatus.INTENT, LinkStatus.UNKNOWN):
+                self._move(row, LinkMove.LOST, f"not known yet: {reason}")
+                session.add(row)
+                self._audit(session, "link_unknown", actor, row.reference, reason=reason[:200])
+            return _view(row)
+
+    def mark_failed(self, link_id: int, reason: str, *, actor: str) -> LinkView:
+        with self._ledger.session() as session:
+            row = self._row(session, link_id)
+            state = LinkStatus(row.state)
+            event = LinkMove.REFUSED if state is LinkStatus.INTENT else LinkMove.NOT_FOUND
+            if state in (LinkStatus.INTENT, LinkStatus.UNKNOWN):
+                self._move(row, event, reason)
+                row.closed_at = self._now()
+                session.add(row)
+                self._audit(session, "link_failed", actor, row.reference, reason=reason[:200])
+            return _view(row)
+
+    def mark_link_sent(
+        self, link_id: int, *, channel: str, recipient: str, message_id: str, actor: str
+    ) -> LinkView:
+        with self._ledger.session() as session:
+            row = self._row(session, link_id)
+            try:
+                self._move(row, LinkMove.SENT)
+            except IllegalLinkMove:
+                raise InvalidRequest(
+                    f"Link {row.reference} is {row.state}: it cannot be sent.",
+                    "Create a new link if the customer still has to pay.",
+                ) from None
+            row.channel, row.recipient = channel, recipient[:254]
+            row.message_id = message_id[:255]
+            row.sent_at = self._now()
+            session.add(row)
+            self._audit(
+                session, "link_sent", actor, row.reference, channel=channel, to=recipient[:254]
+            )
+            return _view(row)
+
+    def note(self, link_id: int, message: str) -> None:
+        with self._ledger.session() as session:
+            row = self._row(session, link_id)
+            row.message = message[:255]
+            session.add(row)
+
+    # -- provider events ------------------------------------------------------------------------
+
+    def _claim(self, session: Session, event: LinkEvent) -> bool:
+        """The insert is the claim; it commits (or rolls back) with the event's effect."""
+        table = LinkEventClaim.__table__
+        dialect = postgresql if self._ledger.backend == "postgresql" else sqlite
+        done = cast(
+            CursorResult[Any],
+            session.execute(
+                dialect.insert(table)
+                .values(
+                    event_id=event.event_id[:255],
+                    provider=self.provider,
+                    kind=event.kind.name[:24],
+                    link_id=event.link_id[:64],
+                    station=self._station,
+                    handled_at=self._now(),
+                )
+                .on_conflict_do_nothing()
+            ),
+        )
+        return done.rowcount == 1
+
+    def _by_link_id(self, session: Session, link_id: str, reference: str) -> PaymentLink | None:
+        query = select(PaymentLink).where(col(PaymentLink.provider) == self.provider)
+        if link_id:
+            query = query.where(col(PaymentLink.provider_link_id) == link_id)
+        elif reference:
+            query = query.where(col(PaymentLink.reference) == reference)
+        else:
+            return None
+        found = session.execute(query).scalars().first()
+        if found is None and reference and link_id:
+            found = session.execute(
+                select(PaymentLink).where(col(PaymentLink.reference) == reference)
+            ).scalar_one_or_none()
+        if found is None or found.id is None:
+            return None
+        return self._row(session, found.id)
+
+    def apply(self, event: LinkEvent) -> Applied | None:
+        """Handle one provider event exactly once across stations. A payment becomes an approved
+        transaction with its outbox row in the same commit; ``None`` means another poller (or an
+        earlier round) already handled this event."""
+        with self._ledger.session() as session:
+            if not self._claim(session, event):
+                return None
+            payment = event.payment
+            row = self._by_link_id(
+                session, event.link_id, event.reference or (payment.reference if payment else "")
+            )
+            if row is None:
+                return Applied(None, "ignored")  # not one of ours (another app on the account)
+            if event.kind is EventKind.LINK_PAID and payment is not None:
+                return self._paid(session, row, payment)
+            if event.kind is EventKind.PAYMENT_FAILED:
+                words = event.failure_message or "the card was declined"
+                row.message = f"a payment attempt failed at {event.created_at:%H:%M}: {words}"[:255]
+                session.add(row)
+                self._audit(session, "link_payment_failed", "links", row.reference, reason=words)
+                return Applied(_view(row), "declined")
+            closing = {
+                EventKind.LINK_EXPIRED: (LinkMove.EXPIRED, "expired"),
+                EventKind.LINK_DEACTIVATED: (LinkMove.DEACTIVATED, "deactivated"),
+            }
+            if event.kind in closing and LinkStatus(row.state) in LINK_OPEN_STATES:
+                move, what = closing[event.kind]
+                self._move(row, move)
+                row.closed_at = self._now()
+                session.add(row)
+                self._audit(session, f"link_{what}", "links", row.reference)
+                return Applied(_view(row), what)
+            return Applied(_view(row), "ignored")
+
+    def _paid(self, session: Session, row: PaymentLink, payment: LinkPayment) -> Applied:
+        state = LinkStatus(row.state)
+        if row.payment_id:
+            if row.payment_id == payment.payment_id:
+                return Applied(_view(row), "ignored")  # the same payment, reported again
+            # A second completed payment through a link that may be paid once.
+            self._audit(
+                session,
+                "link_paid_twice",
+                "links",
+                row.reference,
+                payment_id=payment.payment_id,
+                amount=Money(payment.amount_cents).to_api(),
+            )
+            return Applied(_view(row), "duplicate", payment)
+        self._move(row, LinkMove.PAID)
+        now = self._now()
+        txn = Transaction(
+            ecr_ref=row.reference,
+            kind=row.kind,
+            tender=Tender.LINK.value,
+            state=TxnState.APPROVED.value,  # its intent is the link row; the provider took the money
+            amount_cents=row.amount_cents,
+            approved_cents=payment.amount_cents,
+            invoice_id=row.invoice_id,
+            invoice_number=row.invoice_number,
+            job_number=row.job_number,
+            customer_id=row.customer_id,
+            operator_id=row.operator_id,
+            station=row.station,
+            host_ref=payment.payment_id[:64],
+            terminal_ref=(payment.session_id or payment.link_id)[:64],
+            brand=payment.brand[:24],
+            last4=payment.last4[-4:],
+            entry_method="payment link",
+            message=f"paid through payment link ({state.value} before)"[:255],
+            created_at=row.created_at,
+            updated_at=now,
+            sent_at=row.sent_at or row.created_at,
+            settled_at=now,
+        )
+        session.add(txn)
+        session.flush()
+        session.execute(
+            insert(OutboxRow.__table__).values(
+                transaction_id=txn.id,
+                action=OutboxAction.POST_PAYMENT,
+                marker=outbox_marker(row.reference),
+                state=OutboxState.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        row.transaction_id = txn.id
+        row.payment_id = payment.payment_id[:64]
+        row.closed_at = now
+        row.message = f"paid {payment.paid_at:%H:%M} ({payment.brand} ••{payment.last4})"[:255]
+        session.add(row)
+        self._audit(
+            session,
+            "payment_approved",
+            "links",
+            row.reference,
+            approved=Money(payment.amount_cents).to_api(),
+            requested=Money(row.amount_cents).to_api(),
+            brand=txn.brand,
+            last4=txn.last4,
+            tender=Tender.LINK.value,
+            late=state not in LINK_OPEN_STATES,
+        )
+        return Applied(_view(row), "paid", payment)
+
+    def mark_closed(
+        self, link_id: int, event: LinkMove, *, actor: str, reason: str = ""
+    ) -> LinkView:
+        """EXPIRED or DEACTIVATED after the provider confirmed it (a paid link stays paid)."""
+        with self._ledger.session() as session:
+            row = self._row(session, link_id)
+            if LinkStatus(row.state) in LINK_OPEN_STATES:
+                self._move(row, event, reason)
+                row.closed_at = self._now()
+                session.add(row)
+                self._audit(session, f"link_{row.state}", actor, row.reference, reason=reason[:200])
+            return _view(row)
+
+    def record_duplicate(
+        self, link_id: int, payment: LinkPayment, *, refunded: bool, reason: str
+    ) -> None:
+        """A second payment through a link. Refunded at once: the audit chain says so. Not
+        refunded: it is recorded as an approved deposit whose posting needs a person (Reconcile's
+        "needs attention"), so the money is never silently kept or lost."""
+        with self._ledger.session() as session:
+            row = self._row(session, link_id)
+            if refunded:
+                self._audit(
+                    session,
+                    "link_duplicate_refunded",
+                    "links",
+                    row.reference,
+                    payment_id=payment.payment_id,
+                    amount=Money(payment.amount_cents).to_api(),
+                )
+                row.message = (
+                    f"paid twice: the second payment ({Money(payment.amount_cents).format()}) "
+                    "was refunded automatically"
+                )[:255]
+                session.add(row)
+                return
+            now = self._now()
+            ref = make_ecr_ref(date.today(), secrets.randbits(47))
+            txn = Transaction(
+                ecr_ref=ref,
+                kind=TxnKind.DEPOSIT.value,
+                tender=Tender.LINK.value,
+                state=TxnState.APPROVED.value,
+                amount_cents=payment.amount_cents,
+                approved_cents=payment.amount_cents,
+                invoice_id=row.invoice_id,
+                invoice_number=row.invoice_number,
+                job_number=row.job_number,
+                customer_id=row.customer_id,
+                operator_id=row.operator_id,
+                station=row.station,
+                host_ref=payment.payment_id[:64],
+                brand=payment.brand[:24],
+                last4=payment.last4[-4:],
+                entry_method="payment link",
+                message=f"second payment through link {row.reference}"[:255],
+                created_at=now,
+                updated_at=now,
+                sent_at=now,
+                settled_at=now,
+            )
+            session.add(txn)
+            session.flush()
+            words = (
+                f"Payment link {row.reference} was paid twice and the automatic refund of the "
+                f"second payment ({Money(payment.amount_cents).format()}, {payment.payment_id}) "
+                f"failed: {reason}. Refund it at the payment service, or post it if the customer "
+                "keeps it as credit."
+            )
+            session.execute(
+                insert(OutboxRow.__table__).values(
+                    transaction_id=txn.id,
+                    action=OutboxAction.POST_PAYMENT,
+                    marker=outbox_marker(ref),
+                    state=OutboxState.NEEDS_ATTENTION,
+                    attempts=0,
+                    next_attempt_at=None,
+                    last_error=words[:1000],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            row.message = "paid twice: the second payment needs a person (see Reconcile)"
+            session.add(row)
+            self._audit(
+                session,
+                "link_duplicate_needs_person",
+                "links",
+                row.reference,
+                payment_id=payment.payment_id,
+                duplicate_ref=ref,
+                reason=reason[:200],
+            )
+
+    def mark_refunded(self, link_id: int, *, full: bool) -> LinkView:
+        with self._ledger.session() as session:
+            row = self._row(session, link_id)
+            self._move(row, LinkMove.FULL_REFUND if full else LinkMove.PARTIAL_REFUND)
+            session.add(row)
+            return _view(row)
+
+    # -- cursor ---------------------------------------------------------------------------------
+
+    def cursor(self) -> str | None:
+        with self._ledger.session() as session:
+            row = session.get(LinkCursor, self.provider)
+            return row.cursor if row is not None and row.cursor else None
+
+    def move_cursor(self, old: str | None, new: str) -> bool:
+        """Compare-and-set: a station that read an older page does not move it backwards."""
+        with self._ledger.session() as session:
+            table = LinkCursor.__table__
+            dialect = postgresql if self._ledger.backend == "postgresql" else sqlite
+            session.execute(
+                dialect.insert(table)
+                .values(provider=self.provider, cursor="", updated_at=self._now())
+                .on_conflict_do_nothing()
+            )
+            done = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(LinkCursor)
+                    .where(
+                        col(LinkCursor.provider) == self.provider,
+                        col(LinkCursor.cursor) == (old or ""),
+                    )
+                    .values(cursor=new[:255], updated_at=self._now())
+                ),
+            )
+            return done.rowcount == 1
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def link(self, link_id: int) -> LinkView:
+        with self._ledger.session() as session:
+            return _view(self._row(session, link_id, lock=False))
+
+    def link_by_ref(self, reference: str) -> LinkView:
+        with self._ledger.session() as session:
+            row = session.execute(
+                select(PaymentLink).where(col(PaymentLink.reference) == reference.strip().upper())
+            ).scalar_one_or_none()
+            if row is None:
+                raise UnknownRecord(f"No payment link has the reference {reference}.", "Check it.")
+            return _view(row)
+
+    def links_for_invoice(self, invoice_id: str) -> builtins.list[LinkView]:
+        with self._ledger.session() as session:
+            rows = session.execute(
+                select(PaymentLink)
+                .where(col(PaymentLink.invoice_id) == invoice_id)
+                .order_by(col(PaymentLink.id).desc())
+            ).scalars()
+            return [_view(r) for r in rows]
+
+    def links_in(self, states: frozenset[LinkStatus]) -> builtins.list[LinkView]:
+        with self._ledger.session() as session:
+            rows = session.execute(
+                select(PaymentLink)
+                .where(
+                    col(PaymentLink.provider) == self.provider,
+                    col(PaymentLink.state).in_([s.value for s in states]),
+                )
+                .order_by(col(PaymentLink.id))
+            ).scalars()
+            return [_view(r) for r in rows]
+
+    def refunds_to_settle(self) -> builtins.list[Transaction]:
+        """Link refunds written or sent whose provider answer was not recorded (any station)."""
+        with self._ledger.session() as session:
+            rows = session.execute(
+                select(Transaction).where(
+                    col(Transaction.tender) == Tender.LINK.value,
+                    col(Transaction.kind) == TxnKind.REFUND.value,
+                    col(Transaction.station) == self._station,
+                    col(Transaction.state).in_(
+                        [TxnState.INTENT.value, TxnState.AT_TERMINAL.value, TxnState.UNKNOWN.value]
+                    ),
+                )
+            ).scalars()
+            out = list(rows)
+            for r in out:
+                session.expunge(r)
+            return out
