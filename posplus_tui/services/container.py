@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # imported when built: the app's first frame does not wait fo
     from drivers import FrameTrace, Terminal, TerminalInfo
     from posplus_tui.ledger import Ledger
     from posplus_tui.services.audit import AuditService
+    from posplus_tui.services.links import LinkService
+    from posplus_tui.services.links.demo import DemoLinks
     from posplus_tui.services.lookup import LookupService
     from posplus_tui.services.operators import Approval, OperatorInfo, OperatorService
     from posplus_tui.services.payments import BatchSummary, PaymentService
@@ -266,6 +268,9 @@ class Services:
     client: ServiceTitanClient | None = None
     #: The in-process ServiceTitan sandbox (demo only; tests inject faults through it).
     sandbox: Sandbox | None = None
+    #: Payment links (demo: the Stripe, SMTP and Twilio sandboxes, started on first use).
+    demo_links: DemoLinks | None = None
+    links: LinkService | None = None
     #: Why payments cannot be taken (e.g. ServiceTitan not set up), in words; empty when ready.
     not_ready: str = ""
     #: Demo operators (username, display name, role, PIN) — only in demo mode, for the sign-in hint.
@@ -286,6 +291,16 @@ class Services:
 
     def __post_init__(self) -> None:
         self.desk = PaymentDesk(self.clock.monotonic)
+
+    def link_service(self) -> LinkService | None:
+        """Payment links, started on first use; the poller then runs under the supervisor."""
+        if self.links is None and self.demo_links is not None:
+            self.links = self.demo_links.start()
+            self._closers.append(self.demo_links.aclose)
+            self.supervisor.keep_running(
+                "links", "Following payment links", self.links.run, stop=self.links.stop
+            )
+        return self.links
 
     @property
     def environment(self) -> str:
@@ -671,4 +686,10 @@ def build_demo(
             if role != "admin":
                 operators.add_sync(name, role, pin, by=admin)
     _wire_payments(services, sandbox.client(), settings.terminal_url, **worker_options)
+    from posplus_tui.services.links.demo import DemoLinks
+
+    assert services.ledger is not None
+    services.demo_links = DemoLinks(
+        services.ledger, operators, station=services.station, clock=services.clock.now
+    )
     return services

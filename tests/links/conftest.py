@@ -1,0 +1,79 @@
+"""Payment-link fixtures: the demo's services (SQLite file, ServiceTitan sandbox in-process, the
+Stripe sandbox over loopback, a real SMTP server, the Twilio sandbox) and a customer who pays on
+the hosted page with a plain HTTP form post (the browser test drives the same page in Chromium)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from posplus_tui.domain.money import Money
+from posplus_tui.services.container import Services, build_demo
+from posplus_tui.services.links import LinkService
+from posplus_tui.services.operators import OperatorInfo
+from posplus_tui.ui.screens.invoice import facts_of
+
+TEST_PIN_COST = 16
+
+
+@dataclass
+class World:
+    services: Services
+    links: LinkService
+    clerk: OperatorInfo
+    supervisor: OperatorInfo
+
+    async def invoice(self, index: int = 0, min_cents: int = 10_000):
+        """An open invoice of the ServiceTitan sandbox, as the app sees it (InvoiceFacts)."""
+        sandbox = self.services.sandbox
+        assert sandbox is not None
+        ids = [
+            inv.id
+            for inv in sandbox.store.invoice_list
+            if not inv.deleted and inv.adjustment_to_id is None and inv.balance_cents >= min_cents
+        ]
+        assert self.services.lookup is not None
+        return facts_of(await self.services.lookup.open(ids[index]))
+
+    def approval(self, action: str, target: str, amount: Money | None):
+        assert self.services.operators is not None
+        return self.services.operators.approve_sync(
+            "supervisor",
+            "2222",
+            action=action,
+            requested_by=self.clerk,
+            target=target,
+            amount=amount,
+        )
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    services = build_demo(tmp_path, card_wait_ms=0, pin_cost=TEST_PIN_COST, sync_on_start=False)
+    assert services.demo_links is not None
+    links = services.demo_links.start()
+    assert services.operators is not None
+    clerk = services.operators.sign_in_sync("clerk", "1111")
+    supervisor = services.operators.sign_in_sync("supervisor", "2222")
+    yield World(services, links, clerk, supervisor)
+    await services.demo_links.aclose()
+    await services.aclose()
+
+
+async def pay(url: str, card: str = "4242 4242 4242 4242") -> httpx.Response:
+    """The customer opens the link and submits the hosted page's form."""
+    async with httpx.AsyncClient(follow_redirects=True, timeout=10) as browser:
+        page = await browser.get(url)
+        if page.status_code != 200:
+            return page
+        action = re.search(r"action='([^']+)'", page.text)
+        assert action, page.text
+        return await browser.post(
+            str(page.url.join(action.group(1))),
+            data={"card_number": card, "exp": "12/40", "cvc": "123", "name": "Pat Payer"},
+        )
