@@ -247,6 +247,15 @@ class PaymentService:
         )
 
     @staticmethod
+    def _not_a_link(original: TransactionView) -> None:
+        """A payment-link payment is given back through its provider, never the terminal."""
+        if original.tender is Tender.LINK:
+            raise InvalidRequest(
+                f"{original.ecr_ref} was paid through a payment link, not at the terminal.",
+                "Open the invoice's payment links (l) to refund it.",
+            )
+
+    @staticmethod
     def _check_invoice(invoice: InvoiceFacts) -> None:
         if not isinstance(invoice, InvoiceFacts) or not invoice.invoice_id.strip():
             raise UnknownRecord(
@@ -589,6 +598,7 @@ class PaymentService:
         refuse_card_data(reason, "reason")
         await self._db(self._authorize, operator, Action.CHARGE, None)  # an active money role
         original = await self._db(self._store.get, ecr_ref)
+        self._not_a_link(original)
         if amount is None:
             amount = await self._db(self._store.refundable, ecr_ref)
             if amount.cents <= 0:
@@ -631,6 +641,7 @@ class PaymentService:
         refuse_card_data(reason, "reason")
         await self._db(self._authorize, operator, Action.CHARGE, None)  # an active money role
         original = await self._db(self._store.get, ecr_ref)
+        self._not_a_link(original)
         supervisor = await self._db(
             self._authorize, operator, Action.VOID, approval, original.ecr_ref, original.approved
         )

@@ -129,6 +129,7 @@ class InvoiceScreen(PosScreen[None]):
         Binding("a", "ach", "ACH", show=False),
         Binding("r", "refund", "Refund"),
         Binding("v", "void", "Void"),
+        Binding("l", "links", "Pay by link"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -402,6 +403,12 @@ class InvoiceScreen(PosScreen[None]):
 
     def action_void(self) -> None:
         self._money_back("void")
+
+    def action_links(self) -> None:
+        from posplus_tui.ui.screens.links import LinksScreen
+
+        if self.detail is not None:
+            self.app.push_screen(LinksScreen(self.detail))
 
     def action_back(self) -> None:
         self.app.pop_screen()

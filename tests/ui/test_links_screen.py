@@ -1,0 +1,52 @@
+"""The payment-links screen: snapshot at 80×24 and the clerk's flow (create a QR link, see it open,
+the customer pays, the list says PAID)."""
+
+from __future__ import annotations
+
+from tests.links.conftest import pay
+from tests.ui.conftest import (
+    invoice_number,
+    open_invoice,
+    settle,
+    sign_in,
+    wait_for,
+    wait_for_area,
+    wait_for_text,
+)
+
+
+def test_links_screen_snapshot(snap_compare, demo_app) -> None:
+    async def run_before(pilot) -> None:
+        await sign_in(pilot, "clerk", "1111")
+        await open_invoice(pilot, invoice_number(pilot.app, "unpaid_invoice_id"))
+        await pilot.press("l")
+        await wait_for_area(pilot, "Payment links")
+        await wait_for_text(pilot, "Left to collect")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_create_a_qr_link_and_see_it_paid(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot, "clerk", "1111")
+        await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
+        await pilot.press("l")
+        await wait_for_area(pilot, "Payment links")
+        await wait_for_text(pilot, "Left to collect")
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "QrScreen", what="the QR code")
+        await pilot.press("escape")
+        await wait_for_text(pilot, "open (sent)")
+        links = app.services.links
+        (link,) = await links.links_for_invoice(app.screen.links[0].invoice_id)
+        assert (await pay(link.url)).status_code == 200
+        await links.poll_once()
+        await wait_for_text(pilot, "PAID")
+        # a bad address is a sentence under the field, and nothing is created
+        await pilot.click("#ch-email")
+        await pilot.click("#link-to")
+        await pilot.press(*"ann@@x", "f2")
+        await wait_for_text(pilot, "exactly one @")
+        assert len(await links.links_for_invoice(link.invoice_id)) == 1
