@@ -129,7 +129,7 @@ class InvoiceScreen(PosScreen[None]):
         Binding("a", "ach", "ACH", show=False),
         Binding("r", "refund", "Refund"),
         Binding("v", "void", "Void"),
-        Binding("l", "links", "Pay by link"),
+        Binding("l", "links", "Pay by link", show=False),
         Binding("escape", "back", "Back"),
     ]
 
