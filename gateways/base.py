@@ -123,8 +123,11 @@ class LinkEvent:
 @dataclass(frozen=True)
 class ChangePage:
     """Events after a cursor, oldest first. Store ``cursor`` only after handling ``events``;
-    call again at once while ``has_more``. ``cursor`` is ``None`` only when there is nothing to
-    move past (keep the old cursor then)."""
+    call again at once while ``has_more``. ``cursor`` is the last event returned, or the cursor
+    passed in when nothing is new (``None`` only if the provider has no events at all).
+
+    An event may be seen more than once (after a crash before the cursor was stored): handle
+    each idempotently, by ``event_id`` or by the state it reports."""
 
     events: tuple[LinkEvent, ...]
     cursor: str | None

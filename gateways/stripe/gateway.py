@@ -517,6 +517,9 @@ class StripeGateway(LinkGateway):
             got_pi = m.as_str(refund, "payment_intent", optional=True)
             if got_pi and got_pi != payment_id:
                 raise m.Unreadable(f"refund names payment {got_pi!r}")
+            got_amount = m.as_int(refund, "amount")
+            if got_amount <= 0 or (amount_cents is not None and got_amount != amount_cents):
+                raise m.Unreadable(f"refund is for {got_amount} cents, {amount_cents} were asked")
             return RefundResult(
                 refund_id=str(refund["id"]),
                 payment_id=payment_id,

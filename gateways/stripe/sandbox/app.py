@@ -375,15 +375,13 @@ class StripeSandboxApp:
             )
             form.clear()  # the card number goes no further
             if outcome.approved:
-                link = store._c["payment_link"].items.get(session["payment_link"] or "")
+                link = store.link(session["payment_link"] or "")
                 custom = None
                 if link is not None:
                     custom = link["after_completion"]["hosted_confirmation"]["custom_message"]
                 return 200, page.paid_page(session, outcome.brand, outcome.last4, custom)
-            if session["status"] != "open" or (
-                session["payment_link"]
-                and store.link_refusal(store._c["payment_link"].items[session["payment_link"]])
-            ):
+            link = store.link(session["payment_link"] or "")
+            if session["status"] != "open" or (link is not None and store.link_refusal(link)):
                 return 410, page.message_page("Payment not taken", outcome.message)
             return 402, page.checkout_form(session, outcome.message)
 
@@ -448,7 +446,7 @@ class StripeSandboxApp:
             if outcome_name not in ("approve", "decline"):
                 raise ValueError("outcome must be approve or decline")
             with store.lock:
-                link = store._c["payment_link"].items.get(m.group(1))
+                link = store.link(m.group(1))
                 if link is None:
                     raise StripeProblem(
                         404, f"No such payment_link: '{m.group(1)}'", code="resource_missing"
