@@ -29,6 +29,7 @@ from gateways import (
     LinkEvent,
     LinkGateway,
     LinkState,
+    RefundResult,
     RefundState,
 )
 from gateways import (
@@ -407,6 +408,13 @@ class LinkService:
             link, intent.ecr_ref, intent.id, amount, operator.name
         )
         self._changed()
+        if view.state is TxnState.UNKNOWN and view.host_ref:
+            raise ServiceError(
+                f"The payment service has refund {view.ecr_ref} ({amount.format()}) pending: "
+                "it is not returned to the customer yet.",
+                "It shows as refunded only once the payment service confirms it (checked "
+                "in the background); nothing else to do now.",
+            )
         if view.state is TxnState.UNKNOWN:
             raise ServiceError(
                 f"The payment service did not confirm refund {view.ecr_ref}.",
@@ -424,22 +432,47 @@ class LinkService:
                 link.payment_id, amount_cents=amount.cents, idempotency_key=f"posplus-refund-{ref}"
             )
         except GatewayUnknown as exc:
-            outcome: object = Unknown(ref, str(exc))
+            return await self._record_refund(link, ref, txn_id, actor, Unknown(ref, str(exc)))
         except GatewayError as exc:
-            outcome = TerminalError(ref, getattr(exc, "code", "refused")[:16], str(exc))
-        else:
-            if result.state in (RefundState.SUCCEEDED, RefundState.PENDING):
-                outcome = Approved(ref, result.amount_cents, amount.cents, "", result.refund_id, "")
-            elif result.state is RefundState.FAILED:
+            code = getattr(exc, "code", "refused")[:16]
+            return await self._record_refund(
+                link, ref, txn_id, actor, TerminalError(ref, code, str(exc))
+            )
+        return await self._record_refund(link, ref, txn_id, actor, result)
+
+    async def _record_refund(
+        self,
+        link: LinkView,
+        ref: str,
+        txn_id: int,
+        actor: str,
+        answer: RefundResult | Unknown | TerminalError,
+    ) -> TransactionView:
+        """Only a refund the provider says SUCCEEDED is money given back. PENDING keeps the refund
+        in flight with its id (read again each poll until it succeeds or fails); it reserves its
+        amount so it cannot be refunded twice, and is never posted to ServiceTitan before then."""
+        outcome: object = answer
+        if isinstance(answer, RefundResult):
+            if answer.state is RefundState.SUCCEEDED:
+                outcome = Approved(
+                    ref, answer.amount_cents, answer.amount_cents, "", answer.refund_id, ""
+                )
+            elif answer.state is RefundState.FAILED:
                 outcome = Declined(
-                    ref, "failed", result.failure_reason or "refused by the provider"
+                    ref, "failed", answer.failure_reason or "refused by the provider"
+                )
+            elif answer.state is RefundState.PENDING and answer.refund_id:
+                return await self._db(
+                    self._store.mark_refund_pending, txn_id, answer.refund_id, actor=actor
                 )
             else:
                 outcome = Unknown(ref, "the provider did not say whether the refund went through")
         view = await self._db(self._store.settle, txn_id, outcome, actor=actor)
         if view.is_approved:
-            left = await self._db(self._store.refundable, link.reference)
-            await self._db(self._store.mark_refunded, link.id, full=left.cents <= 0)
+            parent = await self._db(self._store.get, link.reference)
+            await self._db(
+                self._store.mark_refunded, link.id, full=parent.state is TxnState.REFUNDED
+            )
         return view
 
     # -- the poller -------------------------------------------------------------------------------
@@ -511,8 +544,11 @@ class LinkService:
                 amount_cents=None,
                 idempotency_key=f"posplus-dup-{payment.payment_id}"[:255],
             )
-            ok = result.state in (RefundState.SUCCEEDED, RefundState.PENDING)
-            why = result.failure_reason or result.state.value
+            # Pending may still fail: only a confirmed refund counts; the rest goes to a person.
+            ok = result.state is RefundState.SUCCEEDED
+            why = result.failure_reason or (
+                f"the refund ({result.refund_id}) is {result.state.value} at the payment service"
+            )
         except GatewayError as exc:
             ok, why = False, str(exc)
         await self._db(self._store.record_duplicate, link.id, payment, refunded=ok, reason=why)
@@ -593,9 +629,20 @@ class LinkService:
                 continue
             parent = await self._db(self._store.get_by_id, row.parent_id)
             link = await self._db(self._store.link_by_ref, parent.ecr_ref)
-            await self._refund_at_provider(
-                link, row.ecr_ref, row.id, Money(row.amount_cents), "links"
-            )
+            if TxnState(row.state) is TxnState.UNKNOWN and row.host_ref:
+                # Pending at the provider: read it, never ask for it again.
+                try:
+                    result = await self._gateway.read_refund(row.host_ref)
+                except GatewayError as exc:
+                    done.problems.append(f"{row.ecr_ref}: {exc}")
+                    continue
+                if result.state in (RefundState.PENDING, RefundState.UNKNOWN):
+                    continue
+                await self._record_refund(link, row.ecr_ref, row.id, "links", result)
+            else:
+                await self._refund_at_provider(
+                    link, row.ecr_ref, row.id, Money(row.amount_cents), "links"
+                )
             done.settled.append(row.ecr_ref)
 
     # -- the invoice paid another way -------------------------------------------------------------

@@ -36,11 +36,18 @@ from posplus_tui.domain.money import Money
 from posplus_tui.domain.outbox import OutboxAction, OutboxState
 from posplus_tui.domain.refs import make_ecr_ref, outbox_marker
 from posplus_tui.domain.rules import RuleViolation
-from posplus_tui.domain.transactions import Tender, TxnKind, TxnState
+from posplus_tui.domain.transactions import (
+    IN_FLIGHT_STATES,
+    Tender,
+    TxnEvent,
+    TxnKind,
+    TxnState,
+    transition,
+)
 from posplus_tui.ledger.tables import OutboxRow, Transaction
 from posplus_tui.ledger.tables.links import LinkCursor, LinkEventClaim, PaymentLink
 from posplus_tui.services.errors import InvalidRequest, InvoiceBusy, ServiceError, UnknownRecord
-from posplus_tui.services.txn_store import TxnStore
+from posplus_tui.services.txn_store import TransactionView, TxnStore
 
 __all__ = ["Applied", "LinkStore", "LinkView"]
 
@@ -526,6 +533,24 @@ class LinkStore(TxnStore):
                 duplicate_ref=ref,
                 reason=reason[:200],
             )
+
+    def mark_refund_pending(self, txn_id: int, refund_id: str, *, actor: str) -> TransactionView:
+        """The provider accepted a refund but has not returned the money: keep it in flight
+        (UNKNOWN, its amount reserved, no outbox row) with the provider's refund id to read."""
+        with self._ledger.session() as session:
+            row = self._lock(session, txn_id)
+            state = TxnState(row.state)
+            if state in IN_FLIGHT_STATES:
+                row.state = transition(state, TxnEvent.LOST).value
+                row.host_ref = refund_id[:64]
+                row.message = (
+                    f"refund pending at the payment service ({refund_id}): "
+                    "not returned until it confirms"
+                )[:255]
+                row.updated_at = self._now()
+                session.add(row)
+                self._audit(session, "refund_pending", actor, row.ecr_ref, refund_id=refund_id)
+        return self.get_by_id(txn_id)
 
     def mark_refunded(self, link_id: int, *, full: bool) -> LinkView:
         with self._ledger.session() as session:
