@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from posplus_tui.config import Settings
+from posplus_tui.domain.invoice import InvoiceFacts, facts_of
 from posplus_tui.domain.outbox import OUTBOX_ATTENTION_STATES, OUTBOX_OPEN_STATES
 from posplus_tui.redaction import redact
 from posplus_tui.secrets import SecretStore
@@ -297,10 +298,26 @@ class Services:
         if self.links is None and self.demo_links is not None:
             self.links = self.demo_links.start()
             self._closers.append(self.demo_links.aclose)
+            self.wire_links(self.links)
             self.supervisor.keep_running(
                 "links", "Following payment links", self.links.run, stop=self.links.stop
             )
         return self.links
+
+    def wire_links(self, links: LinkService) -> None:
+        """Links follow the invoice: deactivated when it is paid another way (a terminal
+        payment here, or a payment ServiceTitan's sync shows)."""
+        lookup = self.lookup
+        if lookup is not None:
+
+            async def read(invoice_id: str) -> InvoiceFacts:
+                return facts_of(await lookup.open(int(invoice_id)))
+
+            links.follow_invoices(read)
+        if self.payments is not None:
+            self._closers.append(links.watch_payments(self.payments))
+        if self.sync is not None:
+            self._closers.append(self.sync.on_invoices(links.invoices_seen))
 
     @property
     def environment(self) -> str:

@@ -57,6 +57,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     services = build_demo(tmp_path, card_wait_ms=0, pin_cost=TEST_PIN_COST, sync_on_start=False)
     assert services.demo_links is not None
     links = services.demo_links.start()
+    # Wired like the app's (paid-another-way checks), without the background poller: the
+    # tests run its rounds themselves.
+    services.links = links
+    services.wire_links(links)
     assert services.operators is not None
     clerk = services.operators.sign_in_sync("clerk", "1111")
     supervisor = services.operators.sign_in_sync("supervisor", "2222")

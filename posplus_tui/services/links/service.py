@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from drivers import Approved, Declined, TerminalError, Unknown
 from gateways import (
@@ -55,7 +55,8 @@ from posplus_tui.domain.roles import Action
 from posplus_tui.domain.transactions import Tender, TxnKind, TxnState
 from posplus_tui.ledger import Ledger
 from posplus_tui.services.card_guard import refuse_card_data
-from posplus_tui.services.errors import InvalidRequest, ServiceError
+from posplus_tui.services.errors import InvalidRequest, ServiceError, UnknownRecord
+from posplus_tui.services.events import PaymentEvent, PaymentEventKind
 from posplus_tui.services.links import words
 from posplus_tui.services.links.store import Applied, LinkStore, LinkView
 from posplus_tui.services.operators import Approval, OperatorInfo, OperatorService
@@ -66,6 +67,16 @@ __all__ = ["LinkService", "LinkSettings", "PollRound"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHANNELS = ("email", "sms", "qr")
+InvoiceReader = Callable[[str], Awaitable[InvoiceFacts]]
+_SETTLED_KINDS = frozenset(
+    {PaymentEventKind.APPROVED, PaymentEventKind.PARTIAL, PaymentEventKind.RECOVERED}
+)
+
+
+class PaymentFeed(Protocol):
+    """The payment engine's events (what :meth:`LinkService.watch_payments` listens to)."""
+
+    def subscribe(self, listener: Callable[[PaymentEvent], None]) -> Callable[[], None]: ...
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,8 @@ class LinkService:
         self._listeners: list[Callable[[], object]] = []
         self._last_read = -1e9
         self._stop = asyncio.Event()
+        self._invoice_reader: InvoiceReader | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
 
     @property
     def store(self) -> LinkStore:
@@ -647,6 +660,73 @@ class LinkService:
 
     # -- the invoice paid another way -------------------------------------------------------------
 
+    def follow_invoices(self, reader: InvoiceReader) -> None:
+        """How to read an invoice fresh from ServiceTitan (the lookup): needed to notice it was
+        paid another way."""
+        self._invoice_reader = reader
+
+    def watch_payments(self, payments: PaymentFeed) -> Callable[[], None]:
+        """After a terminal payment is approved on an invoice with open links, check that the
+        invoice still owes what they ask for (deactivate those it no longer does)."""
+
+        def on_event(event: PaymentEvent) -> None:
+            if event.kind in _SETTLED_KINDS and event.ecr_ref:
+                self._spawn(self._after_payment(event.ecr_ref))
+
+        return payments.subscribe(on_event)
+
+    def invoices_seen(self, invoice_ids: Iterable[str]) -> None:
+        """ServiceTitan's sync read these invoices (changed since its last pass): check those
+        with open links (a payment taken in the office lowers the balance too)."""
+        self._spawn(self._sync_ids(list(invoice_ids)))
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(work)
+        except RuntimeError:  # no loop (a sync caller): the poller's reads catch up
+            work.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait for the checks started by :meth:`watch_payments` / :meth:`invoices_seen`."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _after_payment(self, ecr_ref: str) -> None:
+        try:
+            txn = await self._db(self._store.get, ecr_ref)
+        except ServiceError:
+            return
+        if txn.tender is not Tender.LINK and txn.is_approved:
+            await self._sync_ids([txn.invoice_id])
+
+    async def _sync_ids(self, invoice_ids: list[str]) -> None:
+        if not invoice_ids:
+            return
+        with_links = set(await self._db(self._store.invoices_with_open_links))
+        for invoice_id in invoice_ids:
+            if str(invoice_id) not in with_links:
+                continue
+            try:
+                await self.sync_invoice_id(str(invoice_id))
+            except Exception:  # a background check: logged, tried again at the next read
+                log.exception("checking the links of invoice %s failed", invoice_id)
+
+    async def sync_invoice_id(self, invoice_id: str) -> list[LinkView]:
+        """Read the invoice fresh and deactivate the open links it no longer owes. An invoice
+        ServiceTitan no longer has (deleted, merged) owes nothing."""
+        open_links = [x for x in await self.links_for_invoice(invoice_id) if x.is_open]
+        if not open_links or self._invoice_reader is None:
+            return []
+        try:
+            invoice = await self._invoice_reader(invoice_id)
+        except UnknownRecord:
+            first = open_links[0]
+            invoice = InvoiceFacts(invoice_id, first.invoice_number, first.customer_id, Money(0))
+        return await self.sync_invoice(invoice)
+
     async def sync_invoice(self, invoice: InvoiceFacts) -> list[LinkView]:
         """When ServiceTitan's balance no longer covers the open links (paid another way),
         deactivate them, newest first, until it does. Returns the links switched off."""
@@ -662,12 +742,31 @@ class LinkService:
             try:
                 off.append(await self._deactivate(link, actor="links"))
                 total -= link.amount.cents
+            except InvalidRequest as exc:  # the customer paid it first: recorded, not switched off
+                log.warning(
+                    "link %s was paid before it could be deactivated: %s",
+                    link.reference,
+                    exc.message,
+                )
+                total -= link.amount.cents
             except ServiceError as exc:
                 log.warning("could not deactivate %s: %s", link.reference, exc.message)
+        if off:
+            await self._db(
+                self._store.audit,
+                "links_deactivated_paid_elsewhere",
+                "links",
+                invoice.number,
+                links=",".join(x.reference for x in off),
+                balance=invoice.balance.to_api(),
+            )
+            self._changed()
         return off
 
     async def aclose(self) -> None:
         self.stop()
+        for task in list(self._tasks):
+            task.cancel()
         for closer in (self._gateway, self._sms):
             if closer is not None:
                 await closer.aclose()

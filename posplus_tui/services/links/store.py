@@ -625,6 +625,15 @@ class LinkStore(TxnStore):
             ).scalars()
             return [_view(r) for r in rows]
 
+    def invoices_with_open_links(self) -> builtins.list[str]:
+        with self._ledger.session() as session:
+            rows = session.execute(
+                select(col(PaymentLink.invoice_id))
+                .where(col(PaymentLink.state).in_([s.value for s in LINK_OPEN_STATES]))
+                .distinct()
+            ).scalars()
+            return [str(r) for r in rows]
+
     def refunds_to_settle(self) -> builtins.list[Transaction]:
         """Link refunds written or sent whose provider answer was not recorded (any station)."""
         with self._ledger.session() as session:

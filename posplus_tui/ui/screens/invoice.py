@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from posplus_tui.domain.invoice import InvoiceFacts
+from posplus_tui.domain.invoice import facts_of
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.rules import RuleViolation, check_void
 from posplus_tui.domain.transactions import TxnKind, TxnState
@@ -58,22 +58,6 @@ TENDER_WORDS = {
     "ach": "ACH",
     "link": "payment link",
 }
-
-
-def facts_of(detail: Any) -> InvoiceFacts:
-    """What the payment service needs to know about the invoice, as seen right now."""
-    return InvoiceFacts(
-        invoice_id=str(detail.id),
-        number=detail.number,
-        customer_id=str(detail.customer_id or ""),
-        balance=detail.balance,
-        job_number=detail.job_number or "",
-        # Our payments ServiceTitan already shows: in the balance, not held again by the engine.
-        seen_refs=frozenset(
-            p.ref for p in getattr(detail, "payments", ()) if getattr(p, "ref", "")
-        ),
-        seen_payment_ids=frozenset(str(p.id) for p in getattr(detail, "payments", ())),
-    )
 
 
 def value_of(x: Any) -> str:
