@@ -566,9 +566,9 @@ class LinkService:
             ok, why = False, str(exc)
         await self._db(self._store.record_duplicate, link.id, payment, refunded=ok, reason=why)
 
-    async def _record_read(self, status: ProviderLink) -> None:
+    async def _record_read(self, status: ProviderLink, done: PollRound | None = None) -> None:
         """A direct read as events: the payments (and the closing) it shows, claimed like events."""
-        done = PollRound()
+        done = done if done is not None else PollRound()
         for payment in status.payments:
             event = LinkEvent(
                 f"read:{payment.payment_id}",
@@ -587,7 +587,7 @@ class LinkService:
             except GatewayError as exc:
                 done.problems.append(f"{link.reference}: {exc}")
                 continue
-            await self._record_read(status)
+            await self._record_read(status, done)
             if not status.payments and status.state in (LinkState.EXPIRED, LinkState.DEACTIVATED):
                 move = (
                     LinkMove.EXPIRED if status.state is LinkState.EXPIRED else LinkMove.DEACTIVATED

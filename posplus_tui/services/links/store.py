@@ -295,25 +295,24 @@ class LinkStore(TxnStore):
     # -- provider events ------------------------------------------------------------------------
 
     def _claim(self, session: Session, event: LinkEvent) -> bool:
-        """The insert is the claim; it commits (or rolls back) with the event's effect."""
+        """The insert is the claim; it commits (or rolls back) with the event's effect. Told by
+        RETURNING, not rowcount (psycopg reports -1 for an INSERT … ON CONFLICT DO NOTHING)."""
         table = LinkEventClaim.__table__
         dialect = postgresql if self._ledger.backend == "postgresql" else sqlite
-        done = cast(
-            CursorResult[Any],
-            session.execute(
-                dialect.insert(table)
-                .values(
-                    event_id=event.event_id[:255],
-                    provider=self.provider,
-                    kind=event.kind.name[:24],
-                    link_id=event.link_id[:64],
-                    station=self._station,
-                    handled_at=self._now(),
-                )
-                .on_conflict_do_nothing()
-            ),
-        )
-        return done.rowcount == 1
+        claimed = session.execute(
+            dialect.insert(table)
+            .values(
+                event_id=event.event_id[:255],
+                provider=self.provider,
+                kind=event.kind.name[:24],
+                link_id=event.link_id[:64],
+                station=self._station,
+                handled_at=self._now(),
+            )
+            .on_conflict_do_nothing()
+            .returning(table.c.event_id)
+        ).first()
+        return claimed is not None
 
     def _by_link_id(self, session: Session, link_id: str, reference: str) -> PaymentLink | None:
         query = select(PaymentLink).where(col(PaymentLink.provider) == self.provider)
