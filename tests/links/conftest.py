@@ -15,6 +15,7 @@ import pytest
 from posplus_tui.domain.money import Money
 from posplus_tui.services.container import Services, build_demo
 from posplus_tui.services.links import LinkService
+from posplus_tui.services.links.service import LinkSettings
 from posplus_tui.services.operators import OperatorInfo
 from posplus_tui.ui.screens.invoice import facts_of
 
@@ -52,21 +53,40 @@ class World:
         )
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    services = build_demo(tmp_path, card_wait_ms=0, pin_cost=TEST_PIN_COST, sync_on_start=False)
+def open_world(folder: Path, *, poll_interval: float = 0.05, read_every: float = 30.0) -> World:
+    """The demo's services in ``folder`` with payment links started and wired like the app's
+    (paid-another-way checks), without the background poller: tests run its rounds."""
+    services = build_demo(
+        folder,
+        card_wait_ms=0,
+        pin_cost=TEST_PIN_COST,
+        sync_on_start=False,
+        dependency_wait=0.05,  # a refund waits for its sale's posting: briefly, in tests
+    )
     assert services.demo_links is not None
+    services.demo_links.settings = LinkSettings(
+        poll_interval=poll_interval, read_every=read_every, company="Demo Home Services"
+    )
     links = services.demo_links.start()
-    # Wired like the app's (paid-another-way checks), without the background poller: the
-    # tests run its rounds themselves.
     services.links = links
     services.wire_links(links)
     assert services.operators is not None
     clerk = services.operators.sign_in_sync("clerk", "1111")
     supervisor = services.operators.sign_in_sync("supervisor", "2222")
-    yield World(services, links, clerk, supervisor)
-    await services.demo_links.aclose()
-    await services.aclose()
+    return World(services, links, clerk, supervisor)
+
+
+async def close_world(world: World) -> None:
+    assert world.services.demo_links is not None
+    await world.services.demo_links.aclose()
+    await world.services.aclose()
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    opened = open_world(tmp_path)
+    yield opened
+    await close_world(opened)
 
 
 async def pay(url: str, card: str = "4242 4242 4242 4242") -> httpx.Response:

@@ -410,7 +410,7 @@ class StripeSandboxApp:
         """Trainer controls (also used in-process by tests):
 
         ``POST faults`` (kind, count, seconds, status, method, path) · ``POST faults/clear`` ·
-        ``GET state`` · ``POST late_events`` (seconds: events become listable that much later;
+        ``GET state`` · ``GET refunds`` (every refund, oldest first) · ``POST late_events`` (seconds: events become listable that much later;
         0 turns it off) · ``POST clock`` (advance: seconds) ·
         ``POST payment_links/{id}/pay`` (outcome: approve | decline; no card number needed) ·
         ``POST refunds/pending`` (count: the next refunds start ``pending``) ·
@@ -420,6 +420,9 @@ class StripeSandboxApp:
         store = self.store
         if method == "GET" and action == "state":
             return self._state()
+        if method == "GET" and action == "refunds":
+            with store.lock:
+                return {"data": store.refunds()}
         if method != "POST":
             raise ValueError(f"unknown sandbox control: {method} {action}")
         if action == "faults":

@@ -365,6 +365,10 @@ class Payments(Account):
     def get_refund(self, re_id: str) -> Json:
         return copy.deepcopy(self._get("refund", re_id, "refund"))
 
+    def refunds(self) -> list[Json]:
+        """Every refund, oldest first (the trainer's view; the API subset only retrieves one)."""
+        return [copy.deepcopy(r) for r in self._c["refund"].items.values()]
+
     # ---------------------------------------------------------------- pending refunds
 
     #: How many of the next refunds start ``pending`` (a trainer control: on a real account a

@@ -45,7 +45,8 @@ class DemoLinks:
         self._operators = operators
         self._station = station
         self._clock = clock
-        self._settings = settings or LinkSettings(poll_interval=1.0, company="Demo Home Services")
+        #: Read when :meth:`start` builds the service (tests shorten the polling interval).
+        self.settings = settings or LinkSettings(poll_interval=1.0, company="Demo Home Services")
         self._stack = contextlib.ExitStack()
         self.stripe = StripeSandboxApp()
         self.twilio = TwilioSandbox(from_numbers=(DEMO_FROM_NUMBER,))
@@ -74,7 +75,7 @@ class DemoLinks:
             station=self._station,
             email=email,
             sms=sms,
-            settings=self._settings,
+            settings=self.settings,
             clock=self._clock,
         )
         log.info(
