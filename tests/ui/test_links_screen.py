@@ -3,6 +3,7 @@ the customer pays, the list says PAID)."""
 
 from __future__ import annotations
 
+from posplus_tui.domain.invoice import facts_of
 from tests.links.conftest import pay
 from tests.ui.conftest import (
     invoice_number,
@@ -50,3 +51,24 @@ async def test_create_a_qr_link_and_see_it_paid(demo_app) -> None:
         await pilot.press(*"ann@@x", "f2")
         await wait_for_text(pilot, "exactly one @")
         assert len(await links.links_for_invoice(link.invoice_id)) == 1
+
+
+async def test_a_paid_link_shows_in_reconcile_like_a_terminal_payment(demo_app) -> None:
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await sign_in(pilot, "clerk", "1111")
+        number = invoice_number(app, "unpaid_invoice_id")
+        await open_invoice(pilot, number)
+        facts = facts_of(app.screen.detail)
+        links = app.services.link_service()
+        clerk = app.services.operators.sign_in_sync("clerk", "1111")
+        link = await links.create(facts, operator=clerk)
+        assert (await pay(link.url)).status_code == 200
+        await links.poll_once()
+        await app.services.reconcile.drain_once(wait_for_retries=False, deadline=15)
+        await pilot.press("f6")
+        await settle(pilot)
+        await wait_for_area(pilot, "Reconcile")
+        await wait_for_text(pilot, number)
+        await wait_for_text(pilot, "posted and checked")
+        await wait_for_text(pilot, f"payment {link.reference}")
