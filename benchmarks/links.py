@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import contextlib
 
 from posplus_tui.domain.transactions import TxnState
-from posplus_tui.services.container import build_demo
+from posplus_tui.services.wiring import build_demo
 from posplus_tui.ui.screens.invoice import facts_of
 from tests.links.conftest import pay
 

@@ -120,6 +120,7 @@ class LinkEvent:
     failure_message: str = ""  # for PAYMENT_FAILED: the provider's words (e.g. "card declined")
     refund_id: str = ""
     refund_cents: int = 0  # for REFUNDED: this refund's amount
+    refund_state: RefundState | None = None  # for REFUNDED: PENDING is not money returned yet
 
 
 @dataclass(frozen=True)

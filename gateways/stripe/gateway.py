@@ -14,15 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import stripe
 
 from gateways.base import (
     ChangePage,
-    EventKind,
     LinkCreated,
-    LinkEvent,
     LinkGateway,
     LinkPayment,
     LinkState,
@@ -37,20 +35,12 @@ from gateways.errors import (
     GatewayUnknown,
 )
 from gateways.stripe import mapping as m
+from gateways.stripe.events import EVENT_TYPES, translate
 
 __all__ = ["EVENT_TYPES", "STRIPE_API_VERSION", "StripeGateway"]
 
 #: The API version of the OpenAPI subset the code was written against (pinned on every call).
 STRIPE_API_VERSION = "2023-08-16"
-#: The event types the gateway asks for (``types[]`` filter on ``GET /v1/events``).
-EVENT_TYPES = (
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "checkout.session.async_payment_failed",
-    "payment_intent.payment_failed",
-    "payment_link.updated",
-    "refund.created",
-)
 EXPIRED_MESSAGE = "This payment link has expired. Please contact us for a new one."
 _MAX_AMOUNT = 99_999_999  # Stripe's ceiling for unit_amount in USD (cents)
 _T = TypeVar("_T")
@@ -108,45 +98,45 @@ class StripeGateway(LinkGateway):
         """Run one SDK call; map every failure onto the gateway's four outcomes."""
         try:
             return await call
-        except (stripe.AuthenticationError, stripe.PermissionError) as exc:
-            raise GatewayAuthError(
-                f"Stripe refused the secret key while trying to {what} ({exc.user_message or exc}). "
-                "Check the key in Settings → Payment links."
-            ) from exc
-        except stripe.IdempotencyError as exc:
-            if exc.http_status == 409:
+        except stripe.StripeError as exc:
+            if exc.http_status == 409:  # the same idempotency key is still being worked on
                 raise GatewayUnknown(
                     f"Stripe is still working on an earlier attempt to {what}; read it back.",
                     request_id=exc.request_id,
                 ) from exc
-            raise GatewayRefused("idempotency_error", str(exc.user_message or exc)) from exc
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
-                raise GatewayNotFound(
-                    f"Stripe has no such object ({exc.user_message or exc}).", object_id=exc.param
-                ) from exc
+            self._raise_mapped(what, exc)
+
+    @staticmethod
+    def _raise_mapped(what: str, exc: stripe.StripeError) -> NoReturn:
+        """Auth → GatewayAuthError; 404 → GatewayNotFound; other clear 4xx → GatewayRefused;
+        connection trouble, 5xx, 429, unreadable bodies → GatewayUnknown."""
+        words = str(exc.user_message or exc)
+        if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+            raise GatewayAuthError(
+                f"Stripe refused the secret key while trying to {what} ({words}). "
+                "Check the key in Settings → Payment links."
+            ) from exc
+        if isinstance(exc, stripe.IdempotencyError):
+            raise GatewayRefused("idempotency_error", words) from exc
+        if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
+            raise GatewayNotFound(
+                f"Stripe has no such object ({words}).", object_id=exc.param
+            ) from exc
+        if isinstance(exc, stripe.InvalidRequestError | stripe.CardError):
             raise GatewayRefused(
-                exc.code or "invalid_request_error",
-                str(exc.user_message or exc),
-                param=exc.param,
+                exc.code or "invalid_request_error", words, param=exc.param
             ) from exc
-        except stripe.CardError as exc:
-            raise GatewayRefused(exc.code or "card_error", str(exc.user_message or exc)) from exc
-        except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
-            raise GatewayUnknown(
-                f"No clear answer from Stripe while trying to {what} ({exc.user_message or exc}); "
-                "it may have happened.",
-                request_id=getattr(exc, "request_id", None),
-            ) from exc
-        except stripe.StripeError as exc:
-            if exc.http_status is not None and 400 <= exc.http_status < 500:
-                raise GatewayRefused(
-                    str(exc.code or "stripe_error"), str(exc.user_message or exc)
-                ) from exc
-            raise GatewayUnknown(
-                f"No clear answer from Stripe while trying to {what} ({exc}).",
-                request_id=exc.request_id,
-            ) from exc
+        status = exc.http_status
+        if (
+            not isinstance(exc, stripe.APIConnectionError | stripe.APIError | stripe.RateLimitError)
+            and status is not None
+            and 400 <= status < 500
+        ):
+            raise GatewayRefused(str(exc.code or "stripe_error"), words) from exc
+        raise GatewayUnknown(
+            f"No clear answer from Stripe while trying to {what} ({words}); it may have happened.",
+            request_id=exc.request_id,
+        ) from exc
 
     async def _read(self, what: str, call: Awaitable[Any], kind: str) -> dict[str, Any]:
         value = await self._call(what, call)
@@ -365,15 +355,21 @@ class StripeGateway(LinkGateway):
         """Stripe lists events newest first. With a cursor, ``ending_before=cursor`` gives the
         ``limit`` events just newer than it (still newest first; ``has_more``: even newer ones
         remain), which are returned oldest first with the newest as the next cursor. Without a
-        cursor, it walks back with ``starting_after`` to the oldest event Stripe keeps (30 days).
+        cursor (or with one Stripe no longer knows), it walks back with ``starting_after`` to the
+        oldest event Stripe keeps (30 days).
         """
         limit = max(1, min(100, limit))
         base: dict[str, Any] = {"limit": limit, "types": list(EVENT_TYPES)}
         if cursor:
-            events, has_more = await self._list(
-                "list events",
-                self._client.v1.events.list_async(cast(Any, {**base, "ending_before": cursor})),
-            )
+            try:
+                events, has_more = await self._list(
+                    "list events",
+                    self._client.v1.events.list_async(cast(Any, {**base, "ending_before": cursor})),
+                )
+            except GatewayNotFound:
+                # The cursor's event is gone (Stripe keeps events 30 days): start again from the
+                # oldest kept. Events seen before come again; they are handled idempotently.
+                return await self.changes_since(None, limit)
             events.reverse()
         else:
             newest_first: list[dict[str, Any]] = []
@@ -391,7 +387,7 @@ class StripeGateway(LinkGateway):
                 after = str(page[-1].get("id"))
             oldest_first = list(reversed(newest_first))
             events, has_more = oldest_first[:limit], len(oldest_first) > limit
-        out = tuple([await self._event(e) for e in events])
+        out = tuple([await translate(e, self) for e in events])
         next_cursor = out[-1].event_id if out else cursor
         return ChangePage(events=out, cursor=next_cursor, has_more=has_more)
 
@@ -403,64 +399,6 @@ class StripeGateway(LinkGateway):
             ),
         )
         return str(sessions[0].get("payment_link") or "") if sessions else ""
-
-    async def _event(self, raw: Mapping[str, Any]) -> LinkEvent:
-        try:
-            event = m.obj(raw, "event")
-            kind_name = m.as_str(event, "type")
-            created = m.when(event)
-            data = event.get("data")
-            if not isinstance(data, Mapping) or not isinstance(data.get("object"), Mapping):
-                raise m.Unreadable("event without data.object")
-            o = data["object"]
-            previous = data.get("previous_attributes")
-        except m.Unreadable as exc:
-            raise GatewayUnknown(f"A Stripe event could not be read: {exc}.") from exc
-        evt_id = str(event["id"])
-        other = LinkEvent(evt_id, EventKind.OTHER, "", None, created)
-        meta = o.get("metadata") if isinstance(o.get("metadata"), Mapping) else {}
-        ref = str(meta.get(m.REF_KEY, "")) if isinstance(meta, Mapping) else ""
-        if kind_name in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
-            link_id = str(o.get("payment_link") or "")
-            if not link_id or o.get("payment_status") != "paid":
-                return LinkEvent(evt_id, EventKind.OTHER, link_id, None, created, reference=ref)
-            payment = await self._payment_of(o, link_id)
-            return LinkEvent(
-                evt_id, EventKind.LINK_PAID, link_id, payment, created, reference=payment.reference
-            )
-        if kind_name == "checkout.session.async_payment_failed":
-            return LinkEvent(
-                evt_id, EventKind.PAYMENT_FAILED, str(o.get("payment_link") or ""), None, created,
-                reference=ref, failure_message="The payment failed after checkout.",
-            )  # fmt: skip
-        if kind_name == "payment_intent.payment_failed":
-            error = o.get("last_payment_error")
-            message = str(error.get("message") or "") if isinstance(error, Mapping) else ""
-            link_id = await self._link_of_intent(str(o.get("id")))
-            return LinkEvent(
-                evt_id, EventKind.PAYMENT_FAILED, link_id, None, created,
-                reference=ref, failure_message=message or "The card was declined.",
-            )  # fmt: skip
-        if kind_name == "payment_link.updated":
-            if not (isinstance(previous, Mapping) and "active" in previous) or o.get("active"):
-                return LinkEvent(
-                    evt_id, EventKind.OTHER, str(o.get("id")), None, created, reference=ref
-                )
-            try:
-                kind = m.ended_kind(o)
-            except m.Unreadable as exc:
-                raise GatewayUnknown(f"A Stripe event could not be read: {exc}.") from exc
-            return LinkEvent(evt_id, kind, str(o.get("id")), None, created, reference=ref)
-        if kind_name == "refund.created":
-            pi_id = str(o.get("payment_intent") or "")
-            link_id = await self._link_of_intent(pi_id) if pi_id else ""
-            amount = o.get("amount")
-            return LinkEvent(
-                evt_id, EventKind.REFUNDED, link_id, None, created, reference=ref,
-                refund_id=str(o.get("id")),
-                refund_cents=amount if isinstance(amount, int) else 0,
-            )  # fmt: skip
-        return other
 
     # ---------------------------------------------------------------- changes
 

@@ -101,6 +101,10 @@ def test_the_official_sdk_works_against_the_served_sandbox(served_cli, capsys):
     assert created == sorted(created, reverse=True)
     newer = sc.v1.events.list({"ending_before": walked[3], "limit": 2})
     assert [e.id for e in newer.data] == walked[1:3] and newer.has_more
+    # the SDK pages forward in time from ending_before (next cursor = the page's first, newest
+    # item; stop when has_more is false): the semantics the gateway's cursor relies on
+    forward = sc.v1.events.list({"ending_before": walked[-1], "limit": 3}).auto_paging_iter()
+    assert [e.id for e in forward] == list(reversed(walked[:-1]))
 
     # checkout sessions directly, and their expiry
     cs = sc.v1.checkout.sessions.create({

@@ -13,10 +13,11 @@ import httpx
 import pytest
 
 from posplus_tui.domain.money import Money
-from posplus_tui.services.container import Services, build_demo
+from posplus_tui.services.container import Services
 from posplus_tui.services.links import LinkService
 from posplus_tui.services.links.service import LinkSettings
 from posplus_tui.services.operators import OperatorInfo
+from posplus_tui.services.wiring import build_demo
 from posplus_tui.ui.screens.invoice import facts_of
 
 TEST_PIN_COST = 16

@@ -217,9 +217,6 @@ class StripeSandboxApp:
             return
 
         fault = self.faults.take(method, path)
-        if fault is not None and fault.kind == "slow":
-            await asyncio.sleep(fault.seconds)
-            fault = None
         if fault is not None and fault.kind == "status":
             problem = StripeProblem(
                 fault.status,
@@ -262,7 +259,12 @@ class StripeSandboxApp:
                 return
 
         request_meta = {"id": request_id, "idempotency_key": key}
+        if key is not None:
+            self._in_flight.add(key)
         try:
+            if fault is not None and fault.kind == "slow":  # slow while working: the key is busy
+                await asyncio.sleep(fault.seconds)
+                fault = None
             with self.store.lock:
                 result = op(self.store, match.groupdict(), params, request_meta)
             status, out = 200, json.dumps(result, indent=2).encode()
@@ -270,6 +272,9 @@ class StripeSandboxApp:
         except StripeProblem as problem:
             status, out = self._error(problem, request_id)
             saved_ok = False  # validation failures are not saved [T4]
+        finally:
+            if key is not None:
+                self._in_flight.discard(key)
 
         if fault is not None and fault.kind == "commit-500" and status == 200:
             after = StripeProblem(
