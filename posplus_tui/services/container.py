@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # imported when built: the app's first frame does not wait fo
     from posplus_tui.services.diagnostics import TerminalDiagnostics
     from posplus_tui.services.links import LinkService
     from posplus_tui.services.links.demo import DemoLinks
+    from posplus_tui.services.links.live import LiveLinks
     from posplus_tui.services.lookup import LookupService
     from posplus_tui.services.operators import OperatorService
     from posplus_tui.services.payments import PaymentService
@@ -85,6 +86,8 @@ class Services:
     sandbox: Sandbox | None = None
     #: Payment links (demo: the Stripe, SMTP and Twilio sandboxes, started on first use).
     demo_links: DemoLinks | None = None
+    #: ``posplus run``: built from Setup's settings and secrets on first use.
+    live_links: LiveLinks | None = None
     links: LinkService | None = None
     #: Why payments cannot be taken (e.g. ServiceTitan not set up), in words; empty when ready.
     not_ready: str = ""
@@ -107,14 +110,30 @@ class Services:
     def __post_init__(self) -> None:
         self.desk = PaymentDesk(self.clock.monotonic)
 
+    def links_why_not(self) -> str:
+        """Why this station cannot make payment links, in words ("" when it can)."""
+        if self.links is not None or self.demo_links is not None:
+            return ""
+        if self.live_links is None:
+            return (
+                "Payment links need ServiceTitan and the terminal set up first. "
+                "An admin finishes Setup."
+            )
+        return self.live_links.why_not()
+
     def link_service(self) -> LinkService | None:
-        """Payment links, started on first use; the poller then runs under the supervisor."""
-        if self.links is None and self.demo_links is not None:
-            self.links = self.demo_links.start()
-            self._closers.append(self.demo_links.aclose)
-            self.wire_links(self.links)
+        """Payment links, started on first use; the poller then runs under the supervisor.
+        ``None`` when they are not set up (:meth:`links_why_not` says why)."""
+        if self.links is None:
+            source = self.demo_links or self.live_links
+            started = source.start() if source is not None else None
+            if started is None or source is None:
+                return None
+            self.links = started
+            self._closers.append(source.aclose)
+            self.wire_links(started)
             self.supervisor.keep_running(
-                "links", "Following payment links", self.links.run, stop=self.links.stop
+                "links", "Following payment links", started.run, stop=started.stop
             )
         return self.links
 
@@ -215,6 +234,9 @@ class Services:
         when payments are ready, else why not in words (what is still missing). A station that
         already takes payments keeps running as it is: changing tenant or terminal under a
         running engine waits for a restart."""
+        if self.live_links is not None and self.live_links.service is None:
+            # Payment links not started yet: they use the new settings at once.
+            self.live_links.settings, self.live_links.secrets = settings, secrets
         if self.mode == DEMO or self.payments is not None:
             return "Restart posplus to use the new settings."
         from posplus_tui.services.reconcile.factory import client_from_settings

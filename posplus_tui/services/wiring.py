@@ -147,6 +147,12 @@ def wire_payments(
     services._closers.append(services.terminal.aclose)
     services.recovery = RecoveryLoop(payments)
     services._closers.append(services.recovery.aclose)
+    if services.mode != DEMO:
+        from posplus_tui.services.links.live import LiveLinks
+
+        services.live_links = LiveLinks(
+            ledger, operators, services.settings, services.secrets, clock=services.clock.now
+        )
 
 
 def build_run(

@@ -391,8 +391,15 @@ class InvoiceScreen(PosScreen[None]):
     def action_links(self) -> None:
         from posplus_tui.ui.screens.links import LinksScreen
 
-        if self.detail is not None:
-            self.app.push_screen(LinksScreen(self.detail))
+        if self.detail is None:
+            return
+        why_not = self.services.links_why_not()
+        if why_not:
+            self.query_one("#invoice-problem", ProblemPanel).show(
+                why_not, "Meanwhile, charge it at the terminal (c)."
+            )
+            return
+        self.app.push_screen(LinksScreen(self.detail))
 
     def action_back(self) -> None:
         self.app.pop_screen()

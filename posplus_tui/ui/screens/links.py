@@ -124,7 +124,8 @@ class LinksScreen(PosScreen[None]):
         table.add_columns("Ref", "Amount", "State", "Sent to", "Note")
         if self.service is None:
             self.query_one("#links-problem", ProblemPanel).show(
-                "Payment links are not set up on this station.", "Ask an admin to set them up."
+                self.services.links_why_not() or "Payment links are not set up on this station.",
+                "Ask an admin to set them up.",
             )
             return
         self._unsubscribe = self.service.subscribe(self._changed)
