@@ -28,6 +28,33 @@ def test_links_screen_snapshot(snap_compare, demo_app) -> None:
     assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=run_before)
 
 
+def test_qr_popup_snapshot(snap_compare, demo_app) -> None:
+    """The QR pop-up over the links screen (a fixed link address: the sandbox's port and token
+    change on every run; the flow through F2 is the Pilot test below)."""
+    from types import SimpleNamespace
+
+    from posplus_tui.domain.money import Money
+
+    async def run_before(pilot) -> None:
+        await sign_in(pilot, "clerk", "1111")
+        number = invoice_number(pilot.app, "unpaid_invoice_id")
+        await open_invoice(pilot, number)
+        await pilot.press("l")
+        await wait_for_area(pilot, "Payment links")
+        await wait_for_text(pilot, "Left to collect")
+        link = SimpleNamespace(
+            url="http://127.0.0.1:12111/pay/plink_snapshot", amount=Money(10219),
+            invoice_number=number,
+        )  # fmt: skip
+        pilot.app.screen._show_qr(link)
+        await wait_for(
+            pilot, lambda: type(pilot.app.screen).__name__ == "QrScreen", what="the QR code"
+        )
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=run_before)
+
+
 async def test_create_a_qr_link_and_see_it_paid(demo_app) -> None:
     app = demo_app()
     async with app.run_test(size=(80, 24)) as pilot:
