@@ -323,7 +323,13 @@ class SetupScreen(PosScreen[None]):
         )
         field = self.query(f"#{key}")
         if field:
-            self.call_after_refresh(field.first().focus)
+            self.call_after_refresh(self._focus_keeping_the_problem, field.first())
+
+    def _focus_keeping_the_problem(self, field: Any) -> None:
+        """The cursor in the refused field, scrolled no further than needed to show it, so the
+        sentence above (why it was refused) stays in view when it fits."""
+        field.focus(scroll_visible=False)
+        self.query_one("#setup-body", VerticalScroll).scroll_to_widget(field, animate=False)
 
     def _secret_placeholder(self, name: str) -> str:
         if self.setup.secret_is_set(name):
