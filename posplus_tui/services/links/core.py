@@ -36,7 +36,7 @@ from posplus_tui.domain.money import Money
 from posplus_tui.domain.transactions import TxnState
 from posplus_tui.ledger import Ledger
 from posplus_tui.services.errors import InvalidRequest, ServiceError
-from posplus_tui.services.events import PaymentEvent, PaymentEventKind
+from posplus_tui.services.events import PaymentEvent
 from posplus_tui.services.links.store import Applied, LinkStore, LinkView
 from posplus_tui.services.operators import OperatorService
 from posplus_tui.services.txn_store import TransactionView
@@ -48,9 +48,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHANNELS = ("email", "sms", "qr")
 InvoiceReader = Callable[[str], Awaitable[InvoiceFacts]]
-_SETTLED_KINDS = frozenset(
-    {PaymentEventKind.APPROVED, PaymentEventKind.PARTIAL, PaymentEventKind.RECOVERED}
-)
 
 
 class PaymentFeed(Protocol):
@@ -85,6 +82,8 @@ class PollRound:
 
 
 class LinkCore:
+    """One provider account seen from one station; the parts of the service build on it."""
+
     def __init__(
         self,
         ledger: Ledger,

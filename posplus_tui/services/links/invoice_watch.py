@@ -12,22 +12,21 @@ from posplus_tui.domain.invoice import InvoiceFacts
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.transactions import Tender
 from posplus_tui.services.errors import InvalidRequest, ServiceError, UnknownRecord
-from posplus_tui.services.events import PaymentEvent
-from posplus_tui.services.links.core import (
-    _SETTLED_KINDS,
-    InvoiceReader,
-    LinkCore,
-    PaymentFeed,
-)
+from posplus_tui.services.events import PaymentEvent, PaymentEventKind
+from posplus_tui.services.links.core import InvoiceReader, LinkCore, PaymentFeed
 from posplus_tui.services.links.store import LinkView
 
 __all__ = ["InvoiceWatch"]
 
 log = logging.getLogger(__name__)
+#: A terminal payment that moved money on the invoice.
+_SETTLED_KINDS = frozenset(
+    {PaymentEventKind.APPROVED, PaymentEventKind.PARTIAL, PaymentEventKind.RECOVERED}
+)
 
 
 class InvoiceWatch(LinkCore):
-    # -- the invoice paid another way -------------------------------------------------------------
+    """Deactivates the open links of an invoice that no longer owes what they ask."""
 
     def follow_invoices(self, reader: InvoiceReader) -> None:
         """How to read an invoice fresh from ServiceTitan (the lookup): needed to notice it was

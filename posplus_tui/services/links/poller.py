@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class LinkPoller(LinkCore):
-    # -- the poller -------------------------------------------------------------------------------
+    """The rounds that learn from the provider what happened to our links and refunds."""
 
     async def poll_once(self) -> PollRound:
         """One round: settle unknown creates and refunds, read the events after the stored cursor,

@@ -107,6 +107,8 @@ class Applied:
 
 
 class LinkRows(TxnStore):
+    """Link rows on top of the payment engine's store (same invoice lock, holds, outbox)."""
+
     def __init__(self, *args: Any, provider: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.provider = provider
