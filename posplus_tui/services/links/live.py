@@ -22,7 +22,7 @@ __all__ = ["LINK_SECRET_NAMES", "LINK_SETTINGS", "LiveLinks", "channel_gaps", "l
 #: The settings Setup shows under "Payment links" (the secrets are in LINK_SECRET_NAMES).
 LINK_SETTINGS = ("twilio_from", "smtp_host", "smtp_port", "smtp_from", "stripe_api_url")
 
-WHERE = "An admin adds it in Setup, section 5 (Payment links)."
+WHERE = "An admin adds it in Setup, section 6 (Payment links)."
 
 
 def _secret(secrets: SecretStore, name: str) -> str:

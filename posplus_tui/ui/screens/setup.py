@@ -226,8 +226,7 @@ class SetupScreen(PosScreen[None]):
             with Horizontal(classes="button-row"):
                 yield Button("Save (ctrl+s)", id="save", variant="success", compact=True)
             yield FieldMessage(id="save-result")
-            yield from self._link_fields()
-            yield Label("6. Operators", classes="section-title")
+            yield Label("5. Operators", classes="section-title")
             table: DataTable[str] = DataTable(id="operators", cursor_type="row", zebra_stripes=True)
             table.add_columns("Name", "Role", "ServiceTitan username", "State")
             yield table
@@ -236,11 +235,12 @@ class SetupScreen(PosScreen[None]):
                 yield Button("Edit (Enter)", id="op-edit", compact=True)
                 yield Button("Disable / enable (ctrl+d)", id="op-toggle", compact=True)
             yield FieldMessage(id="operators-result")
+            yield from self._link_fields()
 
     def _link_fields(self) -> ComposeResult:
-        """5. Payment links: the Stripe key and Twilio's SID and token go to the keyring."""
+        """6. Payment links: the Stripe key and Twilio's SID and token go to the keyring."""
         s = self.setup.settings
-        yield Label("5. Payment links (optional; saved with ctrl+s)", classes="section-title")
+        yield Label("6. Payment links (optional; saved with ctrl+s)", classes="section-title")
         for label, name in (
             ("Stripe secret key", "stripe_secret_key"),
             ("Twilio account SID", "twilio_account_sid"),
