@@ -306,7 +306,7 @@ class LinkFlows(RuleBasedStateMachine):
 
 TestLinkFlows = LinkFlows.TestCase
 TestLinkFlows.settings = settings(
-    max_examples=5,
+    max_examples=4,
     stateful_step_count=12,
     deadline=None,
     phases=(Phase.explicit, Phase.generate),  # no shrinking: each example runs live servers
