@@ -31,6 +31,8 @@ SECRET_KEYS = frozenset(
         "twilio_account_sid",
         "twilio_auth_token",
         "smtp_password",
+        "terminal_authkey",
+        "authkey",
     }
 )
 _ENV_PREFIX = "POSPLUS_"
@@ -170,7 +172,12 @@ def _validate(values: dict[str, Any], source: str) -> Settings:
         if clean.get(key):
             problem = checker(clean[key])
             if problem:
-                raise ConfigError(f"{source}: “{key}” = {clean[key]!r} is not valid: {problem}")
+                shown = clean[key]
+                if key == "terminal_url":  # a refused URL may carry a secret: never echo it
+                    from drivers.registry import display_url
+
+                    shown = display_url(shown)
+                raise ConfigError(f"{source}: “{key}” = {shown!r} is not valid: {problem}")
     settings = Settings(**clean)
     if settings.environment not in ENVIRONMENTS:
         raise ConfigError(f"{source}: “environment” must be one of {', '.join(ENVIRONMENTS)}.")
