@@ -134,6 +134,17 @@ class SyncService:
         self.store = ReconcileStore(engine)
         self._type_id: int | None = None
         self._stopping = asyncio.Event()
+        self._invoice_listeners: list[Callable[[list[str]], None]] = []
+
+    def on_invoices(self, listener: Callable[[list[str]], None]) -> Callable[[], None]:
+        """Call ``listener`` with the ids of the invoices each page of the feed delivered (payment
+        links check their invoice still owes what they ask); returns an unsubscribe function."""
+        self._invoice_listeners.append(listener)
+        return lambda: (
+            self._invoice_listeners.remove(listener)
+            if listener in self._invoice_listeners
+            else None
+        )
 
     # -- cursors ---------------------------------------------------------------------------------
 
@@ -178,6 +189,13 @@ class SyncService:
             page = await fetch(token)
             events = await asyncio.to_thread(self._apply_page, feed, page, type_id, report)
             self.bus.publish_many(events)
+            if feed == INVOICES_FEED and page.items:
+                ids = sorted({str(inv.id) for inv in page.items})
+                for listener in list(self._invoice_listeners):
+                    try:
+                        listener(ids)
+                    except Exception:  # a listener must not stop the sync
+                        log.exception("invoice listener failed")
             token = page.continue_from or token
             if not page.has_more:
                 return
