@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ class ConnectionForm:
     app_key: str = ""
     #: Only for the sandbox environment: where ``posplus sandbox serve`` listens.
     sandbox_url: str = ""
+    #: Checked against the tenant once connected ("" = the saved setting).
+    payment_type_name: str = ""
+    reconciliation_username: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,26 @@ class PaymentTypeOption:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One value that is wrong, found by Test connection: ``field`` is the Setup field to fix
+    (``payment_type``, ``reconciliation_username``, ``operators``)."""
+
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
 class ConnectionCheck:
-    """The result of Test connection, in words."""
+    """The result of Test connection, in words. ``field`` names the value that failed (the id of
+    its Setup field, or ``scope`` for a permission only ServiceTitan's portal can give);
+    ``findings`` are the values that are wrong although the connection works."""
 
     ok: bool
     title: str
     fix: str = ""
     payment_types: tuple[PaymentTypeOption, ...] = ()
+    field: str = ""
+    findings: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,8 +130,76 @@ def looks_alike(a: str, b: str) -> bool:
 
 
 def look_alikes(options: Iterable[PaymentTypeOption], chosen: str) -> list[str]:
-    """Names of the other payment types that look like ``chosen``."""
-    return [o.name for o in options if o.name != chosen and looks_alike(o.name, chosen)]
+    """Names of the other active payment types that look like ``chosen`` (an inactive one
+    cannot be picked by staff, so it cannot split the reconciliation)."""
+    return [
+        o.name for o in options if o.active and o.name != chosen and looks_alike(o.name, chosen)
+    ]
+
+
+def check_payment_type(options: Iterable[PaymentTypeOption], name: str) -> str:
+    """Why ``name`` cannot be the app's payment type ("" when it can): reconciliation maps the
+    type by its exact name, so a missing, inactive or differently capitalised one is named."""
+    wanted = name.strip()
+    if not wanted:
+        return "Choose the payment type this app posts under (one only, for reconciliation)."
+    types = list(options)
+    exact = [t for t in types if t.name == wanted]
+    if any(t.active for t in exact):
+        return ""
+    if exact:
+        return (
+            f"The payment type “{wanted}” is inactive in ServiceTitan: payments posted under "
+            "it are refused. Reactivate it (Settings → Invoicing → Payment Types) or pick "
+            "another here."
+        )
+    near = [t.name for t in types if t.active and t.name.casefold() == wanted.casefold()]
+    if near:
+        return (
+            f"No payment type is called “{wanted}” exactly, but “{near[0]}” is: capital "
+            "letters matter. Pick it here."
+        )
+    return (
+        f"No payment type called “{wanted}” exists. Create one in ServiceTitan (Settings → "
+        "Invoicing → Payment Types → Add, Export as Payment) or pick one here."
+    )
+
+
+#: What each step of Test connection reads, in words, for a refusal on that step.
+_STEPS = {
+    "payment_types": "read the payment types",
+    "employees": "read the employees",
+    "technicians": "read the technicians",
+}
+
+
+def connection_failure(exc: BaseException, step: str, environment: str) -> ConnectionCheck:
+    """Test connection's failure, naming the value to fix: the client id/secret, the app key,
+    the tenant id, a missing scope, or the sandbox address. A refusal after an earlier call of
+    the same test worked can only be a scope (the app key and tenant were just accepted)."""
+    title = getattr(exc, "title", None) or str(exc) or type(exc).__name__
+    fix = getattr(exc, "fix", None) or "Check the network, then the values above, and try again."
+    suspect = str(getattr(exc, "suspect", "") or "")
+    status = getattr(exc, "status", None)
+    if not suspect and status == 403 and step != "payment_types":
+        suspect = "scope"
+    if isinstance(exc, ValueError) and "Tenant ID" in str(exc):
+        suspect = "tenant_id"
+    if suspect == "scope":
+        scope = str(getattr(exc, "scope", "") or "")
+        named = f" (the scope {scope})" if scope else ""
+        title = (
+            f"The app may not {_STEPS.get(step, step)} in ServiceTitan: that permission{named} "
+            "was not granted to the app."
+        )
+        fix = (
+            "Scopes are chosen when the app is created at developer.servicetitan.io → My Apps "
+            "and cannot be edited: make the app again with every box of Accounting, CRM, Job "
+            "Planning and Settings ticked, connect it to the tenant, and type its new keys here."
+        )
+    elif not suspect and status is None and environment == "sandbox":
+        suspect = "sandbox_url"  # nothing answered: the address is the first thing to check
+    return ConnectionCheck(False, redact(str(title)), redact(str(fix)), field=suspect)
 
 
 def check_username_against(username: str, known: Iterable[str]) -> UsernameCheck:
@@ -141,6 +225,13 @@ def check_username_against(username: str, known: Iterable[str]) -> UsernameCheck
         "Check the spelling in ServiceTitan (Settings → People).",
     )
 
+
+#: How a finding's field reads in Test connection's summary.
+_FIELD_WORDS = {
+    "payment_type": "the payment type",
+    "reconciliation_username": "the reconciliation user's username",
+    "operators": "operators' usernames",
+}
 
 # -- the service --------------------------------------------------------------------------------
 
@@ -186,9 +277,7 @@ class SetupService:
         """The form with stored secrets in place of the ones left empty."""
         secret = form.client_secret or self._stored("client_secret", form.tenant_id)
         app_key = form.app_key or self._stored("app_key", form.tenant_id)
-        return ConnectionForm(
-            form.environment, form.tenant_id, form.client_id, secret, app_key, form.sandbox_url
-        )
+        return replace(form, client_secret=secret, app_key=app_key)
 
     def _stored(self, name: str, tenant: str) -> str:
         store = self._store_for(tenant)
@@ -254,17 +343,17 @@ class SetupService:
             )
         if self.client_factory is None:
             return ConnectionCheck(False, "This build cannot reach ServiceTitan.", "Call support.")
+        step = "connect"
         try:
             async with self.client_factory(filled) as client:
-                raw_types = await client.list_payment_types()
+                step = "payment_types"
+                raw_types = await client.list_payment_types(include_inactive=True)
+                step = "employees"
                 employees = await client.list_employees()
+                step = "technicians"
                 technicians = await client.list_technicians()
         except Exception as exc:
-            title = getattr(exc, "title", None) or str(exc) or type(exc).__name__
-            fix = getattr(exc, "fix", None) or (
-                "Check the network, then the values above, and try again."
-            )
-            return ConnectionCheck(False, redact(str(title)), redact(str(fix)))
+            return connection_failure(exc, step, form.environment)
         self.payment_types = tuple(
             PaymentTypeOption(int(t.id), str(t.name), bool(getattr(t, "active", True)))
             for t in raw_types
@@ -274,12 +363,45 @@ class SetupService:
             for p in [*employees, *technicians]
         )
         self._last_form = filled
+        findings = await self._findings(form)
+        active = sum(1 for t in self.payment_types if t.active)
+        title = (
+            f"Connected: token received, {active} payment types, "
+            f"{len(self.known_usernames)} users found."
+        )
+        if findings:
+            title += " To fix: " + ", ".join(dict.fromkeys(_FIELD_WORDS[f.field] for f in findings))
+            title += " (see below)."
         return ConnectionCheck(
             True,
-            f"Connected: token received, {len(self.payment_types)} payment types, "
-            f"{len(self.known_usernames)} users found.",
+            title,
             payment_types=self.payment_types,
+            field=findings[0].field if findings else "",
+            findings=findings,
         )
+
+    async def _findings(self, form: ConnectionForm) -> tuple[Finding, ...]:
+        """The values that are wrong for this tenant although the connection works: the
+        payment type, and the usernames (reconciliation user, operators) in their exact case."""
+        found: list[Finding] = []
+        type_name = form.payment_type_name or self.settings.payment_type_name
+        why = check_payment_type(self.payment_types, type_name)
+        if why:
+            found.append(Finding("payment_type", why))
+        user = form.reconciliation_username or self.settings.reconciliation_username
+        if user:
+            check = check_username_against(user, self.known_usernames)
+            if not check.ok:
+                found.append(Finding("reconciliation_username", check.message))
+        if self.operators is not None:
+            operators = await asyncio.to_thread(self.operators.list_sync, include_disabled=False)
+            for op in operators:
+                if not op.st_username:
+                    continue
+                check = check_username_against(op.st_username, self.known_usernames)
+                if not check.ok:
+                    found.append(Finding("operators", f"Operator {op.name}: {check.message}"))
+        return tuple(found)
 
     def check_username(self, username: str) -> UsernameCheck:
         """Check a username against the users read by the last successful connection test."""

@@ -238,7 +238,8 @@ class SetupScreen(PosScreen[None]):
         self._show_refused_settings()
         s = self.setup.settings
         if s.tenant_id and s.client_id and self.setup.secret_is_set("client_secret"):
-            self.action_test_connection()  # so usernames are checked straight away
+            # So usernames are checked straight away; the cursor stays where the person is.
+            self._run_connection_test(point=False)
 
     def _focus_first_empty(self) -> None:
         """The cursor starts in the first field still to fill, so typing goes somewhere."""
@@ -281,6 +282,7 @@ class SetupScreen(PosScreen[None]):
 
     def _form(self) -> ConnectionForm:
         env = self.query_one("#environment", Select).value
+        payment_type = self.query_one("#payment_type", Select).value
         return ConnectionForm(
             environment=str(env),
             tenant_id=self._value("tenant_id"),
@@ -288,6 +290,8 @@ class SetupScreen(PosScreen[None]):
             client_secret=self.query_one("#client_secret", Input).value,
             app_key=self.query_one("#app_key", Input).value,
             sandbox_url=self._value("sandbox_url") if str(env) == "sandbox" else "",
+            payment_type_name="" if payment_type is Select.NULL else str(payment_type),
+            reconciliation_username=self._value("reconciliation_username"),
         )
 
     @on(Select.Changed, "#environment")
@@ -325,36 +329,60 @@ class SetupScreen(PosScreen[None]):
 
     @on(Button.Pressed, "#test-connection")
     def action_test_connection(self) -> None:
-        self.query_one("#connection-result", FieldMessage).hint("Connecting to ServiceTitan…")
-        self.run_service(self._test_connection(self._form()), name="setup-connection")
+        self._run_connection_test(point=True)
 
-    async def _test_connection(self, form: ConnectionForm) -> None:
+    def _run_connection_test(self, *, point: bool) -> None:
+        self.query_one("#connection-result", FieldMessage).hint("Connecting to ServiceTitan…")
+        self.run_service(self._test_connection(self._form(), point), name="setup-connection")
+
+    async def _test_connection(self, form: ConnectionForm, point: bool = True) -> None:
         if not await self._unlock_secrets():
             self.query_one("#connection-result", FieldMessage).error(
                 "Not tested: the secrets file is locked."
             )
             return
         result = await self.setup.test_connection(form)
-        self._show_connection(result)
+        self._show_connection(result, point)
 
-    def _show_connection(self, result: ConnectionCheck) -> None:
+    def _show_connection(self, result: ConnectionCheck, point: bool = True) -> None:
         box = self.query_one("#connection-result", FieldMessage)
         if not result.ok:
             box.error(f"{result.title} Next step: {result.fix}")
+            if point:
+                self._point_at(result.field)
             return
         box.ok(result.title)
         select = self.query_one("#payment_type", Select)
         names = [t.name for t in result.payment_types if t.active]
-        current = self.setup.settings.payment_type_name
+        chosen = select.value
+        current = (
+            str(chosen) if chosen is not Select.NULL else self.setup.settings.payment_type_name
+        )
         select.set_options([(n, n) for n in names])
         if current in names:
             select.value = current
-        else:
-            self.query_one("#payment-type-warning", FieldMessage).error(
-                f"No payment type called “{current}” exists. Create one in ServiceTitan "
-                "(Settings → Invoicing → Payment Types → Add, Export as Payment) or pick one here."
-            )
         self._check_username()
+        boxes = {
+            "payment_type": "#payment-type-warning",
+            "reconciliation_username": "#recon-user-result",
+            "operators": "#operators-result",
+        }
+        by_box: dict[str, list[str]] = {}
+        for finding in result.findings:
+            by_box.setdefault(boxes[finding.field], []).append(finding.message)
+        for selector, messages in by_box.items():
+            self.query_one(selector, FieldMessage).error(" ".join(messages))
+        if result.field and point:
+            self._point_at(result.field, scroll=False)
+
+    def _point_at(self, field: str, *, scroll: bool = True) -> None:
+        """Put the cursor in the field a test named (nothing for a scope: it is fixed in
+        ServiceTitan's portal), keeping the connection's result in view."""
+        target = {"operators": "#operators", "scope": "", "": ""}.get(field, f"#{field}")
+        found = self.query(target) if target else None
+        if found:
+            found.first().focus(scroll_visible=scroll)
+        self.query_one("#connection-result").scroll_visible()
 
     @on(Select.Changed, "#payment_type")
     def _payment_type_changed(self, event: Select.Changed) -> None:
