@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from posplus_tui.domain.roles import Role
+from posplus_tui.domain.roles import Action, Role
 from posplus_tui.services.setup import (
     ConnectionCheck,
     ConnectionForm,
@@ -68,7 +68,9 @@ class SetupScreen(PosScreen[None]):
 
     def body(self) -> ComposeResult:
         s = self.setup.settings
-        with VerticalScroll(id="setup-body"):
+        # Not itself a Tab stop: Tab walks the fields top to bottom, section by section, and
+        # each field scrolls into view as it gets the cursor.
+        with VerticalScroll(id="setup-body", can_focus=False):
             if self.first_run:
                 yield Static(
                     "Welcome. Fill in the connection to ServiceTitan and the terminal, test each "
@@ -225,9 +227,13 @@ class SetupScreen(PosScreen[None]):
             table.add_columns("Name", "Role", "ServiceTitan username", "State")
             yield table
             with Horizontal(classes="button-row"):
-                yield Button("Add operator (ctrl+n)", id="op-add", compact=True)
-                yield Button("Edit (Enter)", id="op-edit", compact=True)
-                yield Button("Disable / enable (ctrl+d)", id="op-toggle", compact=True)
+                yield Button(
+                    "Add operator (ctrl+n)", id="op-add", compact=True, classes="op-action"
+                )
+                yield Button("Edit (Enter)", id="op-edit", compact=True, classes="op-action")
+                yield Button(
+                    "Disable / enable (ctrl+d)", id="op-toggle", compact=True, classes="op-action"
+                )
             yield FieldMessage(id="operators-result")
 
     def on_mount(self) -> None:
@@ -235,6 +241,9 @@ class SetupScreen(PosScreen[None]):
         self.reload_operators()
         if not self.setup.problems and self.setup.settings.missing_for_run():
             self._focus_first_empty()  # an unfinished set-up: the cursor where typing starts
+        elif not self.setup.problems:
+            self.query_one("#environment", Select).focus()  # the top of the form
+        self._show_operator_rights()
         self._show_refused_settings()
         s = self.setup.settings
         if s.tenant_id and s.client_id and self.setup.secret_is_set("client_secret"):
@@ -513,6 +522,35 @@ class SetupScreen(PosScreen[None]):
                 *cells(op.name, op.role.value, op.st_username or "—", state), key=str(op.id)
             )
 
+    def why_disabled(self, action: str) -> str:
+        """Why an operator action cannot be done by who is signed in ("" when it can): said
+        before the form is opened, not after it is filled in."""
+        if action not in ("add_operator", "edit_operator", "toggle_operator"):
+            return ""
+        if self.pos_app.operator is None or self.pos_app.may(Action.MANAGE_OPERATORS):
+            return ""  # nobody signed in: the first admin of a fresh install (checked again)
+        return (
+            f"Only an admin can add, change or disable operators; "
+            f"{self.pos_app.operator.name} is a {self.pos_app.operator.role.value}."
+        )
+
+    def _show_operator_rights(self) -> None:
+        """Grey the operator buttons for who may not use them, with the reason under them."""
+        why = self.why_disabled("add_operator")
+        for button in self.query(".op-action"):
+            button.disabled = bool(why)
+        if why:
+            self.query_one("#operators-result", FieldMessage).hint(why)
+
+    def _refuse(self, action: str) -> bool:
+        """Refuse an operator action at once, where it can be seen (True if refused)."""
+        why = self.why_disabled(action)
+        if why:
+            box = self.query_one("#operators-result", FieldMessage)
+            box.error(why)
+            self.call_after_refresh(box.scroll_visible)
+        return bool(why)
+
     def _selected_operator(self) -> Any | None:
         table = self.query_one("#operators", DataTable)
         if not self.operators or table.cursor_row < 0 or table.cursor_row >= len(self.operators):
@@ -524,6 +562,8 @@ class SetupScreen(PosScreen[None]):
 
     @on(Button.Pressed, "#op-add")
     def action_add_operator(self) -> None:
+        if self._refuse("add_operator"):
+            return
         roles = [r.value for r in Role]
         self.app.push_screen(OperatorForm(roles, self._username_check), self._added)
 
@@ -534,6 +574,8 @@ class SetupScreen(PosScreen[None]):
     @on(DataTable.RowSelected, "#operators")
     @on(Button.Pressed, "#op-edit")
     def action_edit_operator(self) -> None:
+        if self._refuse("edit_operator"):
+            return
         op = self._selected_operator()
         if op is None:
             self.query_one("#operators-result", FieldMessage).error("Pick an operator first.")
@@ -571,6 +613,7 @@ class SetupScreen(PosScreen[None]):
         except Exception as exc:
             problem = explain(exc)
             box.error(f"{problem.title} {problem.fix}")
+            self.call_after_refresh(box.scroll_visible)
             return
         if by is None and operator_id is None:
             # The first admin of a fresh install, who just chose their PIN, works on as
@@ -584,6 +627,8 @@ class SetupScreen(PosScreen[None]):
 
     @on(Button.Pressed, "#op-toggle")
     def action_toggle_operator(self) -> None:
+        if self._refuse("toggle_operator"):
+            return
         op = self._selected_operator()
         if op is None:
             self.query_one("#operators-result", FieldMessage).error("Pick an operator first.")
@@ -601,6 +646,7 @@ class SetupScreen(PosScreen[None]):
         except Exception as exc:
             problem = explain(exc)
             box.error(f"{problem.title} {problem.fix}")
+            self.call_after_refresh(box.scroll_visible)
             return
         box.ok(f"{saved.name} is now {'disabled' if saved.disabled else 'active'}.")
         await self._load_operators()
