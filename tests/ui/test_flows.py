@@ -267,7 +267,7 @@ async def test_a_posting_that_needs_attention_retried_and_one_posted_by_hand(dem
             await settle(pilot)
         await pilot.press("f6")
         await settle(pilot)
-        await wait_for_text(pilot, "Needs attention 2", timeout=20)
+        await wait_for_text(pilot, "needs attention 2 (n)", timeout=20)
         await pilot.press("n")  # only what needs a person
         await settle(pilot)
         await wait_for_text(pilot, "NEEDS ATTENTION")
@@ -276,7 +276,8 @@ async def test_a_posting_that_needs_attention_retried_and_one_posted_by_hand(dem
         await pilot.press("r")
         await wait_for_text(pilot, "Supervisor approval needed")
         await pilot.press(*"supervisor", "enter", *"2222", "enter")
-        await wait_for_text(pilot, "Posted 1 · Waiting 0 · Needs attention 1", timeout=20)
+        await wait_for_text(pilot, "Today: posted 1 · waiting 0", timeout=20)
+        await wait_for_text(pilot, "Any day, postings: needs attention 1 (n)")
         # The other one: a supervisor records it as posted by hand.
         await pilot.press("ctrl+o")
         await settle(pilot)
@@ -289,7 +290,8 @@ async def test_a_posting_that_needs_attention_retried_and_one_posted_by_hand(dem
         await pilot.press("h")
         await wait_for_text(pilot, "Posted by hand")
         await pilot.press(*"entered by Ana, payment 991", "enter")
-        await wait_for_text(pilot, "Posted 2 · Waiting 0 · Needs attention 0", timeout=20)
+        await wait_for_text(pilot, "Today: posted 2 · waiting 0", timeout=20)
+        await wait_for_text(pilot, "Any day, postings: needs attention 0 (n)")
     from sqlmodel import select
 
     from posplus_tui.ledger.tables.audit import AuditEvent
