@@ -14,9 +14,9 @@ import pytest
 from posplus_tui.config import Settings
 from posplus_tui.ledger import open_ledger
 from posplus_tui.secrets import MemoryKeyring, SecretStore
-from posplus_tui.services.container import servicetitan_client_factory
 from posplus_tui.services.operators import OperatorService
 from posplus_tui.services.setup import ConnectionForm, SetupService
+from posplus_tui.services.wiring import servicetitan_client_factory
 from posplus_tui.servicetitan.sandbox import IN_PROCESS_BASE_URL, Sandbox
 
 
