@@ -529,10 +529,8 @@ class SetupScreen(PosScreen[None]):
             return ""
         if self.pos_app.operator is None or self.pos_app.may(Action.MANAGE_OPERATORS):
             return ""  # nobody signed in: the first admin of a fresh install (checked again)
-        return (
-            f"Only an admin can add, change or disable operators; "
-            f"{self.pos_app.operator.name} is a {self.pos_app.operator.role.value}."
-        )
+        role = self.pos_app.operator.role.value
+        return f"Only an admin can add, change or disable operators (signed in: a {role})."
 
     def _show_operator_rights(self) -> None:
         """Grey the operator buttons for who may not use them, with the reason under them."""
