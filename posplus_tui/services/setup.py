@@ -38,6 +38,15 @@ from posplus_tui.services.setup_checks import (
 SETUP_SECRETS = ("client_secret", "app_key", "reconciliation_password")
 
 
+#: What to do when the keyring will not keep a secret (said after the keyring's own reason).
+SECRET_NOT_STORED_FIX = (
+    "Nothing secret was written anywhere else. Unlock the computer's keyring (sign in to its "
+    "desktop once) and save again; or, on a computer without a usable keyring, start posplus "
+    "with PYTHON_KEYRING_BACKEND=keyring.backends.fail.Keyring to keep the secrets in the "
+    "app's encrypted file instead (README, “Secrets”)."
+)
+
+
 class SetupProblem(Exception):
     """A setup step failed: ``title`` says what, ``fix`` what to do."""
 
@@ -352,7 +361,8 @@ class SetupService:
             await asyncio.to_thread(write)
         except SecretStoreError as exc:
             raise SetupProblem(
-                "The settings were saved but the secrets could not be stored.", str(exc)
+                "The settings were saved but the secrets could not be stored.",
+                f"{exc} {SECRET_NOT_STORED_FIX}",
             ) from exc
         except OSError as exc:
             raise SetupProblem(

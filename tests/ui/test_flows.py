@@ -210,6 +210,8 @@ async def test_escape_cancels_at_the_terminal_during_a_five_second_card_wait(dem
         assert time.monotonic() - started < 4.5
         text = screen_text(app)
         assert "PAYMENT CANCELLED" in text and "Nothing was charged" in text
+        # Said once (issue 14: "cancelled at the terminal (cancelled at the terminal)").
+        assert text.count("cancelled at the terminal") == 1, text
 
 
 async def test_keyed_ach_never_shows_the_account_number(demo_app) -> None:
