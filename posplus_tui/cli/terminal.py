@@ -83,8 +83,12 @@ def _sim(args: argparse.Namespace) -> int:
 
 def _test(args: argparse.Namespace) -> int:
     from drivers.diagnostics import Check, diagnose
+    from posplus_tui import config
 
     url = _url(args)
+    problem = config.check_terminal_url(url)
+    if problem is not None:  # the same sentence as in the settings, before anything is opened
+        raise CliError(f"the terminal address “{url}” cannot be used: {problem}", exit_code=2)
     print(f"Testing {url}")
 
     def show(check: Check) -> None:
