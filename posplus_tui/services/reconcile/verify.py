@@ -9,6 +9,7 @@ from datetime import timedelta
 from posplus_tui.domain.money import Money
 from posplus_tui.services.reconcile import model as m
 from posplus_tui.services.reconcile.events import EventKind
+from posplus_tui.services.reconcile.marker import carries_marker
 from posplus_tui.services.reconcile.outcomes import OutcomeSteps
 from posplus_tui.services.reconcile.poster import InvoiceState, PosterError, PostResult, RetryLater
 
@@ -113,6 +114,14 @@ class VerifySteps(OutcomeSteps):
             applied = await self.poster.payments_on_invoice(invoice_id)
         except PosterError as exc:
             return f"its payments could not be read ({exc.message})."
+        mine = [p for p in applied if carries_marker(item.posting.marker, p.memo, p.export_id)]
+        if mine:
+            # it became visible between the marker search and this read: ours, never a reason
+            # to post again; the next search matches it
+            return (
+                f"ServiceTitan now lists payment {mine[0].id} carrying {item.posting.marker}, "
+                "which the search had not shown yet."
+            )
         listed = Money.total(
             [
                 amt
