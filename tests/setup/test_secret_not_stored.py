@@ -20,7 +20,7 @@ from posplus_tui.services.setup import SetupProblem, SetupService
 class RefusingKeyring(keyring.backend.KeyringBackend):
     """A keyring that is there but will not keep anything (locked, or a policy says no)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 0  # never picked by keyring on its own: only when handed to the store
 
     def get_password(self, service: str, username: str) -> str | None:
         return None
