@@ -345,13 +345,13 @@ async def test_the_invoice_shows_the_new_balance_when_its_posting_lands(demo_app
         await _signed_in(pilot)
         balance = invoice_balance(app, "unpaid_invoice_id")
         await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
-        app.services.sandbox.faults.slow_next(
-            1, seconds=2.0, method="POST", path_contains="/payments"
+        app.services.sandbox.faults.slow_next(  # long enough to see "posting…" on a busy CI box
+            1, seconds=4.0, method="POST", path_contains="/payments"
         )
         await pilot.press("d")
         await settle(pilot)
         await _pay(pilot, list("100.00"))
         await pilot.press("enter")  # back to the invoice while ServiceTitan is still busy
         await wait_for_text(pilot, "posting")
-        await wait_for_text(pilot, f"Balance due {(balance - Money(10000)).format()}")
+        await wait_for_text(pilot, f"Balance due {(balance - Money(10000)).format()}", timeout=20)
         assert app.screen.AREA == "Invoice"
