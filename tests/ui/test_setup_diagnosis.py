@@ -1,6 +1,7 @@
 """Test connection names the value that is wrong (issue 16), through the Setup screen's button
 against the sandbox, which answers each fault the way ServiceTitan does (or, where its words are
-not documented, the way ``posplus_tui/servicetitan/README.md`` says we inferred)."""
+not documented, the way ``posplus_tui/servicetitan/README.md`` says we inferred). One app per
+test, the faults one after another (each put right before the next)."""
 
 from __future__ import annotations
 
@@ -17,98 +18,82 @@ async def _setup_as_admin(pilot) -> None:
 
 
 async def _test(pilot, expect: str) -> str:
-    pilot.app.screen.query_one("#connection-result").update("")
+    box = pilot.app.screen.query_one("#connection-result")
+    box.update("")
     await pilot.click("#test-connection")
     await settle(pilot)
-    await wait_for(
-        pilot,
-        lambda: expect in str(pilot.app.screen.query_one("#connection-result").render()),
-        what=expect,
-    )
-    return str(pilot.app.screen.query_one("#connection-result").render())
+    await wait_for(pilot, lambda: expect in str(box.render()), what=expect)
+    return str(box.render())
 
 
 def _focused(app) -> str:
     return app.screen.focused.id if app.screen.focused is not None else ""
 
 
-async def test_a_wrong_secret_names_the_client_id_and_secret(demo_app) -> None:
+async def test_each_refused_value_is_named_and_gets_the_cursor(demo_app) -> None:
     app = demo_app()
     async with app.run_test(size=(100, 40)) as pilot:
         await _setup_as_admin(pilot)
-        app.screen.query_one("#client_secret").value = "cs1.not-the-right-secret"
+        screen, sandbox = app.screen, app.services.sandbox
+        creds = sandbox.credentials
+
+        # A wrong client secret: the token is refused; the pair is named, nothing else.
+        screen.query_one("#client_secret").value = "cs1.not-the-right-secret"
         words = await _test(pilot, "did not accept")
         assert "Client ID / Client Secret" in words and "App Key" not in words
         assert _focused(app) == "client_secret"
+        screen.query_one("#client_secret").value = ""
 
-
-async def test_a_wrong_tenant_names_the_tenant_id(demo_app) -> None:
-    app = demo_app()
-    async with app.run_test(size=(100, 40)) as pilot:
-        await _setup_as_admin(pilot)
-        creds = app.services.sandbox.credentials
-        app.screen.query_one("#tenant_id").value = "1047000099"
-        # Secrets are kept per tenant: for another tenant they are typed again.
-        app.screen.query_one("#client_secret").value = creds.client_secret
-        app.screen.query_one("#app_key").value = creds.app_key
+        # A tenant the credentials do not cover (secrets are kept per tenant: typed again).
+        screen.query_one("#tenant_id").value = "1047000099"
+        screen.query_one("#client_secret").value = creds.client_secret
+        screen.query_one("#app_key").value = creds.app_key
         words = await _test(pilot, "Tenant ID")
         assert "refused the Tenant ID" in words and "Client Secret" not in words
         assert _focused(app) == "tenant_id"
+        screen.query_one("#tenant_id").value = str(creds.tenant_id)
 
-
-async def test_a_wrong_app_key_names_the_app_key_and_fetches_one_token(demo_app) -> None:
-    app = demo_app()
-    async with app.run_test(size=(100, 40)) as pilot:
-        await _setup_as_admin(pilot)
-        before = app.services.sandbox.stats.token_requests
-        app.screen.query_one("#app_key").value = "ak1.not-this-apps-key"
+        # Another app's key: one token only, and the key is named (never the secret).
+        before = sandbox.stats.token_requests
+        screen.query_one("#app_key").value = "ak1.not-this-apps-key"
         words = await _test(pilot, "App Key")
         assert "did not accept the App Key" in words
         assert "client id and secret were accepted" in words
-        assert app.services.sandbox.stats.token_requests == before + 1
+        assert sandbox.stats.token_requests == before + 1
         assert _focused(app) == "app_key"
+        screen.query_one("#app_key").value = creds.app_key
 
-
-async def test_a_missing_scope_names_the_scope_and_where_it_is_granted(demo_app) -> None:
-    app = demo_app()
-    async with app.run_test(size=(100, 40)) as pilot:
-        await _setup_as_admin(pilot)
-        app.services.sandbox.faults.revoke_scope("tn.settings.technicians:r")
+        # A scope the app was not given: the scope, the step, and where scopes are granted.
+        sandbox.faults.revoke_scope("tn.settings.technicians:r")
         words = await _test(pilot, "permission")
         assert "may not read the technicians" in words
         assert "tn.settings.technicians:r" in words and "developer.servicetitan.io" in words
         assert "Client Secret" not in words and "Tenant" not in words
+        sandbox.faults.clear()
+        await _test(pilot, "Connected: token received")
 
 
-async def test_a_wrong_payment_type_is_named_and_focused(demo_app) -> None:
+async def test_a_wrong_payment_type_and_usernames_in_other_capitals(demo_app) -> None:
     app = demo_app()
     async with app.run_test(size=(100, 40)) as pilot:
         setup = app.services.setup
         # The one the seed keeps inactive: payments under it would be refused.
         setup.settings = config.updated(setup.settings, payment_type_name="POS+ (old terminal)")
-        await _setup_as_admin(pilot)
-        app.screen.query_one("#payment_type").clear()
-        words = await _test(pilot, "To fix")
-        assert "the payment type" in words
-        warning = str(app.screen.query_one("#payment-type-warning").render())
-        assert "“POS+ (old terminal)” is inactive in ServiceTitan" in warning
-        assert _focused(app) == "payment_type"
-
-
-async def test_usernames_in_the_wrong_case_are_named(demo_app) -> None:
-    app = demo_app()
-    async with app.run_test(size=(100, 40)) as pilot:
         admin = next(o for o in app.services.operators.list_sync() if o.name == "admin")
         app.services.operators.add_sync(
             "Ana", "clerk", "5678", st_username="counter.clerk1", by=admin
         )
         await _setup_as_admin(pilot)
+        app.screen.query_one("#payment_type").clear()
         app.screen.query_one("#reconciliation_username").value = "dlee"
         words = await _test(pilot, "To fix")
-        assert "the reconciliation user's username" in words and "operators' usernames" in words
+        assert "the payment type" in words and "the reconciliation user's username" in words
+        assert "operators' usernames" in words
+        warning = str(app.screen.query_one("#payment-type-warning").render())
+        assert "“POS+ (old terminal)” is inactive in ServiceTitan" in warning
+        assert _focused(app) == "payment_type"
         recon = str(app.screen.query_one("#recon-user-result").render())
         assert "Probably you meant “DLee”" in recon
         ops = str(app.screen.query_one("#operators-result").render())
         assert "Operator Ana" in ops and "“Counter.Clerk1”" in ops
-        assert _focused(app) == "reconciliation_username"
         assert "counter.clerk1" in screen_text(app)

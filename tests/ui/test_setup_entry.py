@@ -4,8 +4,6 @@ with the cursor is plain to see."""
 
 from __future__ import annotations
 
-import pytest
-
 from posplus_tui.cli import main
 from tests.ui.conftest import settle, sign_in, wait_for, wait_for_text
 
@@ -18,24 +16,33 @@ async def _setup(pilot) -> None:
     await wait_for_text(pilot, "Connected: token received")
 
 
-@pytest.mark.parametrize("url", ["foo", "poslink+tcp://[::1"])
-async def test_setup_refuses_a_bad_terminal_address_on_save_and_on_test(demo_app, url) -> None:
+async def test_setup_refuses_a_bad_terminal_address_and_shows_its_cursor(demo_app) -> None:
     app = demo_app()
     async with app.run_test(size=(100, 40)) as pilot:
         await _setup(pilot)
-        app.screen.query_one("#terminal_url").value = url
-        await pilot.press("ctrl+e")
+        for url in ("foo", "poslink+tcp://[::1"):
+            app.screen.query_one("#terminal_url").value = url
+            result = app.screen.query_one("#terminal-result")
+            result.update("")
+            await pilot.press("ctrl+e")
+            await settle(pilot)
+            await wait_for(pilot, lambda r=result: "✗" in str(r.render()), what="the result")
+            assert "Traceback" not in str(result.render())
+            saved = app.screen.query_one("#save-result")
+            saved.update("")
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            await wait_for(pilot, lambda s=saved: "✗" in str(s.render()), what="the refusal")
+            words = str(app.screen.query_one("#setup-problem").render()) + str(saved.render())
+            assert "terminal_url" in words and url in words
+            assert app.services.setup.settings.terminal_url != url  # nothing taken
+        # The field with the cursor is plain to see.
+        tenant, client = app.screen.query_one("#tenant_id"), app.screen.query_one("#client_id")
+        tenant.focus()
         await settle(pilot)
-        result = app.screen.query_one("#terminal-result")
-        await wait_for(pilot, lambda: "✗" in str(result.render()), what="the terminal's result")
-        assert "Traceback" not in str(result.render())
-        await pilot.press("ctrl+s")
-        await settle(pilot)
-        saved = app.screen.query_one("#save-result")
-        await wait_for(pilot, lambda: "✗" in str(saved.render()), what="the refusal")
-        words = str(app.screen.query_one("#setup-problem").render()) + str(saved.render())
-        assert "terminal_url" in words and url in words
-        assert app.services.setup.settings.terminal_url != url  # nothing taken
+        assert tenant.has_focus
+        assert tenant.styles.text_style.bold and not client.styles.text_style.bold
+        assert tenant.styles.background != client.styles.background
 
 
 def test_terminal_test_on_a_bad_address_is_a_sentence(capsys) -> None:
@@ -43,15 +50,3 @@ def test_terminal_test_on_a_bad_address_is_a_sentence(capsys) -> None:
         assert main(["terminal", "test", url]) == 2
         err = capsys.readouterr().err
         assert url in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-
-
-async def test_the_field_with_the_cursor_is_plain_to_see(demo_app) -> None:
-    app = demo_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        await _setup(pilot)
-        tenant, client = app.screen.query_one("#tenant_id"), app.screen.query_one("#client_id")
-        tenant.focus()
-        await settle(pilot)
-        assert tenant.has_focus
-        assert tenant.styles.text_style.bold and not client.styles.text_style.bold
-        assert tenant.styles.background != client.styles.background

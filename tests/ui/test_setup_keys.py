@@ -42,7 +42,7 @@ async def test_tab_walks_every_field_top_to_bottom_and_back(demo_app) -> None:
         seen = [_focused(app)]
         for _ in range(len(TAB_ORDER)):
             await pilot.press("tab")
-            await settle(pilot)
+            await pilot.pause()
             seen.append(_focused(app))
             # The field with the cursor is on screen (the form scrolls to it).
             focused = app.screen.focused
@@ -56,7 +56,7 @@ async def test_tab_walks_every_field_top_to_bottom_and_back(demo_app) -> None:
         back = []
         for _ in range(3):
             await pilot.press("shift+tab")
-            await settle(pilot)
+            await pilot.pause()
             back.append(_focused(app))
         assert back == ["op-toggle", "op-edit", "op-add"]
 
