@@ -295,10 +295,12 @@ class ServiceTitanClient:
             if status == 401:
                 challenge = resp.headers.get("WWW-Authenticate")
                 err = error_from_response(status, resp.content, operation=what, challenge=challenge)
-                if fresh or not isinstance(err, AuthError) or auth_retried:
+                if fresh and isinstance(err, AuthError):
                     # A token issued a moment ago is not stale: the client id and secret were
                     # just accepted, so the refusal is about the call (the app key, the tenant).
-                    raise err if not fresh or not isinstance(err, AuthError) else _fresh(err)
+                    raise _fresh(err)
+                if auth_retried or not isinstance(err, AuthError):
+                    raise err  # it named what it refused (app key, tenant, scope), or 2nd time
                 auth_retried = True
                 self._tokens.invalidate(token)
                 continue

@@ -244,7 +244,7 @@ def error_from_response(
     kw: dict[str, Any] = {"status": status, "detail": detail, "trace_id": body["trace_id"]}
     what = f" while trying to {operation}" if operation else ""
     if status in (401, 403):
-        refused = access_refusal(status, body, challenge, what, kw)
+        refused = access_refusal(body, challenge, what, kw)
         if refused is not None:
             return refused
     if status == 401:
@@ -276,7 +276,7 @@ _SCOPE_IN_CHALLENGE = re.compile(r'scope="([^"]*)"')
 
 
 def access_refusal(
-    status: int, body: dict[str, Any], challenge: str | None, what: str, kw: dict[str, Any]
+    body: dict[str, Any], challenge: str | None, what: str, kw: dict[str, Any]
 ) -> ServiceTitanError | None:
     """Which value a 401/403 blames, when the reply says so: a missing scope (RFC 6750's
     ``insufficient_scope``), the app key, or the tenant. None when it does not say.
@@ -285,10 +285,11 @@ def access_refusal(
     ``{error, error_description}`` / ``{message}`` shapes for the words "scope", "app key"
     and "tenant"; anything else stays a plain :class:`AuthError` / :class:`PermissionDenied`.
     """
-    words = " ".join(
-        str(x) for x in (body.get("code"), body.get("message"), challenge) if x
-    ).casefold()
-    if "insufficient_scope" in words or "scope" in words:
+    said = " ".join(str(x) for x in (body.get("code"), body.get("message")) if x).casefold()
+    words = f"{said} {challenge or ''}".casefold()
+    # A challenge may carry scope="…" on any refusal; only insufficient_scope, or the body's
+    # own words, say that the scope is what is missing.
+    if "insufficient_scope" in words or "scope" in said:
         found = _SCOPE_IN_CHALLENGE.search(challenge or "")
         scope = found.group(1) if found else ""
         named = f" ({scope})" if scope else ""
