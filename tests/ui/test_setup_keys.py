@@ -16,7 +16,7 @@ TAB_ORDER = [
     # 3. Reconciliation user
     "reconciliation_username", "reconciliation_password",
     # 4. Card terminal
-    "terminal_url", "test-terminal", "station_name", "save",
+    "terminal_url", "terminal_family", "test-terminal", "station_name", "save",
     # 5. Operators
     "operators", "op-add", "op-edit", "op-toggle",
 ]  # fmt: skip
