@@ -118,7 +118,7 @@ _CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
-def _check_terminal_url(url: str) -> str | None:
+def check_terminal_url(url: str) -> str | None:
     """The driver registry's own reading of the URL, without opening anything."""
     from drivers.registry import parse_url
 
@@ -147,7 +147,7 @@ def _check_database_url(url: str) -> str | None:
     return None
 
 
-_DEEP_CHECKS = {"terminal_url": _check_terminal_url, "database_url": _check_database_url}
+_DEEP_CHECKS = {"terminal_url": check_terminal_url, "database_url": _check_database_url}
 
 
 def _validate(values: dict[str, Any], source: str) -> Settings:

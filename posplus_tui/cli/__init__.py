@@ -9,12 +9,13 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
 
 from posplus_tui import __version__
-from posplus_tui.cli.common import CliError, PosplusParser
+from posplus_tui.cli.common import CliError, PosplusParser, load_settings
 
 #: Modules that add subcommands. A missing module is skipped, so the list can name future groups.
 COMMAND_MODULES = (
@@ -67,7 +68,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("posplus: interrupted.", file=sys.stderr)
         return 130
     except Exception as exc:  # the last wall: a sentence on screen, the traceback in the log
+        if _from_the_database(exc):
+            return _database_trouble(args, exc)
         return _unexpected(exc)
+
+
+#: Where the ledger's driver errors come from (a read-only file, a server gone away…).
+_DATABASE_MODULES = ("sqlalchemy", "sqlite3", "psycopg")
+
+
+def _from_the_database(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in _DATABASE_MODULES
+
+
+def _database_trouble(args: argparse.Namespace, exc: Exception) -> int:
+    """A database failure after the ledger opened (e.g. the first write to a read-only file):
+    the ledger's own sentence for it, the driver's words only in the log."""
+    import logging
+
+    from posplus_tui.ledger.engine import describe_failure
+    from posplus_tui.logs import setup_logging
+
+    with contextlib.suppress(Exception):  # no log folder: still one sentence
+        setup_logging()
+        logging.getLogger("posplus.cli").error("database error", exc_info=exc)
+    try:
+        url = str(getattr(args, "database_url", None) or load_settings(args).database_url)
+    except Exception:
+        url = "the configured database"
+    print(f"posplus: {describe_failure(url, exc)}", file=sys.stderr)
+    return 3
 
 
 def _unexpected(exc: Exception) -> int:

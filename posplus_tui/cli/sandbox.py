@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "replies, drop (save, then cut the reply), commit-status / commit-empty / "
         "commit-malformed (save, then answer --status, an empty body or a broken one), "
         "late-visibility (new payments show in lists and exports --seconds later), post-off, "
-        "post-on, expire-tokens, delete-invoice, clear, or state (just show it)",
+        "post-on, revoke-scope (--scope, e.g. tn.settings.employees:r: as an app made "
+        "without it), expire-tokens, delete-invoice, clear, or state (just show it)",
     )
     fault.add_argument("--url", required=True, help="the sandbox base URL it printed")
     fault.add_argument("--app-key", required=True, help="the sandbox app key it printed")
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fault.add_argument("--seconds", type=float, default=5.0, help="delay for 'slow' (5)")
     fault.add_argument("--retry-after", default=None, help="Retry-After for 429 (1)")
     fault.add_argument("--invoice-id", type=int, help="for delete-invoice: the invoice id")
+    fault.add_argument("--scope", help="for revoke-scope: the scope the app loses")
     fault.add_argument("--method", help="only calls with this HTTP method (GET, POST, PATCH)")
     fault.add_argument(
         "--path", help="only calls whose path contains this (e.g. /payments, /invoices)"
@@ -91,7 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 FAULT_KINDS = (
     "slow", "drop", "commit-status", "commit-empty", "commit-malformed", "late-visibility",
-    "post-off", "post-on", "expire-tokens", "delete-invoice", "clear", "state",
+    "post-off", "post-on", "revoke-scope", "expire-tokens", "delete-invoice", "clear", "state",
 )  # fmt: skip
 
 
@@ -115,8 +117,11 @@ def _fault(args: argparse.Namespace) -> int:
                 raise CliError(
                     "delete-invoice needs --invoice-id ID (the API id, not the number).", 2
                 )
+            if args.kind == "revoke-scope" and not args.scope:
+                raise CliError("revoke-scope needs --scope, e.g. tn.settings.employees:r.", 2)
             order = {
                 "kind": args.kind,
+                "scope": args.scope,
                 "count": args.count,
                 "seconds": args.seconds,
                 "retry_after": args.retry_after,

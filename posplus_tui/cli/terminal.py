@@ -143,11 +143,17 @@ def _authkey(args: argparse.Namespace, url: str) -> str | None:
 
 def _test(args: argparse.Namespace) -> int:
     from drivers.diagnostics import Check, diagnose
+    from posplus_tui import config
 
     url = _url(args)
-    authkey = _authkey(args, url)
     from drivers.registry import display_url
 
+    problem = config.check_terminal_url(url)
+    if problem is not None:  # the same sentence as in the settings, before anything is opened
+        raise CliError(
+            f"the terminal address “{display_url(url)}” cannot be used: {problem}", exit_code=2
+        )
+    authkey = _authkey(args, url)
     print(f"Testing {display_url(url)}")
 
     def show(check: Check) -> None:

@@ -286,6 +286,22 @@ def backup_before_migration(engine: Engine) -> None:
         backup_sqlite(engine, reason="before-migration")
 
 
+def is_read_only(exc: BaseException) -> bool:
+    """Whether a database error says the ledger cannot be written (a read-only file, folder,
+    mount or PostgreSQL transaction), as opposed to a ledger that is not there or not answering."""
+    low = str(exc).lower()
+    return any(
+        words in low
+        for words in (
+            "readonly",
+            "read-only",
+            "permission denied",
+            "read only",
+            "attempt to write a readonly database",
+        )
+    )
+
+
 def describe_failure(url: str, exc: BaseException) -> str:
     """One sentence for a ledger that would not open, by what actually went wrong."""
     shown = _shown(normalize_url(url))
@@ -297,10 +313,11 @@ def describe_failure(url: str, exc: BaseException) -> str:
             "restore the last good copy with 'posplus db restore FILE' (backups are listed by "
             "'posplus db backups')."
         )
-    if "readonly" in low or "read-only" in low or "permission denied" in low:
+    if is_read_only(exc):
         return (
             f"The ledger at {shown} is read-only for this user: it can be read but nothing can "
-            "be recorded. Fix the file's permissions (the app needs to write it)."
+            "be recorded, so nothing was changed. Make the file (and its folder) writable by "
+            "the user who runs posplus, or run posplus as that user, then try again."
         )
     if "unable to open database file" in low:
         return (

@@ -9,9 +9,8 @@ secrets to the keyring, never one in the other.
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,21 @@ from posplus_tui import config
 from posplus_tui.redaction import redact
 from posplus_tui.secrets import SecretStore, SecretStoreError
 from posplus_tui.services.audit import AuditService
+
+# The results and the pure rules live in setup_checks; imported here for the screens and CLI.
+from posplus_tui.services.setup_checks import (
+    FIELD_WORDS,
+    ConnectionCheck,
+    Finding,
+    PaymentTypeOption,
+    TerminalCheck,
+    UsernameCheck,
+    check_payment_type,
+    check_username_against,
+    connection_failure,
+    look_alikes,
+    looks_alike,
+)
 
 #: Secrets the Setup screen edits (values only ever go to the keyring).
 SETUP_SECRETS = (
@@ -29,6 +43,15 @@ SETUP_SECRETS = (
     "stripe_secret_key",
     "twilio_account_sid",
     "twilio_auth_token",
+)
+
+
+#: What to do when the keyring will not keep a secret (said after the keyring's own reason).
+SECRET_NOT_STORED_FIX = (
+    "Nothing secret was written anywhere else. Unlock the computer's keyring (sign in to its "
+    "desktop once) and save again; or, on a computer without a usable keyring, start posplus "
+    "with PYTHON_KEYRING_BACKEND=keyring.backends.fail.Keyring to keep the secrets in the "
+    "app's encrypted file instead (README, “Secrets”)."
 )
 
 
@@ -52,103 +75,27 @@ class ConnectionForm:
     app_key: str = ""
     #: Only for the sandbox environment: where ``posplus sandbox serve`` listens.
     sandbox_url: str = ""
+    #: Checked against the tenant once connected ("" = the saved setting).
+    payment_type_name: str = ""
+    reconciliation_username: str = ""
 
 
-@dataclass(frozen=True)
-class PaymentTypeOption:
-    id: int
-    name: str
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class ConnectionCheck:
-    """The result of Test connection, in words."""
-
-    ok: bool
-    title: str
-    fix: str = ""
-    payment_types: tuple[PaymentTypeOption, ...] = ()
-
-
-@dataclass(frozen=True)
-class UsernameCheck:
-    """``exact`` (found as typed), ``case`` (found with other capitals), ``missing`` or
-    ``unchecked`` (no connection yet)."""
-
-    status: str
-    message: str
-    suggestion: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "exact"
-
-
-@dataclass(frozen=True)
-class TerminalCheck:
-    ok: bool
-    title: str
-    fix: str = ""
-
-
-# -- pure rules ---------------------------------------------------------------------------------
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.casefold().replace("+", "plus"))
-
-
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance (short strings only)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def looks_alike(a: str, b: str) -> bool:
-    """Two payment-type names a person could confuse: same letters ignoring case and punctuation,
-    one inside the other, or a typo apart."""
-    na, nb = _norm(a), _norm(b)
-    if not na or not nb:
-        return False
-    if na == nb or na in nb or nb in na:
-        return True
-    return min(len(na), len(nb)) >= 4 and _distance(na, nb) <= 2
-
-
-def look_alikes(options: Iterable[PaymentTypeOption], chosen: str) -> list[str]:
-    """Names of the other payment types that look like ``chosen``."""
-    return [o.name for o in options if o.name != chosen and looks_alike(o.name, chosen)]
-
-
-def check_username_against(username: str, known: Iterable[str]) -> UsernameCheck:
-    """Case-exact match of a ServiceTitan username; a match differing only in case is reported
-    as the likely mistake, because ServiceTitan treats it as a different user."""
-    typed = username.strip()
-    if not typed:
-        return UsernameCheck("missing", "Type the ServiceTitan username.")
-    names = [k for k in known if k]
-    if typed in names:
-        return UsernameCheck("exact", f"“{typed}” is a ServiceTitan user of this tenant.")
-    near = [k for k in names if k.casefold() == typed.casefold()]
-    if near:
-        return UsernameCheck(
-            "case",
-            f"“{typed}” is not a user, but “{near[0]}” is: capital letters matter in "
-            f"ServiceTitan. Probably you meant “{near[0]}”.",
-            suggestion=near[0],
-        )
-    return UsernameCheck(
-        "missing",
-        f"No employee or technician of this tenant has the username “{typed}”. "
-        "Check the spelling in ServiceTitan (Settings → People).",
-    )
-
+__all__ = [
+    "SETUP_SECRETS",
+    "ConnectionCheck",
+    "ConnectionForm",
+    "Finding",
+    "PaymentTypeOption",
+    "SetupProblem",
+    "SetupService",
+    "TerminalCheck",
+    "UsernameCheck",
+    "check_payment_type",
+    "check_username_against",
+    "connection_failure",
+    "look_alikes",
+    "looks_alike",
+]
 
 # -- the service --------------------------------------------------------------------------------
 
@@ -194,9 +141,7 @@ class SetupService:
         """The form with stored secrets in place of the ones left empty."""
         secret = form.client_secret or self._stored("client_secret", form.tenant_id)
         app_key = form.app_key or self._stored("app_key", form.tenant_id)
-        return ConnectionForm(
-            form.environment, form.tenant_id, form.client_id, secret, app_key, form.sandbox_url
-        )
+        return replace(form, client_secret=secret, app_key=app_key)
 
     def _stored(self, name: str, tenant: str) -> str:
         store = self._store_for(tenant)
@@ -262,17 +207,17 @@ class SetupService:
             )
         if self.client_factory is None:
             return ConnectionCheck(False, "This build cannot reach ServiceTitan.", "Call support.")
+        step = "connect"
         try:
             async with self.client_factory(filled) as client:
-                raw_types = await client.list_payment_types()
+                step = "payment_types"
+                raw_types = await client.list_payment_types(include_inactive=True)
+                step = "employees"
                 employees = await client.list_employees()
+                step = "technicians"
                 technicians = await client.list_technicians()
         except Exception as exc:
-            title = getattr(exc, "title", None) or str(exc) or type(exc).__name__
-            fix = getattr(exc, "fix", None) or (
-                "Check the network, then the values above, and try again."
-            )
-            return ConnectionCheck(False, redact(str(title)), redact(str(fix)))
+            return connection_failure(exc, step, form.environment)
         self.payment_types = tuple(
             PaymentTypeOption(int(t.id), str(t.name), bool(getattr(t, "active", True)))
             for t in raw_types
@@ -282,12 +227,45 @@ class SetupService:
             for p in [*employees, *technicians]
         )
         self._last_form = filled
+        findings = await self._findings(form)
+        active = sum(1 for t in self.payment_types if t.active)
+        title = (
+            f"Connected: token received, {active} payment types, "
+            f"{len(self.known_usernames)} users found."
+        )
+        if findings:
+            title += " To fix: " + ", ".join(dict.fromkeys(FIELD_WORDS[f.field] for f in findings))
+            title += " (see below)."
         return ConnectionCheck(
             True,
-            f"Connected: token received, {len(self.payment_types)} payment types, "
-            f"{len(self.known_usernames)} users found.",
+            title,
             payment_types=self.payment_types,
+            field=findings[0].field if findings else "",
+            findings=findings,
         )
+
+    async def _findings(self, form: ConnectionForm) -> tuple[Finding, ...]:
+        """The values that are wrong for this tenant although the connection works: the
+        payment type, and the usernames (reconciliation user, operators) in their exact case."""
+        found: list[Finding] = []
+        type_name = form.payment_type_name or self.settings.payment_type_name
+        why = check_payment_type(self.payment_types, type_name)
+        if why:
+            found.append(Finding("payment_type", why))
+        user = form.reconciliation_username or self.settings.reconciliation_username
+        if user:
+            check = check_username_against(user, self.known_usernames)
+            if not check.ok:
+                found.append(Finding("reconciliation_username", check.message))
+        if self.operators is not None:
+            operators = await asyncio.to_thread(self.operators.list_sync, include_disabled=False)
+            for op in operators:
+                if not op.st_username:
+                    continue
+                check = check_username_against(op.st_username, self.known_usernames)
+                if not check.ok:
+                    found.append(Finding("operators", f"Operator {op.name}: {check.message}"))
+        return tuple(found)
 
     def check_username(self, username: str) -> UsernameCheck:
         """Check a username against the users read by the last successful connection test."""
@@ -408,7 +386,8 @@ class SetupService:
             await asyncio.to_thread(write)
         except SecretStoreError as exc:
             raise SetupProblem(
-                "The settings were saved but the secrets could not be stored.", str(exc)
+                "The settings were saved but the secrets could not be stored.",
+                f"{exc} {SECRET_NOT_STORED_FIX}",
             ) from exc
         except OSError as exc:
             raise SetupProblem(

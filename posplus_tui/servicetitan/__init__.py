@@ -3,13 +3,16 @@
 from posplus_tui.servicetitan.client import DEFAULT_RATE_PER_SECOND, ServiceTitanClient
 from posplus_tui.servicetitan.environments import ENVIRONMENTS, Environment
 from posplus_tui.servicetitan.errors import (
+    AppKeyRejected,
     AuthError,
     NotFoundError,
     OutcomeUnknown,
     PermissionDenied,
     RateLimited,
+    ScopeMissing,
     ServerUnavailable,
     ServiceTitanError,
+    TenantRefused,
     ValidationError,
 )
 from posplus_tui.servicetitan.models import (
@@ -35,6 +38,7 @@ __all__ = [
     "DEFAULT_RATE_PER_SECOND",
     "ENVIRONMENTS",
     "Address",
+    "AppKeyRejected",
     "AppliedTo",
     "AuthError",
     "Contact",
@@ -55,9 +59,11 @@ __all__ = [
     "PaymentType",
     "PermissionDenied",
     "RateLimited",
+    "ScopeMissing",
     "ServerUnavailable",
     "ServiceTitanClient",
     "ServiceTitanError",
     "Technician",
+    "TenantRefused",
     "ValidationError",
 ]

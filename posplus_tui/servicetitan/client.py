@@ -25,8 +25,11 @@ from posplus_tui.servicetitan import jsonwire
 from posplus_tui.servicetitan.auth import TokenManager
 from posplus_tui.servicetitan.environments import Environment, resolve
 from posplus_tui.servicetitan.errors import (
+    AppKeyRejected,
+    AuthError,
     NotFoundError,
     OutcomeUnknown,
+    PermissionDenied,
     ServerUnavailable,
     ServiceTitanError,
     error_from_response,
@@ -78,6 +81,19 @@ def _iso(value: datetime | date | str | None) -> str | None:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return value.isoformat()
+
+
+def _fresh(err: ServiceTitanError) -> ServiceTitanError:
+    """A 401 on a token issued for this very call: the sign-in worked, so name what else the
+    call carries (the app key and the tenant id), not the client id and secret."""
+    return PermissionDenied(
+        "ServiceTitan refused a call made with a token it had just issued.",
+        "The client id and secret were accepted. Check the App Key (developer.servicetitan.io "
+        "→ My Apps → App Details) and the Tenant ID in Setup.",
+        status=err.status,
+        detail=err.detail,
+        trace_id=err.trace_id,
+    )
 
 
 def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
@@ -202,12 +218,18 @@ class ServiceTitanClient:
         tries_429 = 0
         tries_fail = 0
         what = operation or f"{method} {resource}"
+        if not self._app_key.strip():
+            # Every call needs ST-App-Key: without one, asking would only earn a 401 that reads
+            # like a bad sign-in (and a second token to prove it).
+            raise AppKeyRejected("No App Key is set, so ServiceTitan cannot be called.")
         if self._limiter is None:
             key = (self._api, self.tenant_id, self._app_key)
             self._limiter = shared_limiter(key, *self._rate)
         while True:
             await self._limiter.acquire()
+            grants = self._tokens.requests_made
             token = await self._tokens.get()
+            fresh = self._tokens.requests_made != grants
             headers = {
                 "Authorization": f"Bearer {token}",
                 "ST-App-Key": self._app_key,
@@ -270,7 +292,15 @@ class ServiceTitanClient:
                         f"ServiceTitan sent a reply the app cannot read ({what}).",
                         detail=resp.text[:200],
                     ) from exc
-            if status == 401 and not auth_retried:
+            if status == 401:
+                challenge = resp.headers.get("WWW-Authenticate")
+                err = error_from_response(status, resp.content, operation=what, challenge=challenge)
+                if fresh and isinstance(err, AuthError):
+                    # A token issued a moment ago is not stale: the client id and secret were
+                    # just accepted, so the refusal is about the call (the app key, the tenant).
+                    raise _fresh(err)
+                if auth_retried or not isinstance(err, AuthError):
+                    raise err  # it named what it refused (app key, tenant, scope), or 2nd time
                 auth_retried = True
                 self._tokens.invalidate(token)
                 continue
@@ -288,7 +318,12 @@ class ServiceTitanClient:
                 if tries_fail <= self.max_read_retries:
                     await self._backoff(tries_fail, resp.headers.get("Retry-After"))
                     continue
-            raise error_from_response(status, resp.content, operation=what)
+            raise error_from_response(
+                status,
+                resp.content,
+                operation=what,
+                challenge=resp.headers.get("WWW-Authenticate"),
+            )
 
     def _delay(self, attempt: int) -> float:
         return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap)

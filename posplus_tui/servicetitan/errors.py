@@ -12,13 +12,16 @@ import re
 from typing import Any
 
 __all__ = [
+    "AppKeyRejected",
     "AuthError",
     "NotFoundError",
     "OutcomeUnknown",
     "PermissionDenied",
     "RateLimited",
+    "ScopeMissing",
     "ServerUnavailable",
     "ServiceTitanError",
+    "TenantRefused",
     "ValidationError",
     "error_from_response",
     "parse_error_body",
@@ -30,6 +33,9 @@ class ServiceTitanError(Exception):
 
     default_title = "ServiceTitan reported a problem."
     default_fix = "Try again. If it keeps happening, note the time and contact support."
+    #: The setting this failure points at, for Setup to name and focus: ``client_secret`` (the
+    #: client id/secret pair), ``app_key``, ``tenant_id``, ``scope``, or "" when unknown.
+    suspect = ""
 
     def __init__(
         self,
@@ -51,6 +57,8 @@ class ServiceTitanError(Exception):
 class AuthError(ServiceTitanError):
     """The client id/secret (or the token) was not accepted."""
 
+    suspect = "client_secret"
+
     default_title = "ServiceTitan did not accept the sign-in for this app."
     default_fix = (
         "Check the Client ID and Client Secret in Settings → ServiceTitan; they belong to one "
@@ -66,6 +74,45 @@ class PermissionDenied(ServiceTitanError):
         "Check the App Key (ST-App-Key) and the Tenant ID in Settings → ServiceTitan, and that the "
         "application is connected to this tenant with the accounting, CRM, jobs and settings scopes."
     )
+
+
+class AppKeyRejected(PermissionDenied):
+    """The ``ST-App-Key`` is missing or not the app's: the token was fine, so the client id and
+    secret are not to blame."""
+
+    suspect = "app_key"
+    default_title = "ServiceTitan did not accept the App Key."
+    default_fix = (
+        "Copy the App Key (Application Key) again from developer.servicetitan.io → My Apps → "
+        "your app → App Details into Setup. The client id and secret were accepted."
+    )
+
+
+class TenantRefused(PermissionDenied):
+    """The credentials are good but do not cover this tenant id."""
+
+    suspect = "tenant_id"
+    default_title = "ServiceTitan refused this Tenant ID for these credentials."
+    default_fix = (
+        "Check the Tenant ID (ServiceTitan → Settings → Integrations → API Application Access "
+        "shows it): the client id and secret belong to one tenant."
+    )
+
+
+class ScopeMissing(PermissionDenied):
+    """The app was not granted the scope one call needs (``scope`` names it when known)."""
+
+    suspect = "scope"
+    default_title = "The app lacks a permission (API scope) in ServiceTitan."
+    default_fix = (
+        "In developer.servicetitan.io → My Apps, the app needs every scope of Accounting, CRM, "
+        "Job Planning and Settings; scopes cannot be edited, so make a new app with them, then "
+        "connect it to the tenant again and use its new keys."
+    )
+
+    def __init__(self, *args: Any, scope: str = "", **kwargs: Any) -> None:
+        self.scope = scope
+        super().__init__(*args, **kwargs)
 
 
 class NotFoundError(ServiceTitanError):
@@ -188,12 +235,18 @@ def error_from_response(
     *,
     operation: str = "",
     retry_after: float | None = None,
+    challenge: str | None = None,
 ) -> ServiceTitanError:
-    """The typed error for a non-2xx reply, carrying the server's own words in ``detail``."""
+    """The typed error for a non-2xx reply, carrying the server's own words in ``detail``.
+    ``challenge`` is the reply's ``WWW-Authenticate`` header (it may name a missing scope)."""
     body = parse_error_body(content, content_type)
     detail = body["message"]
     kw: dict[str, Any] = {"status": status, "detail": detail, "trace_id": body["trace_id"]}
     what = f" while trying to {operation}" if operation else ""
+    if status in (401, 403):
+        refused = access_refusal(body, challenge, what, kw)
+        if refused is not None:
+            return refused
     if status == 401:
         return AuthError(f"ServiceTitan did not accept the app's sign-in{what}.", **kw)
     if status == 403:
@@ -217,3 +270,35 @@ def error_from_response(
             f"ServiceTitan had a problem on its side (HTTP {status}){what}.", **kw
         )
     return ServiceTitanError(f"ServiceTitan answered HTTP {status}{what}.", **kw)
+
+
+_SCOPE_IN_CHALLENGE = re.compile(r'scope="([^"]*)"')
+
+
+def access_refusal(
+    body: dict[str, Any], challenge: str | None, what: str, kw: dict[str, Any]
+) -> ServiceTitanError | None:
+    """Which value a 401/403 blames, when the reply says so: a missing scope (RFC 6750's
+    ``insufficient_scope``), the app key, or the tenant. None when it does not say.
+
+    The gateway's words are not documented [I]: these read the RFC 6750 challenge and the
+    ``{error, error_description}`` / ``{message}`` shapes for the words "scope", "app key"
+    and "tenant"; anything else stays a plain :class:`AuthError` / :class:`PermissionDenied`.
+    """
+    said = " ".join(str(x) for x in (body.get("code"), body.get("message")) if x).casefold()
+    words = f"{said} {challenge or ''}".casefold()
+    # A challenge may carry scope="…" on any refusal; only insufficient_scope, or the body's
+    # own words, say that the scope is what is missing.
+    if "insufficient_scope" in words or "scope" in said:
+        found = _SCOPE_IN_CHALLENGE.search(challenge or "")
+        scope = found.group(1) if found else ""
+        named = f" ({scope})" if scope else ""
+        return ScopeMissing(
+            f"The app lacks a permission in ServiceTitan{named}{what}.", scope=scope, **kw
+        )
+    compact = words.replace("-", " ").replace("_", " ")
+    if "app key" in compact or "appkey" in compact:
+        return AppKeyRejected(f"ServiceTitan did not accept the App Key{what}.", **kw)
+    if "tenant" in words:
+        return TenantRefused(f"ServiceTitan refused the Tenant ID{what}.", **kw)
+    return None

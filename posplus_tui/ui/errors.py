@@ -27,6 +27,12 @@ LEDGER_DOWN = Problem(
     "Call your technician. Do not charge a card again for a payment you already took: its "
     "record is safe and shows again when the database is back.",
 )
+LEDGER_READ_ONLY = Problem(
+    "The ledger database cannot be written (it is read-only); payments are paused. Nothing was "
+    "lost and nothing was changed.",
+    "Call your technician: the ledger file or its folder must be writable by the user who runs "
+    "the app. Do not charge a card again for a payment you already took.",
+)
 NETWORK_DOWN = Problem(
     "ServiceTitan cannot be reached from this computer right now. Nothing was lost.",
     "Check the network (cable or Wi-Fi). Payments still go to the terminal; their postings "
@@ -45,7 +51,10 @@ def explain(exc: BaseException) -> Problem:
     module = type(exc).__module__.split(".")[0]
     if module in _DATABASE_MODULES or module in _NETWORK_MODULES:
         log.warning("shown to the clerk in words: %s", redact(f"{type(exc).__name__}: {exc}"))
-        return LEDGER_DOWN if module in _DATABASE_MODULES else NETWORK_DOWN
+        if module in _NETWORK_MODULES:
+            return NETWORK_DOWN
+        low = str(exc).lower()
+        return LEDGER_READ_ONLY if "readonly" in low or "read-only" in low else LEDGER_DOWN
     fix = getattr(exc, "fix", None)
     title = getattr(exc, "title", None) or getattr(exc, "message", None)
     if not title:

@@ -114,24 +114,42 @@ class StatusBar(Static):
             more = f" (+{len(snapshot.trouble) - 1} more)" if len(snapshot.trouble) > 1 else ""
             self.update(clean(f"{operator} │ {snapshot.trouble[0]}{more}"))
             return
-        outbox = "Outbox —" if snapshot.outbox_depth is None else f"Outbox {snapshot.outbox_depth}"
-        attention = (
-            f" │ {snapshot.needs_attention} need attention" if snapshot.needs_attention else ""
-        )
-        text = (
-            f"{operator} │ Terminal {snapshot.terminal} │ "
-            f"ServiceTitan {snapshot.servicetitan} │ {outbox}{attention}"
-        )
         room = (self.size.width or self.app.size.width) - 2
-        if len(text) > room:  # 80 columns: the short words, so the end is never cut off
-            attention = (
-                f" │ {snapshot.needs_attention} to check" if snapshot.needs_attention else ""
-            )
-            text = (
-                f"{operator} │ Terminal {snapshot.terminal} │ "
-                f"ST {snapshot.servicetitan} │ {outbox}{attention}"
-            )
-        self.update(clean(text))
+        self.update(clean(health_line(snapshot, operator, room)))
+
+
+#: Shorter words for the status bar when the long ones do not fit (80 columns, a long name).
+_SHORT_STATES = {
+    "did not answer last time": "no answer",
+    "did not answer": "no answer",
+    "busy with a payment": "busy",
+    "not tested yet": "untested",
+    "refused (see Setup)": "refused",
+    "reachable": "ok",
+}
+
+
+def health_line(snapshot: StatusSnapshot, operator: str, room: int) -> str:
+    """The station's health in at most ``room`` characters: shorter words first, then a
+    shorter name, so the end of the line (the outbox, what needs a person) is never cut off."""
+    outbox = "Outbox —" if snapshot.outbox_depth is None else f"Outbox {snapshot.outbox_depth}"
+    n = snapshot.needs_attention
+    term, st = snapshot.terminal, snapshot.servicetitan
+    short_term, short_st = _SHORT_STATES.get(term, term), _SHORT_STATES.get(st, st)
+    tail_long = f" │ {n} need attention" if n else ""
+    tail = f" │ {n} to check" if n else ""
+    options = (
+        f"Terminal {term} │ ServiceTitan {st} │ {outbox}{tail_long}",
+        f"Terminal {term} │ ST {st} │ {outbox}{tail}",
+        f"Terminal {short_term} │ ST {short_st} │ {outbox}{tail}",
+    )
+    for rest in options:
+        if len(operator) + 3 + len(rest) <= room:
+            return f"{operator} │ {rest}"
+    rest = options[-1]
+    keep = room - 3 - len(rest) - 1
+    name = operator[:keep] + "…" if keep >= 3 else ""
+    return f"{name} │ {rest}" if name else rest[:room]
 
 
 def why_not_money(text: str) -> str:

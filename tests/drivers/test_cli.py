@@ -91,7 +91,8 @@ def test_test_command_port_and_url_failures(capsys: pytest.CaptureFixture[str]) 
     assert "FAILED at the port layer" in capsys.readouterr().err
     assert main(["terminal", "test", "poslink+tcp://127.0.0.1:1"]) == 3
     assert main(["terminal", "test", "ttyUSB0"]) == 2
-    assert "poslink+serial:///dev/ttyUSB0?baud=9600" in capsys.readouterr().out
+    # Refused before anything is opened, in one sentence with an example (as in the settings).
+    assert "poslink+serial:///dev/ttyUSB0?baud=9600" in capsys.readouterr().err
 
 
 def test_test_command_without_url_or_setting(capsys: pytest.CaptureFixture[str]) -> None:

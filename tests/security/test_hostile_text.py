@@ -83,7 +83,7 @@ async def test_hostile_text_is_shown_literally_on_every_screen(demo_app) -> None
 
         await pilot.press("f6")
         await settle(pilot)
-        await wait_for_text(pilot, "Needs attention 1", timeout=20)
+        await wait_for_text(pilot, "needs attention 1 (n)", timeout=20)
         sandbox.faults.clear()
         postings = await services.reconcile.postings()
         me = next(o for o in services.operators.list_sync() if o.name == OPERATOR)

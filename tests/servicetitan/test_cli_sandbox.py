@@ -12,7 +12,7 @@ import pytest
 
 from posplus_tui.cli import main
 from posplus_tui.domain.money import Money
-from posplus_tui.servicetitan import NotFoundError, ServiceTitanClient
+from posplus_tui.servicetitan import NotFoundError, ScopeMissing, ServiceTitanClient
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str) -> str:
@@ -58,6 +58,14 @@ async def test_sandbox_serve_prints_what_to_put_in_settings_and_answers(capsys):
                 await st.create_payment(int(fields["type_id"]), [(1, Money(100))])
             assert main(["sandbox", "fault", "state", *opts]) == 0
             assert "paymentsPostEnabled: False" in capsys.readouterr().out
+            # An app made without a scope, over real HTTP: the call that needs it says so.
+            scope = ["--scope", "tn.settings.employees:r"]
+            assert main(["sandbox", "fault", "revoke-scope", *scope, *opts]) == 0
+            with pytest.raises(ScopeMissing) as missing:
+                await st.list_employees()
+            assert missing.value.scope == "tn.settings.employees:r"
+            assert main(["sandbox", "fault", "revoke-scope", *opts]) == 2  # which one?
+            assert "--scope" in capsys.readouterr().err
             assert main(["sandbox", "fault", "clear", "--url", fields["base_url"],
                          "--app-key", "wrong"]) == 2  # fmt: skip
             assert "app key" in capsys.readouterr().err

@@ -7,11 +7,14 @@ import pytest
 
 from posplus_tui.domain.money import Money
 from posplus_tui.servicetitan import (
+    AppKeyRejected,
     AuthError,
     NotFoundError,
     PaymentSplit,
     PermissionDenied,
+    ScopeMissing,
     ServiceTitanClient,
+    TenantRefused,
     ValidationError,
 )
 from posplus_tui.servicetitan.sandbox import Sandbox
@@ -173,17 +176,82 @@ async def test_wrong_secret_is_an_auth_error_naming_the_credential(sandbox, base
     assert "Client Secret" in err.value.fix
 
 
-async def test_wrong_app_key_and_wrong_tenant_are_permission_errors(sandbox, base_url):
+async def test_wrong_app_key_and_wrong_tenant_are_permission_errors_naming_each(sandbox, base_url):
     c = sandbox.credentials
     kwargs = {"transport": sandbox.transport()} if base_url is None else {}
     url = base_url or "http://sandbox.servicetitan.local"
-    for tenant, key in ((c.tenant_id, "not-the-key"), (c.tenant_id + 1, c.app_key)):
+    cases = (
+        (c.tenant_id, "not-the-key", AppKeyRejected, "App Key"),
+        (c.tenant_id + 1, c.app_key, TenantRefused, "Tenant ID"),
+    )
+    for tenant, key, kind, named in cases:
         async with ServiceTitanClient(
             "sandbox", tenant, c.client_id, c.client_secret, key, base_url=url, **kwargs
         ) as bad:
-            with pytest.raises(PermissionDenied) as err:
+            with pytest.raises(kind) as err:
                 await bad.list_payment_types()
-        assert "App Key" in err.value.fix
+        assert isinstance(err.value, PermissionDenied)
+        assert named in err.value.title and named in err.value.fix
+        assert "Client Secret" not in err.value.fix
+
+
+async def test_a_missing_app_key_fetches_no_token_and_blames_the_app_key(sandbox, base_url):
+    """Issue 16: without an app key the client used to fetch a token, get 401, fetch a second
+    token, and then blame the client id and secret."""
+    c = sandbox.credentials
+    kwargs = {"transport": sandbox.transport()} if base_url is None else {}
+    url = base_url or "http://sandbox.servicetitan.local"
+    before = sandbox.stats.token_requests
+    async with ServiceTitanClient(
+        "sandbox", c.tenant_id, c.client_id, c.client_secret, "", base_url=url, **kwargs
+    ) as bad:
+        with pytest.raises(AppKeyRejected) as err:
+            await bad.list_payment_types()
+        assert bad.token_requests == 0
+    assert sandbox.stats.token_requests == before
+    assert "App Key" in err.value.title and "Client Secret" not in err.value.fix
+
+
+async def test_the_sandbox_refuses_a_call_without_the_app_key_header_once(sandbox, base_url):
+    """The header left out on the wire (not just empty in the client): the 401 comes on a token
+    issued for this very call, so the client neither fetches another nor blames the secret."""
+    c = sandbox.credentials
+    url = base_url or "http://sandbox.servicetitan.local"
+    transport = sandbox.transport() if base_url is None else httpx.AsyncHTTPTransport()
+
+    class NoAppKey(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            request.headers.pop("ST-App-Key", None)
+            return await transport.handle_async_request(request)
+
+    async with ServiceTitanClient(
+        "sandbox", c.tenant_id, c.client_id, c.client_secret, c.app_key,
+        base_url=url, transport=NoAppKey(),
+    ) as st:  # fmt: skip
+        with pytest.raises(AppKeyRejected) as err:
+            await st.list_payment_types()
+        assert st.token_requests == 1
+    assert err.value.status == 401 and err.value.suspect == "app_key"
+
+
+async def test_a_scope_left_out_names_the_scope_on_the_call_that_needs_it(sandbox, base_url):
+    c = sandbox.credentials
+    kwargs = {"transport": sandbox.transport()} if base_url is None else {}
+    url = base_url or "http://sandbox.servicetitan.local"
+    sandbox.faults.revoke_scope("tn.settings.employees:r")
+    try:
+        async with ServiceTitanClient(
+            "sandbox", c.tenant_id, c.client_id, c.client_secret, c.app_key,
+            base_url=url, **kwargs,
+        ) as st:  # fmt: skip
+            assert await st.list_payment_types()  # other scopes still work
+            with pytest.raises(ScopeMissing) as err:
+                await st.list_employees()
+            assert st.token_requests == 1
+    finally:
+        sandbox.faults.clear()
+    assert err.value.scope == "tn.settings.employees:r"
+    assert "tn.settings.employees:r" in err.value.title and err.value.status == 403
 
 
 async def test_production_and_integration_hosts_reach_the_same_sandbox():

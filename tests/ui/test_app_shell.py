@@ -141,7 +141,7 @@ async def test_every_footer_fits_80_columns_with_the_keys_of_its_screen(demo_app
         # Nothing of ours on it yet: nothing to refund or void.
         await check("Invoice", "Charge", "Deposit", "Back", "Help", absent=("Refund", "Sign out"))
         await pilot.press("d")
-        await check("Charge", "Send to terminal", "Help", absent=("Reconcile",))
+        await check("Charge", "Send payment", "Help", absent=("Reconcile",))
         app.screen.query_one("#amount").value = "10.00"
         await pilot.press("f2")
         await wait_for_text(pilot, "PAYMENT APPROVED")

@@ -210,6 +210,8 @@ async def test_escape_cancels_at_the_terminal_during_a_five_second_card_wait(dem
         assert time.monotonic() - started < 4.5
         text = screen_text(app)
         assert "PAYMENT CANCELLED" in text and "Nothing was charged" in text
+        # Said once (issue 14: "cancelled at the terminal (cancelled at the terminal)").
+        assert text.count("cancelled at the terminal") == 1, text
 
 
 async def test_keyed_ach_never_shows_the_account_number(demo_app) -> None:
@@ -267,7 +269,7 @@ async def test_a_posting_that_needs_attention_retried_and_one_posted_by_hand(dem
             await settle(pilot)
         await pilot.press("f6")
         await settle(pilot)
-        await wait_for_text(pilot, "Needs attention 2", timeout=20)
+        await wait_for_text(pilot, "needs attention 2 (n)", timeout=20)
         await pilot.press("n")  # only what needs a person
         await settle(pilot)
         await wait_for_text(pilot, "NEEDS ATTENTION")
@@ -276,7 +278,8 @@ async def test_a_posting_that_needs_attention_retried_and_one_posted_by_hand(dem
         await pilot.press("r")
         await wait_for_text(pilot, "Supervisor approval needed")
         await pilot.press(*"supervisor", "enter", *"2222", "enter")
-        await wait_for_text(pilot, "Posted 1 · Waiting 0 · Needs attention 1", timeout=20)
+        await wait_for_text(pilot, "Today: posted 1 · waiting 0", timeout=20)
+        await wait_for_text(pilot, "Any day, postings: needs attention 1 (n)")
         # The other one: a supervisor records it as posted by hand.
         await pilot.press("ctrl+o")
         await settle(pilot)
@@ -289,7 +292,8 @@ async def test_a_posting_that_needs_attention_retried_and_one_posted_by_hand(dem
         await pilot.press("h")
         await wait_for_text(pilot, "Posted by hand")
         await pilot.press(*"entered by Ana, payment 991", "enter")
-        await wait_for_text(pilot, "Posted 2 · Waiting 0 · Needs attention 0", timeout=20)
+        await wait_for_text(pilot, "Today: posted 2 · waiting 0", timeout=20)
+        await wait_for_text(pilot, "Any day, postings: needs attention 0 (n)")
     from sqlmodel import select
 
     from posplus_tui.ledger.tables.audit import AuditEvent
@@ -341,13 +345,13 @@ async def test_the_invoice_shows_the_new_balance_when_its_posting_lands(demo_app
         await _signed_in(pilot)
         balance = invoice_balance(app, "unpaid_invoice_id")
         await open_invoice(pilot, invoice_number(app, "unpaid_invoice_id"))
-        app.services.sandbox.faults.slow_next(
-            1, seconds=2.0, method="POST", path_contains="/payments"
+        app.services.sandbox.faults.slow_next(  # long enough to see "posting…" on a busy CI box
+            1, seconds=4.0, method="POST", path_contains="/payments"
         )
         await pilot.press("d")
         await settle(pilot)
         await _pay(pilot, list("100.00"))
         await pilot.press("enter")  # back to the invoice while ServiceTitan is still busy
         await wait_for_text(pilot, "posting")
-        await wait_for_text(pilot, f"Balance due {(balance - Money(10000)).format()}")
+        await wait_for_text(pilot, f"Balance due {(balance - Money(10000)).format()}", timeout=20)
         assert app.screen.AREA == "Invoice"

@@ -50,3 +50,22 @@ async def test_name_and_pin_typed_in_one_burst_sign_in(demo_app) -> None:
         await wait_for(pilot, lambda: app.operator is not None, what="the sign-in")
         assert app.operator.name == "clerk"
         assert app.screen.AREA == "Lookup"
+
+
+async def test_a_wrong_pin_keeps_the_name_clears_the_pin_and_waits_in_the_pin(demo_app) -> None:
+    """Issue 14: a wrong PIN must not make the clerk type their name again."""
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await sign_in(pilot, "clerk", "9999")
+        await wait_for_text(pilot, "do not match")
+        name = app.screen.query_one("#signin-username")
+        pin = app.screen.query_one("#signin-pin")
+        assert name.value == "clerk"
+        assert pin.value == ""
+        assert app.screen.focused is pin
+        # The next keys are the PIN: the right one signs in without retyping the name.
+        await pilot.press(*"1111", "enter")
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.operator is not None, what="the sign-in")
+        assert app.operator.name == "clerk"

@@ -136,6 +136,9 @@ def test_refund_asks_a_supervisor(snap_compare, demo_app) -> None:
         pilot.app.screen.query_one("#reason").value = "customer returned a part"
         await pilot.press("f2")
         await wait_for_text(pilot, "Supervisor approval needed")
+        # What is approved, in words (issue 14: the dialog never said).
+        number = invoice_number(pilot.app, "unpaid_invoice_id")
+        await wait_for_text(pilot, f"Refund · $80.00 · VISA •••• 1111 · invoice {number}")
 
     assert _snap(snap_compare, demo_app(), steps)
 

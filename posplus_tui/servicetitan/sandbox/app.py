@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 from posplus_tui.servicetitan import jsonwire
 from posplus_tui.servicetitan.sandbox import wire
 from posplus_tui.servicetitan.sandbox.faults import Faults
+from posplus_tui.servicetitan.sandbox.scopes import ALL_SCOPES, scope_for
 from posplus_tui.servicetitan.sandbox.store import ApiProblem, Store, bad_request, parse_ids
 
 __all__ = ["Exchange", "ReplyDropped", "SandboxApp", "Stats"]
@@ -253,7 +254,7 @@ class SandboxApp:
                 await asyncio.sleep(fault.delay)
             if fault.kind in ("drop", "commit"):
                 drop = True
-        denied = self._check_auth(headers, tenant_text)
+        denied = self._check_auth(headers, tenant_text) or self._check_scope(method, module, rest)
         wait = 0.0 if denied is not None else self._throttle(
             headers.get("st-app-key", ""), int(tenant_text)
         )  # fmt: skip
@@ -381,7 +382,7 @@ class SandboxApp:
                 "access_token": token,
                 "token_type": "Bearer",
                 "expires_in": self.token_ttl,
-                "scope": "tn.acc.payments:r tn.acc.payments:w tn.acc.invoices:r tn.crm.customers:r",
+                "scope": " ".join(sorted(ALL_SCOPES - self.faults.revoked_scopes)),
             }
         finally:
             with self._lock:
@@ -412,6 +413,20 @@ class SandboxApp:
                 {},
             )  # fmt: skip
         return None
+
+    def _check_scope(
+        self, method: str, module: str, rest: str
+    ) -> tuple[int, str, bytes, dict[str, str]] | None:
+        """403 for a call whose scope the app was not granted. The reply's shape is inferred
+        [I]: RFC 6750's ``insufficient_scope`` challenge naming the scope, in a gateway body."""
+        needed = scope_for(method, module, rest)
+        if not needed or needed not in self.faults.revoked_scopes:
+            return None
+        status, ctype, body, extra = _gateway(
+            403, f"The application was not granted the scope {needed}.", "insufficient_scope"
+        )
+        extra["www-authenticate"] = f'Bearer error="insufficient_scope", scope="{needed}"'
+        return status, ctype, body, extra
 
     def _throttle(self, app_key: str, tenant: int) -> float:
         if not self.rate_per_second:
@@ -701,6 +716,10 @@ def apply_fault(faults: Faults, order: dict[str, Any]) -> str:
     if kind == "post-on":
         faults.enable_payment_posting()
         return "POST /payments switched on"
+    if kind == "revoke-scope":
+        scope = str(order.get("scope", ""))
+        faults.revoke_scope(scope)
+        return f"calls needing {scope} now answer 403 (scope not granted)"
     if kind == "expire-tokens":
         faults.expire_tokens()
         return "every token issued so far now gets 401"
@@ -717,5 +736,5 @@ def apply_fault(faults: Faults, order: dict[str, Any]) -> str:
     raise ValueError(
         f"unknown fault {kind!r}: use an HTTP status (e.g. 408, 429, 500), slow, drop, "
         "commit-status, commit-empty, commit-malformed, late-visibility, post-off, post-on, "
-        "expire-tokens, delete-invoice or clear"
+        "revoke-scope, expire-tokens, delete-invoice or clear"
     )

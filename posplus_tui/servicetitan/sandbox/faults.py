@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from posplus_tui.servicetitan.sandbox.scopes import ALL_SCOPES
+
 if TYPE_CHECKING:
     from posplus_tui.servicetitan.sandbox.store import Store
 
@@ -54,6 +56,8 @@ class Faults:
         self.payments_post_off_status = 404
         #: Bumped to make every token issued so far invalid (as if they all expired).
         self.token_generation = 0
+        #: Scopes the app was not granted: calls needing one answer 403.
+        self.revoked_scopes: set[str] = set()
 
     # -- what tests call ------------------------------------------------------------------------
 
@@ -138,6 +142,13 @@ class Faults:
         """The invoice is deleted in "ServiceTitan": gone from lists, inactive in exports."""
         self._store.delete_invoice(invoice_id)
 
+    def revoke_scope(self, scope: str) -> None:
+        """The app loses ``scope`` (e.g. ``tn.settings.employees:r``), as an app created without
+        that box ticked: calls that need it answer 403 until :meth:`clear`."""
+        if scope not in ALL_SCOPES:
+            raise ValueError(f"unknown scope {scope!r}: use one of {', '.join(sorted(ALL_SCOPES))}")
+        self.revoked_scopes.add(scope)
+
     def expire_tokens(self) -> None:
         """Every token issued so far stops working (the next call gets 401)."""
         self.token_generation += 1
@@ -146,6 +157,7 @@ class Faults:
         with self._lock:
             self._rules.clear()
         self.payments_post_enabled = True
+        self.revoked_scopes.clear()
         self._store.visibility_delay = 0.0
 
     @property

@@ -49,7 +49,8 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         "The result says what happened and what to do next."
     )
     BINDINGS = [
-        Binding("f2", "send", "Send to terminal", priority=True),
+        # "payment", not "to terminal": an ACH payment goes to the bank (the button says which).
+        Binding("f2", "send", "Send payment", priority=True),
         Binding("escape", "escape", "Cancel / back", priority=True),
         Binding("enter", "finish", "Back to invoice", show=False),
     ]

@@ -32,6 +32,29 @@ _SETTLED_POSTINGS = frozenset(
     }
 )
 
+
+def memo_words(memo: str, active: bool, room: int) -> str:
+    """A payment's memo in ``room`` characters: our marker goes after the card's words (the By
+    column already says the payment is ours), and a memo too long is cut between words with
+    "…", never inside one (it showed "…P261129DY9YABJVQ MASTE")."""
+    words = clean(memo).split()
+    markers = [w for w in words if w.startswith("POSPLUS-")]
+    words = [w for w in words if not w.startswith("POSPLUS-")] + [
+        m.removeprefix("POSPLUS-") for m in markers
+    ]
+    if not active:
+        words.insert(0, "(inactive)")
+    text = " ".join(words)
+    if len(text) <= room:
+        return text
+    kept = ""
+    for word in words:
+        if len(f"{kept} {word}".strip()) + 2 > room:
+            break
+        kept = f"{kept} {word}".strip()
+    return f"{kept} …" if kept else text[: max(1, room - 1)] + "…"
+
+
 #: Our transaction states in words.
 STATE_WORDS = {
     "intent": "recorded, not sent",
@@ -286,6 +309,10 @@ class InvoiceScreen(PosScreen[None]):
         self._show_next()
         pays = self.query_one("#payments", DataTable)
         pays.clear()
+        type_width = max((len(p.type_name) for p in d.payments), default=4)
+        amount_width = max((len(p.amount.format()) for p in d.payments), default=6)
+        # What the other columns leave on this screen (each column pads a cell on both sides).
+        room = self.app.size.width - 6 - sum(w + 2 for w in (8, type_width, amount_width, 8))
         for p in d.payments:
             pays.add_row(
                 *cells(
@@ -293,7 +320,7 @@ class InvoiceScreen(PosScreen[None]):
                     p.type_name,
                     p.amount.format(),
                     "this app" if p.ours else "other",
-                    (p.memo or "")[:30] + ("" if p.active else " (inactive)"),
+                    memo_words(p.memo or "", p.active, max(12, room)),
                 )
             )
         items = self.query_one("#items", DataTable)

@@ -20,7 +20,13 @@ from posplus_tui.ui.errors import explain
 from posplus_tui.ui.literal import cells, clean
 from posplus_tui.ui.modals import TextPrompt
 from posplus_tui.ui.screens.base import HOME_DEPTH, PosScreen
-from posplus_tui.ui.screens.reconcile_view import FILTERS, KIND_WORDS, summary_words, visible
+from posplus_tui.ui.screens.reconcile_view import (
+    KIND_WORDS,
+    filter_words,
+    summary_words,
+    to_do,
+    visible,
+)
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
 
 #: Events kept on screen (the full history stays in the ledger).
@@ -115,6 +121,7 @@ class ReconcileScreen(PosScreen[None]):
         with Vertical(id="reconcile-body"):
             yield Static("Today: loading…", id="summary-methods", markup=False)
             yield Static("", id="summary-states", markup=False)
+            yield Static("", id="summary-todo", markup=False)
             with Horizontal(id="spark-row"):
                 yield Label("Payments per hour ", id="spark-label")
                 yield Sparkline([0] * 24, id="per-hour")
@@ -181,7 +188,7 @@ class ReconcileScreen(PosScreen[None]):
     @work(exclusive=True, group="reconcile-load", exit_on_error=False)
     async def load(self) -> None:
         try:
-            history = await self.services.reconcile.history(KEEP)
+            history = await self._history()
         except Exception as exc:
             p = explain(exc)
             self.query_one("#reconcile-problem", ProblemPanel).show(p.title, p.fix)
@@ -192,6 +199,17 @@ class ReconcileScreen(PosScreen[None]):
         self.show_unsettled()
         await self._load_summary()
 
+    async def _history(self) -> list[Any]:
+        """The latest events, plus those of every posting still waiting for a person however
+        old: the to-do counts and the n / m filters cover every day, not the latest page."""
+        reconcile = self.services.reconcile
+        history = await reconcile.history(KEEP)
+        seen = {e.outbox_id for e in history if e.outbox_id is not None}
+        for posting in await reconcile.postings():
+            if posting.outbox_id not in seen:
+                history += await reconcile.history(KEEP, outbox_id=posting.outbox_id)
+        return list(history)
+
     async def _load_summary(self) -> None:
         try:
             day = self.services.clock.now().astimezone().date()
@@ -200,7 +218,8 @@ class ReconcileScreen(PosScreen[None]):
             p = explain(exc)
             self.query_one("#summary-methods", Static).update(f"Today: unavailable ({p.title})")
             return
-        words = summary_words(summary)
+        width = self.query_one("#summary-methods", Static).content_size.width or 78
+        words = summary_words(summary, width)
         self.query_one("#summary-methods", Static).update(words.methods)
         self.query_one("#summary-states", Static).update(words.states)
         self.query_one("#per-hour", Sparkline).data = list(summary.per_hour)
@@ -218,10 +237,10 @@ class ReconcileScreen(PosScreen[None]):
 
     def _show_events(self) -> None:
         self.shown = visible(self.events, self.filter_name)
-        label, _ = FILTERS[self.filter_name]
         self.query_one("#filter-line", Static).update(
-            f"Showing: {label} ({len(self.shown)}) — a all · n needs attention · m mismatches"
+            filter_words(self.filter_name, len(self.shown))
         )
+        self.query_one("#summary-todo", Static).update(to_do(self.events).words)
         table = self.query_one("#events", DataTable)
         table.clear()
         now = self.services.clock.now()

@@ -68,15 +68,68 @@ class SummaryWords:
     states: str
 
 
-def summary_words(summary: ReconcileSummary) -> SummaryWords:
-    """Today's totals in one or two lines of words."""
-    parts = [
-        f"{METHOD_WORDS.get(m, m.title())} {t.count} · {t.amount.format()}"
-        for m, t in sorted(summary.by_method.items())
-    ]
-    methods = "Today: " + (" │ ".join(parts) if parts else "no payments yet")
-    states = (
-        f"Posted {summary.posted.count} · Waiting {summary.pending.count} · "
-        f"Needs attention {summary.needs_attention.count} · Total {summary.total.amount.format()}"
+def _fit(options: Iterable[str], width: int) -> str:
+    """The first of ``options`` (longest first) that fits ``width``, else the last."""
+    chosen = ""
+    for chosen in options:
+        if len(chosen) <= width:
+            return chosen
+    return chosen
+
+
+def summary_words(summary: ReconcileSummary, width: int = 78) -> SummaryWords:
+    """Today's totals, each on one line of at most ``width`` characters (80 columns less the
+    padding): shorter forms are used rather than letting a line wrap."""
+    tallies = sorted(summary.by_method.items())
+    names = [METHOD_WORDS.get(m, m.title()) for m, _ in tallies]
+    if not tallies:
+        methods = "Today: no payments yet"
+    else:
+        methods = _fit(
+            (
+                "Today: " + " │ ".join(f"{n} {t.count} · {t.amount.format()}"
+                                     for n, (_, t) in zip(names, tallies, strict=True)),
+                "Today: " + " │ ".join(f"{n} {t.count} {t.amount.format()}"
+                                     for n, (_, t) in zip(names, tallies, strict=True)),
+                "Today: " + " · ".join(f"{n} {t.count}"
+                                     for n, (_, t) in zip(names, tallies, strict=True)),
+                f"Today: {summary.total.count} payments · {summary.total.amount.format()}",
+            ),
+            width,
+        )  # fmt: skip
+    states = _fit(
+        (
+            f"Today: posted {summary.posted.count} · waiting {summary.pending.count} · "
+            f"total {summary.total.amount.format()}",
+            f"Today: posted {summary.posted.count} · waiting {summary.pending.count}",
+        ),
+        width,
     )
     return SummaryWords(methods, states)
+
+
+@dataclass(frozen=True)
+class ToDo:
+    """What needs a person, over every day in the list: the same counts the n and m filters
+    show, so the header and the filter line always agree."""
+
+    attention: int
+    mismatches: int
+
+    @property
+    def words(self) -> str:
+        return f"Any day, postings: needs attention {self.attention} (n) · mismatches {self.mismatches} (m)"
+
+
+def to_do(events: Iterable[ReconcileEvent]) -> ToDo:
+    listed = list(events)
+    return ToDo(
+        len(visible(listed, "attention", limit=len(listed))),
+        len(visible(listed, "mismatch", limit=len(listed))),
+    )
+
+
+def filter_words(filter_name: str, count: int) -> str:
+    """The line above the list: what it shows, over which period, how many, and the keys."""
+    label = FILTERS[filter_name][0].lower()
+    return f"Showing: {label}, any day ({count}) — a all · n attention · m mismatches"

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from posplus_tui.domain.roles import Role
+from posplus_tui.domain.roles import Action, Role
 from posplus_tui.services.links.live import (
     LINK_SECRET_NAMES,
     LINK_SETTINGS,
@@ -81,7 +81,9 @@ class SetupScreen(PosScreen[None]):
 
     def body(self) -> ComposeResult:
         s = self.setup.settings
-        with VerticalScroll(id="setup-body"):
+        # Not itself a Tab stop: Tab walks the fields top to bottom, section by section, and
+        # each field scrolls into view as it gets the cursor.
+        with VerticalScroll(id="setup-body", can_focus=False):
             if self.first_run:
                 yield Static(
                     "Welcome. Fill in the connection to ServiceTitan and the terminal, test each "
@@ -277,9 +279,13 @@ class SetupScreen(PosScreen[None]):
             table.add_columns("Name", "Role", "ServiceTitan username", "State")
             yield table
             with Horizontal(classes="button-row"):
-                yield Button("Add operator (ctrl+n)", id="op-add", compact=True)
-                yield Button("Edit (Enter)", id="op-edit", compact=True)
-                yield Button("Disable / enable (ctrl+d)", id="op-toggle", compact=True)
+                yield Button(
+                    "Add operator (ctrl+n)", id="op-add", compact=True, classes="op-action"
+                )
+                yield Button("Edit (Enter)", id="op-edit", compact=True, classes="op-action")
+                yield Button(
+                    "Disable / enable (ctrl+d)", id="op-toggle", compact=True, classes="op-action"
+                )
             yield FieldMessage(id="operators-result")
             yield from self._link_fields()
 
@@ -340,10 +346,14 @@ class SetupScreen(PosScreen[None]):
         self.reload_operators()
         if not self.setup.problems and self.setup.settings.missing_for_run():
             self._focus_first_empty()  # an unfinished set-up: the cursor where typing starts
+        elif not self.setup.problems:
+            self.query_one("#environment", Select).focus()  # the top of the form
+        self._show_operator_rights()
         self._show_refused_settings()
         s = self.setup.settings
         if s.tenant_id and s.client_id and self.setup.secret_is_set("client_secret"):
-            self.action_test_connection()  # so usernames are checked straight away
+            # So usernames are checked straight away; the cursor stays where the person is.
+            self._run_connection_test(point=False)
 
     def _focus_first_empty(self) -> None:
         """The cursor starts in the first field still to fill, so typing goes somewhere."""
@@ -392,6 +402,7 @@ class SetupScreen(PosScreen[None]):
 
     def _form(self) -> ConnectionForm:
         env = self.query_one("#environment", Select).value
+        payment_type = self.query_one("#payment_type", Select).value
         return ConnectionForm(
             environment=str(env),
             tenant_id=self._value("tenant_id"),
@@ -399,6 +410,8 @@ class SetupScreen(PosScreen[None]):
             client_secret=self.query_one("#client_secret", Input).value,
             app_key=self.query_one("#app_key", Input).value,
             sandbox_url=self._value("sandbox_url") if str(env) == "sandbox" else "",
+            payment_type_name="" if payment_type is Select.NULL else str(payment_type),
+            reconciliation_username=self._value("reconciliation_username"),
         )
 
     @on(Select.Changed, "#terminal_family")
@@ -449,36 +462,60 @@ class SetupScreen(PosScreen[None]):
 
     @on(Button.Pressed, "#test-connection")
     def action_test_connection(self) -> None:
-        self.query_one("#connection-result", FieldMessage).hint("Connecting to ServiceTitan…")
-        self.run_service(self._test_connection(self._form()), name="setup-connection")
+        self._run_connection_test(point=True)
 
-    async def _test_connection(self, form: ConnectionForm) -> None:
+    def _run_connection_test(self, *, point: bool) -> None:
+        self.query_one("#connection-result", FieldMessage).hint("Connecting to ServiceTitan…")
+        self.run_service(self._test_connection(self._form(), point), name="setup-connection")
+
+    async def _test_connection(self, form: ConnectionForm, point: bool = True) -> None:
         if not await self._unlock_secrets():
             self.query_one("#connection-result", FieldMessage).error(
                 "Not tested: the secrets file is locked."
             )
             return
         result = await self.setup.test_connection(form)
-        self._show_connection(result)
+        self._show_connection(result, point)
 
-    def _show_connection(self, result: ConnectionCheck) -> None:
+    def _show_connection(self, result: ConnectionCheck, point: bool = True) -> None:
         box = self.query_one("#connection-result", FieldMessage)
         if not result.ok:
             box.error(f"{result.title} Next step: {result.fix}")
+            if point:
+                self._point_at(result.field)
             return
         box.ok(result.title)
         select = self.query_one("#payment_type", Select)
         names = [t.name for t in result.payment_types if t.active]
-        current = self.setup.settings.payment_type_name
+        chosen = select.value
+        current = (
+            str(chosen) if chosen is not Select.NULL else self.setup.settings.payment_type_name
+        )
         select.set_options([(n, n) for n in names])
         if current in names:
             select.value = current
-        else:
-            self.query_one("#payment-type-warning", FieldMessage).error(
-                f"No payment type called “{current}” exists. Create one in ServiceTitan "
-                "(Settings → Invoicing → Payment Types → Add, Export as Payment) or pick one here."
-            )
         self._check_username()
+        boxes = {
+            "payment_type": "#payment-type-warning",
+            "reconciliation_username": "#recon-user-result",
+            "operators": "#operators-result",
+        }
+        by_box: dict[str, list[str]] = {}
+        for finding in result.findings:
+            by_box.setdefault(boxes[finding.field], []).append(finding.message)
+        for selector, messages in by_box.items():
+            self.query_one(selector, FieldMessage).error(" ".join(messages))
+        if result.field and point:
+            self._point_at(result.field, scroll=False)
+
+    def _point_at(self, field: str, *, scroll: bool = True) -> None:
+        """Put the cursor in the field a test named (nothing for a scope: it is fixed in
+        ServiceTitan's portal), keeping the connection's result in view."""
+        target = {"operators": "#operators", "scope": "", "": ""}.get(field, f"#{field}")
+        found = self.query(target) if target else None
+        if found:
+            found.first().focus(scroll_visible=scroll)
+        self.query_one("#connection-result").scroll_visible()
 
     @on(Select.Changed, "#payment_type")
     def _payment_type_changed(self, event: Select.Changed) -> None:
@@ -626,6 +663,33 @@ class SetupScreen(PosScreen[None]):
                 *cells(op.name, op.role.value, op.st_username or "—", state), key=str(op.id)
             )
 
+    def why_disabled(self, action: str) -> str:
+        """Why an operator action cannot be done by who is signed in ("" when it can): said
+        before the form is opened, not after it is filled in."""
+        if action not in ("add_operator", "edit_operator", "toggle_operator"):
+            return ""
+        if self.pos_app.operator is None or self.pos_app.may(Action.MANAGE_OPERATORS):
+            return ""  # nobody signed in: the first admin of a fresh install (checked again)
+        role = self.pos_app.operator.role.value
+        return f"Only an admin can add, change or disable operators (signed in: a {role})."
+
+    def _show_operator_rights(self) -> None:
+        """Grey the operator buttons for who may not use them, with the reason under them."""
+        why = self.why_disabled("add_operator")
+        for button in self.query(".op-action"):
+            button.disabled = bool(why)
+        if why:
+            self.query_one("#operators-result", FieldMessage).hint(why)
+
+    def _refuse(self, action: str) -> bool:
+        """Refuse an operator action at once, where it can be seen (True if refused)."""
+        why = self.why_disabled(action)
+        if why:
+            box = self.query_one("#operators-result", FieldMessage)
+            box.error(why)
+            self.call_after_refresh(box.scroll_visible)
+        return bool(why)
+
     def _selected_operator(self) -> Any | None:
         table = self.query_one("#operators", DataTable)
         if not self.operators or table.cursor_row < 0 or table.cursor_row >= len(self.operators):
@@ -637,6 +701,8 @@ class SetupScreen(PosScreen[None]):
 
     @on(Button.Pressed, "#op-add")
     def action_add_operator(self) -> None:
+        if self._refuse("add_operator"):
+            return
         roles = [r.value for r in Role]
         self.app.push_screen(OperatorForm(roles, self._username_check), self._added)
 
@@ -647,6 +713,8 @@ class SetupScreen(PosScreen[None]):
     @on(DataTable.RowSelected, "#operators")
     @on(Button.Pressed, "#op-edit")
     def action_edit_operator(self) -> None:
+        if self._refuse("edit_operator"):
+            return
         op = self._selected_operator()
         if op is None:
             self.query_one("#operators-result", FieldMessage).error("Pick an operator first.")
@@ -684,6 +752,7 @@ class SetupScreen(PosScreen[None]):
         except Exception as exc:
             problem = explain(exc)
             box.error(f"{problem.title} {problem.fix}")
+            self.call_after_refresh(box.scroll_visible)
             return
         if by is None and operator_id is None:
             # The first admin of a fresh install, who just chose their PIN, works on as
@@ -697,6 +766,8 @@ class SetupScreen(PosScreen[None]):
 
     @on(Button.Pressed, "#op-toggle")
     def action_toggle_operator(self) -> None:
+        if self._refuse("toggle_operator"):
+            return
         op = self._selected_operator()
         if op is None:
             self.query_one("#operators-result", FieldMessage).error("Pick an operator first.")
@@ -714,6 +785,7 @@ class SetupScreen(PosScreen[None]):
         except Exception as exc:
             problem = explain(exc)
             box.error(f"{problem.title} {problem.fix}")
+            self.call_after_refresh(box.scroll_visible)
             return
         box.ok(f"{saved.name} is now {'disabled' if saved.disabled else 'active'}.")
         await self._load_operators()
