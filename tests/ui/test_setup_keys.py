@@ -19,6 +19,9 @@ TAB_ORDER = [
     "terminal_url", "terminal_family", "test-terminal", "station_name", "save",
     # 5. Operators
     "operators", "op-add", "op-edit", "op-toggle",
+    # 6. Payment links
+    "stripe_secret_key", "twilio_account_sid", "twilio_auth_token", "twilio_from", "smtp_host",
+    "smtp_port", "smtp_from", "stripe_api_url",
 ]  # fmt: skip
 
 
@@ -58,7 +61,7 @@ async def test_tab_walks_every_field_top_to_bottom_and_back(demo_app) -> None:
             await pilot.press("shift+tab")
             await pilot.pause()
             back.append(_focused(app))
-        assert back == ["op-toggle", "op-edit", "op-add"]
+        assert back == TAB_ORDER[-1:-4:-1]
 
 
 async def test_a_technician_is_told_at_once_that_operators_are_an_admins(demo_app) -> None:
