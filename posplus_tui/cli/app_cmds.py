@@ -121,7 +121,12 @@ def _run(args: argparse.Namespace) -> int:
 
     setup_logging()
     _daily_backup(settings.database_url)
-    services = build_run(settings, config_path=config_file(args), problems=problems)
+    from posplus_tui.ledger.audit import AuditKeyError
+
+    try:
+        services = build_run(settings, config_path=config_file(args), problems=problems)
+    except AuditKeyError as exc:
+        raise CliError(str(exc), exit_code=7) from exc
     freeze_heap()
     return run_app(PosPlusApp(services))
 

@@ -14,9 +14,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
@@ -43,7 +42,7 @@ from posplus_tui.domain.transactions import (
     TxnState,
     transition,
 )
-from posplus_tui.ledger import Ledger
+from posplus_tui.ledger import Ledger, seals
 from posplus_tui.ledger import audit as chain
 from posplus_tui.ledger.tables import CardOnFile, Operator, OutboxRow, Transaction
 from posplus_tui.ledger.tables.invoice_locks import InvoiceLock
@@ -495,8 +494,7 @@ class TxnStore:
         nxt = transition(TxnState.INTENT, TxnEvent.SENT)
         now = self._now()
         with self._ledger.session() as session:
-            done = cast(
-                CursorResult[Any],
+            sent = (
                 session.execute(
                     update(Transaction)
                     .where(
@@ -509,9 +507,14 @@ class TxnStore:
                         updated_at=now,
                         version=Transaction.version + 1,
                     )
+                    .returning(*seals.columns("transactions"))  # the row's new seal, no re-read
                     .execution_options(synchronize_session=False)
-                ),
-            ).rowcount
+                )
+                .mappings()
+                .all()
+            )
+            seals.note_rows(session, "transactions", sent)  # sealed by an event at commit
+            done = len(sent)
             if done != 1:
                 raise ServiceError(
                     "This request is no longer waiting to be sent (another process settled it).",

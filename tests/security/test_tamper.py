@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from drivers import Unknown
 from posplus_tui.cli import main
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.roles import Action
+from posplus_tui.domain.transactions import Tender, TxnKind
 from posplus_tui.ledger import Ledger
 from posplus_tui.ledger import audit as chain
 from posplus_tui.services.operators import OperatorService
+from posplus_tui.services.txn_store import IntentSpec, TxnStore
 from tests.services.conftest import FAST_PIN_COST, invoice_facts, make_payments
 
 KEY = "0123456789abcdef" * 4
@@ -47,6 +50,15 @@ async def filled(ledger: Ledger, tmp_path: Path) -> tuple[Ledger, Path]:
         )
         await pay.refund(sale.ecr_ref, Money.parse("10"), operator=clerk, approval=approval)
         ops.sign_in_sync("Carl Clerk", "3333")
+        # A sale whose outcome was lost on the way back: intent, sent (a guarded Core UPDATE,
+        # sealed from its RETURNING), then unknown.
+        store = TxnStore(ledger, station="Counter 1")
+        lost = store.write_intent(
+            IntentSpec(TxnKind.SALE, Tender.CARD, Money.parse("25"), clerk.id, "Carl Clerk",
+                       invoice_facts("25.00"))
+        )  # fmt: skip
+        store.mark_sent(lost.id)
+        store.settle(lost.id, Unknown(lost.ecr_ref, "no reply"), actor="Carl Clerk")
     finally:
         await terminal.close()
     anchors = tmp_path / "anchors.log"
@@ -139,6 +151,37 @@ def change_a_money_row(engine: Engine) -> None:
     _sql(engine, "UPDATE transactions SET approved_cents = 1, amount_cents = 1 WHERE id = 1")
 
 
+def show_an_approved_sale_declined(engine: Engine) -> None:
+    _sql(engine, "UPDATE transactions SET state = 'declined' WHERE id = 1")
+
+
+def turn_an_unknown_into_an_approval(engine: Engine) -> None:
+    """What would make the reconcile worker post a payment nobody took."""
+    _sql(engine, "UPDATE transactions SET state = 'approved' WHERE state = 'unknown'")
+
+
+def undo_a_refund(engine: Engine) -> None:
+    """The refunded sale back to plain approved: refundable again in full."""
+    _sql(engine, "UPDATE transactions SET state = 'approved' WHERE parent_id IS NULL AND id = 1")
+
+
+def mark_a_batch_closed(engine: Engine) -> None:
+    """A sale made to look settled, or (the other way round) void-able again."""
+    _sql(engine, "UPDATE transactions SET batch_closed_at = CURRENT_TIMESTAMP WHERE id = 1")
+
+
+def insert_a_money_row(engine: Engine) -> None:
+    _sql(
+        engine,
+        "INSERT INTO transactions (ecr_ref, kind, tender, state, amount_cents, approved_cents, "
+        "invoice_id, invoice_number, job_number, customer_id, station, terminal_ref, host_ref, "
+        "auth_code, brand, last4, entry_method, save_card, batch_number, host_code, message, "
+        "version, created_at, updated_at) VALUES ('P000000FORGED01', 'sale', 'card', "
+        "'approved', 50000, 50000, '1', 'INV-1', '', '', 'Counter 1', '', '', 'OK', 'VISA', "
+        "'1111', 'swipe', false, '', '', 'approved', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    )
+
+
 def delete_a_money_row(engine: Engine) -> None:
     _sql(engine, "DELETE FROM outbox", "DELETE FROM transactions WHERE parent_id IS NOT NULL")
 
@@ -149,6 +192,14 @@ def promote_an_operator(engine: Engine) -> None:
 
 def reset_a_pin(engine: Engine) -> None:
     _sql(engine, "UPDATE operators SET pin_hash = 'scrypt$16$8$1$00$00' WHERE name = 'Sam Super'")
+
+
+def disable_an_operator(engine: Engine) -> None:
+    _sql(engine, "UPDATE operators SET disabled = true WHERE name = 'Sam Super'")
+
+
+def delete_an_operator(engine: Engine) -> None:
+    _sql(engine, "DELETE FROM operators WHERE name = 'Alice Admin'")
 
 
 def add_an_operator(engine: Engine) -> None:
@@ -169,8 +220,15 @@ TAMPERING: dict[str, Callable[[Engine], None]] = {
     "re-hash": rehash,
     "re-hash with a guessed key": rehash_with_a_guessed_hmac,
     "change a money row": change_a_money_row,
+    "change a state: approved to declined": show_an_approved_sale_declined,
+    "change a state: unknown to approved": turn_an_unknown_into_an_approval,
+    "change a state: refunded back to approved": undo_a_refund,
+    "mark a batch closed": mark_a_batch_closed,
     "delete a money row": delete_a_money_row,
+    "insert a money row": insert_a_money_row,
     "promote an operator": promote_an_operator,
+    "disable an operator": disable_an_operator,
+    "delete an operator": delete_an_operator,
     "reset a PIN": reset_a_pin,
     "add an operator": add_an_operator,
 }
