@@ -67,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("posplus: interrupted.", file=sys.stderr)
         return 130
     except Exception as exc:  # the last wall: a sentence on screen, the traceback in the log
+        from posplus_tui.ledger.audit import AuditKeyError
+
+        if isinstance(exc, AuditKeyError):  # no key to sign the audit log with: what to do
+            print(f"posplus: {exc}", file=sys.stderr)
+            return 7
         return _unexpected(exc)
 
 

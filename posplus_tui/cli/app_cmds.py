@@ -121,12 +121,7 @@ def _run(args: argparse.Namespace) -> int:
 
     setup_logging()
     _daily_backup(settings.database_url)
-    from posplus_tui.ledger.audit import AuditKeyError
-
-    try:
-        services = build_run(settings, config_path=config_file(args), problems=problems)
-    except AuditKeyError as exc:
-        raise CliError(str(exc), exit_code=7) from exc
+    services = build_run(settings, config_path=config_file(args), problems=problems)
     freeze_heap()
     return run_app(PosPlusApp(services))
 

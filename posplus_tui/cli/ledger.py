@@ -105,6 +105,15 @@ def _open(args: argparse.Namespace, *, must_exist: bool = True) -> Ledger:
         raise CliError(str(exc), exit_code=3) from exc
 
 
+def _sign(args: argparse.Namespace, ledger: Ledger) -> None:
+    """A command that writes audit events signs them with this station's audit key."""
+    from posplus_tui.secrets import SecretStore
+    from posplus_tui.services.audit import sign_the_chain
+
+    settings = load_settings(args)
+    sign_the_chain(ledger.engine, SecretStore(tenant=settings.tenant_id or "default"))
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from posplus_tui.ledger import LedgerError
     from posplus_tui.ledger.engine import (
@@ -247,6 +256,7 @@ async def _recover_async(args: argparse.Namespace, terminal_url: str, station: s
         raise CliError(str(exc), exit_code=2) from exc
     ledger = _open(args)
     try:
+        _sign(args, ledger)
         service = PaymentService(
             ledger, terminal, OperatorService(ledger, station=station), station=station
         )

@@ -221,17 +221,19 @@ def cross_check(
     session: Session, sealed: Seals, *, unsealed: list[tuple[str, int]] | None = None
 ) -> str | None:
     """The first row that does not match its last seal, in words; ``None`` when all do. With
-    ``unsealed`` (the upgrade of an old ledger), rows with no seal at all are listed there
-    instead of reported."""
+    ``unsealed`` (the upgrade of an old ledger), rows written before the first sealed row of
+    their table (before this version sealed rows) are listed there instead of reported; an
+    unsealed row after a sealed one is still a row written outside the app."""
     for table in SEALED:
         seen: set[int] = set()
+        first_sealed = min((i for t, i in sealed if t == table), default=None)
         cols = columns(table)
         for row in session.execute(select(*cols).order_by(cols[0])).mappings():
             row_id = int(row["id"])
             seen.add(row_id)
             seal = sealed.get((table, row_id))
             if seal is None:
-                if unsealed is not None:
+                if unsealed is not None and (first_sealed is None or row_id < first_sealed):
                     unsealed.append((table, row_id))
                     continue
                 return f"{table} row #{row_id} was written outside the app (no audit event)"

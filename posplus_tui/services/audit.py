@@ -12,12 +12,13 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets as secrets_module
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from posplus_tui import paths
@@ -35,9 +36,12 @@ __all__ = [
     "VerifyReport",
     "anchors_file",
     "audit_key",
+    "sign_the_chain",
     "unwrap_key",
     "wrap_key",
 ]
+
+log = logging.getLogger("posplus.audit")
 
 #: The secret-store name of the key that signs the chain (never in the database).
 AUDIT_KEY = "audit_key"
@@ -61,6 +65,39 @@ def audit_key(secrets: SecretStore, *, create: bool) -> str | None:
         return key
     except SecretStoreError:
         return None
+
+
+def sign_the_chain(engine: Engine, secrets: SecretStore) -> chain.KeyState:
+    """Sign this ledger's audit chain with the key from the secret store (made for a new chain),
+    for every process that writes to it: the app, and the commands that change operators, settle
+    payments or post them. A chain signed with a key this station lacks (or another key) raises
+    :class:`~posplus_tui.ledger.audit.AuditKeyError` in words rather than write events no check
+    accepts; an old unsigned chain goes on unsigned until ``posplus audit upgrade``."""
+    empty = chain.head(engine)[0] == 0
+    key = audit_key(secrets, create=empty)
+    state = chain.key_state(engine, key)
+    if state in (chain.KeyState.MISSING, chain.KeyState.WRONG):
+        hint = ""
+        if key is None and secrets.needs_file_password():
+            hint = (
+                " This computer keeps secrets in the encrypted secrets file, which is locked "
+                "before anyone signs in: give its password as POSPLUS_SECRETS_PASSWORD, or the "
+                "key as POSPLUS_AUDIT_KEY."
+            )
+        raise chain.AuditKeyError(state.describe() + hint)
+    if state is chain.KeyState.UNSIGNED or key is None:
+        chain.set_key(engine, None)
+        log.warning(
+            "the audit log is not signed%s",
+            ": run `posplus audit upgrade`"
+            if state is chain.KeyState.UNSIGNED
+            else " (no keyring to keep its key in)",
+        )
+        return state
+    chain.set_key(engine, key)
+    if state is chain.KeyState.SIGNED:
+        chain.name_the_key(engine)
+    return state
 
 
 VerifyReport = chain.VerifyReport

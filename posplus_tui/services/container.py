@@ -519,41 +519,12 @@ def _open_operators(services: Services, pin_cost: int | None) -> OperatorService
 
 
 def _sign_the_chain(services: Services) -> None:
-    """Sign the audit chain with the key from the secret store (made for a new chain). A chain
-    signed with a key this station lacks (or another key) stops the start with a sentence
-    (:class:`~posplus_tui.ledger.audit.AuditKeyError`) rather than write events no check
-    accepts; an old unsigned chain goes on unsigned until ``posplus audit upgrade``."""
-    import logging
-
-    from posplus_tui.ledger import audit as chain
-    from posplus_tui.services.audit import audit_key
+    """Sign the audit chain with this station's key (see :func:`~posplus_tui.services.audit.
+    sign_the_chain`: a key this station lacks stops the start with a sentence)."""
+    from posplus_tui.services.audit import sign_the_chain
 
     assert services.ledger is not None
-    engine = services.ledger.engine
-    empty = chain.head(engine)[0] == 0
-    key = audit_key(services.secrets, create=empty)
-    state = chain.key_state(engine, key)
-    if state in (chain.KeyState.MISSING, chain.KeyState.WRONG):
-        hint = ""
-        if key is None and services.secrets.needs_file_password():
-            hint = (
-                " This computer keeps secrets in the encrypted secrets file, which is locked "
-                "before anyone signs in: give its password as POSPLUS_SECRETS_PASSWORD, or the "
-                "key as POSPLUS_AUDIT_KEY."
-            )
-        raise chain.AuditKeyError(state.describe() + hint)
-    if state is chain.KeyState.UNSIGNED or key is None:
-        chain.set_key(engine, None)
-        logging.getLogger("posplus.audit").warning(
-            "the audit log is not signed%s",
-            ": run `posplus audit upgrade`"
-            if state is chain.KeyState.UNSIGNED
-            else " (no keyring to keep its key in)",
-        )
-        return
-    chain.set_key(engine, key)
-    if state is chain.KeyState.SIGNED:
-        chain.name_the_key(engine)
+    sign_the_chain(services.ledger.engine, services.secrets)
 
 
 def _wire_payments(

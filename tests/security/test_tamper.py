@@ -255,9 +255,12 @@ async def test_the_untouched_ledger_verifies_and_says_so(filled: tuple[Ledger, P
     assert KEY not in dump
 
 
-def test_audit_verify_on_a_mistyped_path_creates_nothing(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("command", [["verify"], ["upgrade"], ["key", "export"]])
+def test_audit_commands_on_a_mistyped_path_create_nothing(
+    command: list[str], tmp_path: Path, capsys
+) -> None:
     missing = tmp_path / "ledgr.sqlite3"
-    code = main(["audit", "verify", "--database-url", f"sqlite:///{missing}"])
+    code = main(["audit", *command, "--database-url", f"sqlite:///{missing}"])
     assert code == 3
     assert not missing.exists()
     assert "no ledger" in capsys.readouterr().err.lower()
