@@ -13,7 +13,8 @@ event commits (or rolls back) together with the change it records, and carries t
 money and operator rows that transaction wrote (:mod:`posplus_tui.ledger.seals`).
 
 A signed chain starts with an ``audit_signed`` event naming its key (by a check value, never the
-key): a station never appends to it unsigned or with another key (:class:`AuditKeyError`, in
+key), and the head carries the same check value: every append reads it with the head (no extra
+statement) and a station never appends unsigned or with another key (:class:`AuditKeyError`, in
 words). An old unsigned chain is verified, then continued signed from an ``audit_signed`` event
 that records where the unsigned part ends (:func:`upgrade`).
 """
@@ -62,9 +63,8 @@ __all__ = [
 SIGNED_ACTION = "audit_signed"
 
 _KEYS: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
-#: The key each engine's chain was found signed with (checked once, then trusted: a chain's key
-#: never changes).
-_CONFIRMED: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
+#: Each signing key's check value, computed once (every append compares it with the head's).
+_CHECKS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
 class AuditKeyError(Exception):
@@ -81,12 +81,13 @@ def _bytes(key: str | bytes | None) -> bytes | None:
 
 def set_key(engine: Engine, key: str | bytes | None) -> None:
     """Sign this ledger's events with ``key`` (from the secret store) from now on."""
-    _CONFIRMED.pop(engine, None)
     found = _bytes(key)
     if found is None:
         _KEYS.pop(engine, None)
+        _CHECKS.pop(engine, None)
         return
     _KEYS[engine] = found
+    _CHECKS[engine] = key_check(found)
 
 
 def key_check(key: str | bytes) -> str:
@@ -149,15 +150,21 @@ class Appended(NamedTuple):
 _HEAD = AuditHead.__table__
 _EVENTS = AuditEvent.__table__
 # Built once: appending runs inside every money transaction, so it should cost little (three
-# statements: bump the head and read it back, insert the event, set the head's hash).
+# statements: bump the head and read it back with the key it is signed with, insert the event,
+# set the head's hash).
 _BUMP = (
     update(_HEAD)
     .where(_HEAD.c.id == 1)
     .values(seq=_HEAD.c.seq + 1)
-    .returning(_HEAD.c.seq, _HEAD.c.hash)
+    .returning(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.key_check)
 )
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
 _SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("new_hash"))
+_SET_HEAD_SIGNED = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(hash=bindparam("new_hash"), key_check=bindparam("check"))
+)
 _INSERT = insert(_EVENTS)
 _MARKER = (
     select(_EVENTS.c.seq, _EVENTS.c.details)
@@ -196,23 +203,15 @@ _NOT_SIGNED_YET = (
 )
 
 
-def _check_key(
-    conn: Connection, key: bytes | None, prev: str, action: str
-) -> Literal["ok", "start"]:
-    """Under the head's lock: may this station append to this chain? ``"start"`` when a signed
-    chain begins here (a new chain and a key); raises :class:`AuditKeyError` otherwise."""
-    engine = conn.engine
-    if key is not None and _CONFIRMED.get(engine) == key:
+def _check_key(expected: str, mine: str | None, prev: str, action: str) -> Literal["ok", "start"]:
+    """Under the head's lock: may this station append to this chain? ``expected`` is the head's
+    key check ('' while unsigned), ``mine`` this station's. ``"start"`` when a signed chain
+    begins here (a new chain and a key); raises :class:`AuditKeyError` otherwise."""
+    if expected and mine is not None and hmac.compare_digest(expected, mine):
         return "ok"
-    marker = _marker(conn)
-    expected = str(marker[1].get("key_check", "")) if marker else None
-    mine = key_check(key) if key is not None else None
-    if expected is not None and mine is not None and hmac.compare_digest(expected, mine):
-        _CONFIRMED[engine] = key  # type: ignore[assignment]  # mine is set only with a key
-        return "ok"
-    if expected is None and mine is None:
+    if not expected and mine is None:
         return "ok"  # an unsigned chain, continued unsigned (``posplus audit upgrade`` signs it)
-    if expected is None:
+    if not expected:
         if action == SIGNED_ACTION:
             return "ok"  # the upgrade of an unsigned chain
         if prev == GENESIS:
@@ -241,16 +240,19 @@ def append(
     sealed = seals.take(session)
     conn = session.connection()
     key = _key_of(conn)
-    seq, prev = conn.execute(_BUMP).one()  # first, so the lock is taken before the head is read
+    mine = _CHECKS.get(conn.engine) if key is not None else None
+    # First, so the lock is taken before the head is read.
+    seq, prev, expected = conn.execute(_BUMP).one()
     when = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
-    if _check_key(conn, key, prev, action) == "start":
+    signs = action == SIGNED_ACTION and key is not None  # an upgrade names its key in the head
+    if _check_key(expected, mine, prev, action) == "start":
         assert key is not None
         prev = _write(
             conn, seq, prev, when, SIGNED_ACTION, station=redact(station)[:40],
             subject="audit log", body=_canonical(_start_details(key, 0, GENESIS)), key=key,
         )  # fmt: skip
-        _CONFIRMED[conn.engine] = key
-        (seq,) = conn.execute(_BUMP).one()[:1]
+        seq = conn.execute(_BUMP).one()[0]
+        signs = True
     payload = _scrub(details or {}) if scrub else dict(details or {})
     if sealed:
         payload[seals.SEALS_KEY] = sealed
@@ -266,7 +268,10 @@ def append(
         body=_canonical(payload),
         key=key,
     )
-    conn.execute(_SET_HEAD, {"new_hash": digest})
+    if signs:
+        conn.execute(_SET_HEAD_SIGNED, {"new_hash": digest, "check": mine})
+    else:
+        conn.execute(_SET_HEAD, {"new_hash": digest})
     return Appended(seq, digest)
 
 
@@ -522,23 +527,28 @@ def key_state(engine: Engine, key: str | bytes | None) -> KeyState:
 
 def name_the_key(engine: Engine) -> None:
     """A chain signed before chains named their key gets its ``audit_signed`` event (all of it
-    signed), so that no station appends to it unsigned or with another key."""
+    signed), and the head the key's check value, so that no station appends to it unsigned or
+    with another key. Call only when :func:`key_state` says SIGNED for this engine's key."""
     key = _key_of(engine)
     if key is None:
         return
+    check = key_check(key)
     with Session(engine) as session:
-        if _marker(session) is not None:
+        stored = session.execute(select(_HEAD.c.key_check).where(_HEAD.c.id == 1)).scalar_one()
+        if stored == check:
             return
         conn = session.connection()
-        seq, prev = conn.execute(_BUMP).one()
+        seq, prev, _expected = conn.execute(_BUMP).one()
         if _marker(conn) is None:  # under the lock now
             when = datetime.now(UTC).isoformat(timespec="microseconds")
             body = _canonical(_start_details(key, 0, GENESIS))
-            digest = _write(
+            prev = _write(
                 conn, seq, prev, when, SIGNED_ACTION, subject="audit log", body=body, key=key
             )
-            conn.execute(_SET_HEAD, {"new_hash": digest})
-            session.commit()
+        else:
+            conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq - 1))
+        conn.execute(_SET_HEAD_SIGNED, {"new_hash": prev, "check": check})
+        session.commit()
 
 
 @dataclass(frozen=True)
