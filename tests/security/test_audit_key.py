@@ -299,3 +299,44 @@ def test_posplus_audit_upgrade_from_the_command_line(
     assert code == 0 and "already signed" in out
     code, out, err = _cli(monkeypatch, capsys, "audit", "verify", "--database-url", url)
     assert code == 0 and "signed with this station's audit key" in out
+
+
+def test_a_chain_signed_before_chains_named_their_key_is_named_at_start(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Ledgers of the previous version were signed from their first event but did not name the
+    key: the first start signs on and names it, so another key is refused from then on."""
+    engine = ledger.engine
+    with engine.begin() as conn:  # two signed events, as the previous version wrote them
+        prev = chain.GENESIS
+        for seq in (1, 2):
+            fields = {"seq": seq, "at": f"2026-11-2{seq}T10:00:00.000000+00:00", "actor": "Ada",
+                      "station": "Counter 1", "action": "note", "subject": "", "details": "{}",
+                      "prev_hash": prev}  # fmt: skip
+            digest = chain.event_hash(**fields, key=KEY.encode())
+            conn.execute(
+                text("INSERT INTO audit_events (seq, at, actor, station, action, subject, "
+                     "details, prev_hash, hash) VALUES (:seq, :at, :actor, :station, :action, "
+                     ":subject, :details, :prev_hash, :hash)"),
+                {**fields, "hash": digest},
+            )  # fmt: skip
+            prev = digest
+        conn.execute(text("UPDATE audit_head SET seq = 2, hash = :h"), {"h": prev})
+    assert chain.key_state(engine, KEY) is chain.KeyState.SIGNED
+    assert chain.key_state(engine, None) is chain.KeyState.MISSING
+    SecretStore().set(AUDIT_KEY, KEY)
+    services = build_run(
+        Settings(database_url=ledger.url), clock=FixedClock(), pin_cost=FAST_PIN_COST
+    )
+    assert services.operators is not None
+    services.operators.add_sync("Ada", "admin", "4321")
+    assert chain.verify(engine, key=KEY).ok
+    other = open_ledger(ledger.url)
+    try:
+        chain.set_key(other.engine, "not the key")
+        with pytest.raises(chain.AuditKeyError, match="not the one"):
+            OperatorService(other, station="Counter 2", pin_cost=FAST_PIN_COST).sign_in_sync(
+                "Ada", "4321"
+            )
+    finally:
+        other.dispose()
