@@ -28,8 +28,9 @@ from posplus_tui.services.audit import (
     unwrap_key,
     wrap_key,
 )
-from posplus_tui.services.container import FixedClock, build_run
+from posplus_tui.services.clock import FixedClock
 from posplus_tui.services.operators import OperatorService
+from posplus_tui.services.wiring import build_run
 from tests.services.conftest import FAST_PIN_COST
 
 KEY = "f00d" * 16
