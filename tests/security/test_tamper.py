@@ -59,6 +59,7 @@ async def filled(ledger: Ledger, tmp_path: Path) -> tuple[Ledger, Path]:
         )  # fmt: skip
         store.mark_sent(lost.id)
         store.settle(lost.id, Unknown(lost.ecr_ref, "no reply"), actor="Carl Clerk")
+        store.mark_parent_batch_closed(sale.ecr_ref)  # a sealed time: same on both databases
     finally:
         await terminal.close()
     anchors = tmp_path / "anchors.log"
