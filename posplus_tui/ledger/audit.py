@@ -385,8 +385,9 @@ def _verify(
         marker = _marker(session) if signing else None
         if marker is not None:
             found = marker[1].get("unsigned_through")
-            unsigned_through = found if isinstance(found, int) else marker[0]
-            unsigned_through = min(max(unsigned_through, 0), marker[0])  # never past itself
+            # Only events before the marker may be unsigned; the marker itself is always checked
+            # signed, so a forged one (claiming the whole chain unsigned) breaks right there.
+            unsigned_through = min(max(found, 0), marker[0] - 1) if isinstance(found, int) else 0
         last = 0
         while True:
             rows = (

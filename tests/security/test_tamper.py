@@ -148,6 +148,35 @@ def rehash_with_a_guessed_hmac(engine: Engine) -> None:
     _sql(engine, "UPDATE audit_head SET hash = :h", h=prev)
 
 
+def rehash_unsigned_behind_a_forged_start(engine: Engine) -> None:
+    """Re-hash everything unsigned, the chain's first event renamed, and a new ``audit_signed``
+    event at the end claiming all before it was unsigned (as an upgraded chain's is)."""
+    events = _events(engine)
+    prev = chain.GENESIS
+    for ev in events:
+        action = "note" if ev["action"] == chain.SIGNED_ACTION else ev["action"]
+        ev["hash"] = chain.event_hash(
+            seq=ev["seq"], at=ev["at"], actor="Mallory" if ev["seq"] == 3 else ev["actor"],
+            station=ev["station"], action=action, subject=ev["subject"], details=ev["details"],
+            prev_hash=prev,
+        )  # fmt: skip
+        _sql(engine, "UPDATE audit_events SET action = :a, actor = :m, prev_hash = :p, "
+             "hash = :h WHERE seq = :s", a=action, p=prev, h=ev["hash"], s=ev["seq"],
+             m="Mallory" if ev["seq"] == 3 else ev["actor"])  # fmt: skip
+        prev = ev["hash"]
+    seq = len(events) + 1
+    details = json.dumps({"key_check": "0" * 16, "unsigned_through": seq, "unsigned_head": prev})
+    digest = chain.event_hash(
+        seq=seq, at=str(events[-1]["at"]), actor="", station="", action=chain.SIGNED_ACTION,
+        subject="audit log", details=details, prev_hash=prev,
+    )  # fmt: skip
+    _sql(engine, "INSERT INTO audit_events (seq, at, actor, station, action, subject, details, "
+         "prev_hash, hash) VALUES (:s, :at, '', '', :a, 'audit log', :d, :p, :h)",
+         s=seq, at=str(events[-1]["at"]), a=chain.SIGNED_ACTION, d=details, p=prev,
+         h=digest)  # fmt: skip
+    _sql(engine, "UPDATE audit_head SET seq = :s, hash = :h", s=seq, h=digest)
+
+
 def change_a_money_row(engine: Engine) -> None:
     _sql(engine, "UPDATE transactions SET approved_cents = 1, amount_cents = 1 WHERE id = 1")
 
@@ -220,6 +249,7 @@ TAMPERING: dict[str, Callable[[Engine], None]] = {
     "truncate and move head": truncate_and_move_head,
     "re-hash": rehash,
     "re-hash with a guessed key": rehash_with_a_guessed_hmac,
+    "re-hash unsigned behind a forged signed start": rehash_unsigned_behind_a_forged_start,
     "change a money row": change_a_money_row,
     "change a state: approved to declined": show_an_approved_sale_declined,
     "change a state: unknown to approved": turn_an_unknown_into_an_approval,
@@ -235,6 +265,11 @@ TAMPERING: dict[str, Callable[[Engine], None]] = {
 }
 
 
+#: Cut the tail and move the head back: every remaining link and signature is genuine, only the
+#: head anchored outside the ledger shows the chain once went further.
+ONLY_THE_ANCHORS_SEE = {"truncate and move head"}
+
+
 @pytest.mark.parametrize("case", sorted(TAMPERING))
 async def test_every_tampering_is_detected(case: str, filled: tuple[Ledger, Path]) -> None:
     ledger, anchors = filled
@@ -242,6 +277,8 @@ async def test_every_tampering_is_detected(case: str, filled: tuple[Ledger, Path
     report = chain.verify(ledger.engine, anchors=anchors)
     assert not report.ok, case
     assert "BROKEN" in report.describe()
+    if case not in ONLY_THE_ANCHORS_SEE:  # the signed chain alone sees the rest
+        assert not chain.verify(ledger.engine).ok, case
 
 
 async def test_the_untouched_ledger_verifies_and_says_so(filled: tuple[Ledger, Path]) -> None:
