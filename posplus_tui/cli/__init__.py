@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "posplus_tui.cli.sandbox",
     "posplus_tui.cli.links",
     "posplus_tui.cli.ledger",
+    "posplus_tui.cli.audit_cmds",
     "posplus_tui.cli.reconcile",
     "posplus_tui.cli.operators",
 )
@@ -68,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("posplus: interrupted.", file=sys.stderr)
         return 130
     except Exception as exc:  # the last wall: a sentence on screen, the traceback in the log
+        from posplus_tui.ledger.audit import AuditKeyError
+
+        if isinstance(exc, AuditKeyError):  # no key to sign the audit log with: what to do
+            print(f"posplus: {exc}", file=sys.stderr)
+            return 7
         if _from_the_database(exc):
             return _database_trouble(args, exc)
         return _unexpected(exc)

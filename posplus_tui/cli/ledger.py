@@ -1,5 +1,5 @@
 """Support commands for the ledger: ``posplus db upgrade``, ``posplus txn list|show``,
-``posplus recover`` and ``posplus audit verify``.
+``posplus recover`` (``posplus audit …`` is in :mod:`posplus_tui.cli.audit_cmds`).
 
 The database URL comes from the settings (``database_url``); ``--database-url`` overrides it.
 """
@@ -78,13 +78,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_db_option(rec)
     rec.set_defaults(func=_recover)
 
-    audit = sub.add_parser("audit", help="the audit trail")
-    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION")
-    ver = audit_sub.add_parser("verify", help="check every link of the audit chain")
-    _add_db_option(ver)
-    ver.set_defaults(func=_audit_verify)
-    audit.set_defaults(func=lambda args: audit.print_help() or 0)
-
 
 def _positive(text: str) -> int:
     try:
@@ -110,6 +103,15 @@ def _open(args: argparse.Namespace, *, must_exist: bool = True) -> Ledger:
         return open_ledger(_url(args), must_exist=must_exist)
     except LedgerError as exc:
         raise CliError(str(exc), exit_code=3) from exc
+
+
+def _sign(args: argparse.Namespace, ledger: Ledger) -> None:
+    """A command that writes audit events signs them with this station's audit key."""
+    from posplus_tui.secrets import SecretStore
+    from posplus_tui.services.audit import sign_the_chain
+
+    settings = load_settings(args)
+    sign_the_chain(ledger.engine, SecretStore(tenant=settings.tenant_id or "default"))
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -254,6 +256,7 @@ async def _recover_async(args: argparse.Namespace, terminal_url: str, station: s
         raise CliError(str(exc), exit_code=2) from exc
     ledger = _open(args)
     try:
+        _sign(args, ledger)
         service = PaymentService(
             ledger, terminal, OperatorService(ledger, station=station), station=station
         )
@@ -273,51 +276,6 @@ async def _recover_async(args: argparse.Namespace, terminal_url: str, station: s
         + (f"; {still} still unknown: run again" if still else "")
     )
     return 5 if still else 0
-
-
-def _audit_verify(args: argparse.Namespace) -> int:
-    """Check the chain, signed with the key from the secret store, against the heads anchored
-    outside the ledger and against the money and operator rows. A ledger that does not exist is
-    said so: it is never created (an empty new ledger would verify as "intact")."""
-
-    from posplus_tui.ledger import LedgerError, normalize_url
-    from posplus_tui.ledger.audit import anchor, verify
-    from posplus_tui.ledger.engine import make_engine
-    from posplus_tui.secrets import SecretStore
-    from posplus_tui.services.audit import anchors_file, audit_key
-
-    try:
-        engine = make_engine(normalize_url(_url(args)), must_exist=True)
-    except LedgerError as exc:
-        raise CliError(f"{exc} Nothing to verify.", exit_code=3) from exc
-    try:
-        from sqlalchemy import inspect
-
-        try:
-            with engine.connect() as conn:
-                has_chain = inspect(conn).has_table("audit_head")
-        except Exception as exc:
-            raise CliError(
-                f"Cannot open the ledger: {type(exc).__name__}. Check the database URL.",
-                exit_code=3,
-            ) from exc
-        if not has_chain:
-            raise CliError("That database holds no ledger: nothing to verify.", exit_code=3)
-        settings = load_settings(args)
-        key = audit_key(SecretStore(tenant=settings.tenant_id or "default"), create=False)
-        anchors = anchors_file()
-        report = verify(engine, key=key, anchors=anchors)
-        if report.ok:
-            seq, digest = anchor(engine, anchors)
-            print(report.describe())
-            print(f"head #{seq} {digest} (signed: {'yes' if key else 'no key found'})")
-            return 0
-    except LedgerError as exc:
-        raise CliError(str(exc), exit_code=3) from exc
-    finally:
-        engine.dispose()
-    print(report.describe())
-    return 6
 
 
 def _sqlite_file(args: argparse.Namespace) -> Path:

@@ -100,7 +100,7 @@ def _new_pin(name: str) -> str:
 class _Context:
     """The ledger and the operator service for one command, closed on exit."""
 
-    def __init__(self, args: argparse.Namespace, *, must_exist: bool) -> None:
+    def __init__(self, args: argparse.Namespace, *, must_exist: bool, signs: bool = True) -> None:
         from posplus_tui.ledger import LedgerError, open_ledger
         from posplus_tui.services.operators import OperatorService
 
@@ -110,6 +110,17 @@ class _Context:
             self.ledger = open_ledger(url, must_exist=must_exist)
         except LedgerError as exc:
             raise CliError(str(exc), exit_code=3) from exc
+        from posplus_tui.secrets import SecretStore
+        from posplus_tui.services.audit import sign_the_chain
+
+        try:  # a command that writes audit events signs them with this station's key
+            if signs:
+                sign_the_chain(
+                    self.ledger.engine, SecretStore(tenant=settings.tenant_id or "default")
+                )
+        except BaseException:
+            self.ledger.dispose()
+            raise
         self.service = OperatorService(self.ledger, station=settings.station_name)
 
     def __enter__(self) -> _Context:
@@ -156,7 +167,7 @@ def _service_call(func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with _Context(args, must_exist=True) as ctx:
+    with _Context(args, must_exist=True, signs=False) as ctx:
         operators = ctx.service.list_sync()
     if not operators:
         print(

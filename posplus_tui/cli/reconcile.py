@@ -73,6 +73,13 @@ def _open(settings: Any, args: argparse.Namespace) -> tuple[Any, Any]:
         ledger = open_ledger(settings.database_url)
     except LedgerError as exc:
         raise CliError(str(exc), 2) from exc
+    from posplus_tui.services.audit import sign_the_chain
+
+    try:  # the worker's events are signed like the app's
+        sign_the_chain(ledger.engine, SecretStore(tenant=settings.tenant_id or "default"))
+    except BaseException:
+        ledger.dispose()
+        raise
     options: dict[str, Any] = {}
     if args.rate is not None:
         options["rate_per_second"] = args.rate or None

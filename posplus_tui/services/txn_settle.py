@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
-
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlmodel import Session, col
 
 from drivers import Approved, Cancelled, Declined, NotFound, TerminalError, Unknown
@@ -19,6 +17,7 @@ from posplus_tui.domain.transactions import (
     TxnState,
     transition,
 )
+from posplus_tui.ledger import seals
 from posplus_tui.ledger.tables import CardOnFile, OutboxRow, Transaction
 from posplus_tui.services.errors import ServiceError
 from posplus_tui.services.txn_intents import IntentStore
@@ -40,8 +39,7 @@ class SettleStore(IntentStore):
         nxt = transition(TxnState.INTENT, TxnEvent.SENT)
         now = self._now()
         with self._ledger.session() as session:
-            done = cast(
-                CursorResult[Any],
+            sent = (
                 session.execute(
                     update(Transaction)
                     .where(
@@ -54,9 +52,14 @@ class SettleStore(IntentStore):
                         updated_at=now,
                         version=Transaction.version + 1,
                     )
+                    .returning(*seals.columns("transactions"))  # the row's new seal, no re-read
                     .execution_options(synchronize_session=False)
-                ),
-            ).rowcount
+                )
+                .mappings()
+                .all()
+            )
+            seals.note_rows(session, "transactions", sent)  # sealed by an event at commit
+            done = len(sent)
             if done != 1:
                 raise ServiceError(
                     "This request is no longer waiting to be sent (another process settled it).",

@@ -103,14 +103,12 @@ def _open_operators(services: Services, pin_cost: int | None) -> OperatorService
 
 
 def _sign_the_chain(services: Services) -> None:
-    """Sign the audit chain with the key from the secret store (made for a new chain)."""
-    from posplus_tui.ledger import audit as chain
-    from posplus_tui.services.audit import audit_key
+    """Sign the audit chain with this station's key (see :func:`~posplus_tui.services.audit.
+    sign_the_chain`: a key this station lacks stops the start with a sentence)."""
+    from posplus_tui.services.audit import sign_the_chain
 
     assert services.ledger is not None
-    engine = services.ledger.engine
-    empty = chain.head(engine)[0] == 0
-    chain.set_key(engine, audit_key(services.secrets, create=empty))
+    sign_the_chain(services.ledger.engine, services.secrets)
 
 
 def wire_payments(

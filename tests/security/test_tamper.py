@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from drivers import Unknown
 from posplus_tui.cli import main
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.roles import Action
+from posplus_tui.domain.transactions import Tender, TxnKind
 from posplus_tui.ledger import Ledger
 from posplus_tui.ledger import audit as chain
 from posplus_tui.services.operators import OperatorService
+from posplus_tui.services.txn_store import IntentSpec, TxnStore
 from tests.services.conftest import FAST_PIN_COST, invoice_facts, make_payments
 
 KEY = "0123456789abcdef" * 4
@@ -47,6 +50,16 @@ async def filled(ledger: Ledger, tmp_path: Path) -> tuple[Ledger, Path]:
         )
         await pay.refund(sale.ecr_ref, Money.parse("10"), operator=clerk, approval=approval)
         ops.sign_in_sync("Carl Clerk", "3333")
+        # A sale whose outcome was lost on the way back: intent, sent (a guarded Core UPDATE,
+        # sealed from its RETURNING), then unknown.
+        store = TxnStore(ledger, station="Counter 1")
+        lost = store.write_intent(
+            IntentSpec(TxnKind.SALE, Tender.CARD, Money.parse("25"), clerk.id, "Carl Clerk",
+                       invoice_facts("25.00"))
+        )  # fmt: skip
+        store.mark_sent(lost.id)
+        store.settle(lost.id, Unknown(lost.ecr_ref, "no reply"), actor="Carl Clerk")
+        store.mark_parent_batch_closed(sale.ecr_ref)  # a sealed time: same on both databases
     finally:
         await terminal.close()
     anchors = tmp_path / "anchors.log"
@@ -135,8 +148,68 @@ def rehash_with_a_guessed_hmac(engine: Engine) -> None:
     _sql(engine, "UPDATE audit_head SET hash = :h", h=prev)
 
 
+def rehash_unsigned_behind_a_forged_start(engine: Engine) -> None:
+    """Re-hash everything unsigned, the chain's first event renamed, and a new ``audit_signed``
+    event at the end claiming all before it was unsigned (as an upgraded chain's is)."""
+    events = _events(engine)
+    prev = chain.GENESIS
+    for ev in events:
+        action = "note" if ev["action"] == chain.SIGNED_ACTION else ev["action"]
+        ev["hash"] = chain.event_hash(
+            seq=ev["seq"], at=ev["at"], actor="Mallory" if ev["seq"] == 3 else ev["actor"],
+            station=ev["station"], action=action, subject=ev["subject"], details=ev["details"],
+            prev_hash=prev,
+        )  # fmt: skip
+        _sql(engine, "UPDATE audit_events SET action = :a, actor = :m, prev_hash = :p, "
+             "hash = :h WHERE seq = :s", a=action, p=prev, h=ev["hash"], s=ev["seq"],
+             m="Mallory" if ev["seq"] == 3 else ev["actor"])  # fmt: skip
+        prev = ev["hash"]
+    seq = len(events) + 1
+    details = json.dumps({"key_check": "0" * 16, "unsigned_through": seq, "unsigned_head": prev})
+    digest = chain.event_hash(
+        seq=seq, at=str(events[-1]["at"]), actor="", station="", action=chain.SIGNED_ACTION,
+        subject="audit log", details=details, prev_hash=prev,
+    )  # fmt: skip
+    _sql(engine, "INSERT INTO audit_events (seq, at, actor, station, action, subject, details, "
+         "prev_hash, hash) VALUES (:s, :at, '', '', :a, 'audit log', :d, :p, :h)",
+         s=seq, at=str(events[-1]["at"]), a=chain.SIGNED_ACTION, d=details, p=prev,
+         h=digest)  # fmt: skip
+    _sql(engine, "UPDATE audit_head SET seq = :s, hash = :h", s=seq, h=digest)
+
+
 def change_a_money_row(engine: Engine) -> None:
     _sql(engine, "UPDATE transactions SET approved_cents = 1, amount_cents = 1 WHERE id = 1")
+
+
+def show_an_approved_sale_declined(engine: Engine) -> None:
+    _sql(engine, "UPDATE transactions SET state = 'declined' WHERE id = 1")
+
+
+def turn_an_unknown_into_an_approval(engine: Engine) -> None:
+    """What would make the reconcile worker post a payment nobody took."""
+    _sql(engine, "UPDATE transactions SET state = 'approved' WHERE state = 'unknown'")
+
+
+def undo_a_refund(engine: Engine) -> None:
+    """The refunded sale back to plain approved: refundable again in full."""
+    _sql(engine, "UPDATE transactions SET state = 'approved' WHERE parent_id IS NULL AND id = 1")
+
+
+def mark_a_batch_closed(engine: Engine) -> None:
+    """A sale made to look settled, or (the other way round) void-able again."""
+    _sql(engine, "UPDATE transactions SET batch_closed_at = CURRENT_TIMESTAMP WHERE id = 1")
+
+
+def insert_a_money_row(engine: Engine) -> None:
+    _sql(
+        engine,
+        "INSERT INTO transactions (ecr_ref, kind, tender, state, amount_cents, approved_cents, "
+        "invoice_id, invoice_number, job_number, customer_id, station, terminal_ref, host_ref, "
+        "auth_code, brand, last4, entry_method, save_card, batch_number, host_code, message, "
+        "version, created_at, updated_at) VALUES ('P000000FORGED01', 'sale', 'card', "
+        "'approved', 50000, 50000, '1', 'INV-1', '', '', 'Counter 1', '', '', 'OK', 'VISA', "
+        "'1111', 'swipe', false, '', '', 'approved', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    )
 
 
 def delete_a_money_row(engine: Engine) -> None:
@@ -149,6 +222,14 @@ def promote_an_operator(engine: Engine) -> None:
 
 def reset_a_pin(engine: Engine) -> None:
     _sql(engine, "UPDATE operators SET pin_hash = 'scrypt$16$8$1$00$00' WHERE name = 'Sam Super'")
+
+
+def disable_an_operator(engine: Engine) -> None:
+    _sql(engine, "UPDATE operators SET disabled = true WHERE name = 'Sam Super'")
+
+
+def delete_an_operator(engine: Engine) -> None:
+    _sql(engine, "DELETE FROM operators WHERE name = 'Alice Admin'")
 
 
 def add_an_operator(engine: Engine) -> None:
@@ -168,12 +249,25 @@ TAMPERING: dict[str, Callable[[Engine], None]] = {
     "truncate and move head": truncate_and_move_head,
     "re-hash": rehash,
     "re-hash with a guessed key": rehash_with_a_guessed_hmac,
+    "re-hash unsigned behind a forged signed start": rehash_unsigned_behind_a_forged_start,
     "change a money row": change_a_money_row,
+    "change a state: approved to declined": show_an_approved_sale_declined,
+    "change a state: unknown to approved": turn_an_unknown_into_an_approval,
+    "change a state: refunded back to approved": undo_a_refund,
+    "mark a batch closed": mark_a_batch_closed,
     "delete a money row": delete_a_money_row,
+    "insert a money row": insert_a_money_row,
     "promote an operator": promote_an_operator,
+    "disable an operator": disable_an_operator,
+    "delete an operator": delete_an_operator,
     "reset a PIN": reset_a_pin,
     "add an operator": add_an_operator,
 }
+
+
+#: Cut the tail and move the head back: every remaining link and signature is genuine, only the
+#: head anchored outside the ledger shows the chain once went further.
+ONLY_THE_ANCHORS_SEE = {"truncate and move head"}
 
 
 @pytest.mark.parametrize("case", sorted(TAMPERING))
@@ -183,6 +277,8 @@ async def test_every_tampering_is_detected(case: str, filled: tuple[Ledger, Path
     report = chain.verify(ledger.engine, anchors=anchors)
     assert not report.ok, case
     assert "BROKEN" in report.describe()
+    if case not in ONLY_THE_ANCHORS_SEE:  # the signed chain alone sees the rest
+        assert not chain.verify(ledger.engine).ok, case
 
 
 async def test_the_untouched_ledger_verifies_and_says_so(filled: tuple[Ledger, Path]) -> None:
@@ -197,9 +293,12 @@ async def test_the_untouched_ledger_verifies_and_says_so(filled: tuple[Ledger, P
     assert KEY not in dump
 
 
-def test_audit_verify_on_a_mistyped_path_creates_nothing(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("command", [["verify"], ["upgrade"], ["key", "export"]])
+def test_audit_commands_on_a_mistyped_path_create_nothing(
+    command: list[str], tmp_path: Path, capsys
+) -> None:
     missing = tmp_path / "ledgr.sqlite3"
-    code = main(["audit", "verify", "--database-url", f"sqlite:///{missing}"])
+    code = main(["audit", *command, "--database-url", f"sqlite:///{missing}"])
     assert code == 3
     assert not missing.exists()
     assert "no ledger" in capsys.readouterr().err.lower()

@@ -85,9 +85,12 @@ def test_set_pin_unlocks_a_locked_operator(
     assert (
         run(["add", "Bo", "--role", "clerk", "--as", "Ana"], url, "4821\n1234\n", monkeypatch) == 0
     )
+    from posplus_tui.secrets import SecretStore
+    from posplus_tui.services.audit import sign_the_chain
     from posplus_tui.services.operators import OperatorService
 
     led = open_ledger(url)
+    sign_the_chain(led.engine, SecretStore())  # this station's key, as the app does
     service = OperatorService(led)
     for _ in range(6):
         with contextlib.suppress(Exception):
@@ -98,6 +101,7 @@ def test_set_pin_unlocks_a_locked_operator(
     assert run(["set-pin", "bo", "--as", "Ana"], url, "4821\n5555\n", monkeypatch) == 0
     led = open_ledger(url)
     try:
+        sign_the_chain(led.engine, SecretStore())
         assert OperatorService(led).sign_in_sync("Bo", "5555").name == "Bo"
     finally:
         led.dispose()

@@ -131,6 +131,11 @@ async def test_deposit_card_on_file_and_refund_with_supervisor_approval(demo_app
         app.screen.query_one("#reason").value = "customer returned a part"
         await pilot.press("f2")
         await wait_for_text(pilot, "Supervisor approval needed")
+        # The supervisor sees exactly what they approve: action, amount, card and invoice, who
+        # asks and where (the approval is bound to all of it).
+        shown = screen_text(app)
+        for part in ("Refund", "$30.00", label, "asked by clerk at Counter 1"):
+            assert part in shown, part
         await pilot.press(*"supervisor", "enter", *"9999", "enter")
         await wait_for_text(pilot, "do not match an active operator")
         await pilot.press(*"supervisor", "enter", *"2222", "enter")

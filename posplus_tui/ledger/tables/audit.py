@@ -36,3 +36,6 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = Field(default=0)
     hash: str = Field(max_length=64)
+    #: The check value of the key that signs the chain ('' while unsigned): every append reads
+    #: it with the head and refuses to sign with another key or none (see ledger/audit.py).
+    key_check: str = Field(default="", max_length=16)

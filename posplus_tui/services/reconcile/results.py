@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlmodel import Session
 
 from posplus_tui.domain.transactions import IllegalTransition, TxnEvent, TxnState, transition
-from posplus_tui.ledger import audit
+from posplus_tui.ledger import audit, seals
 from posplus_tui.ledger.tables.outbox import OutboxRow
 from posplus_tui.ledger.tables.reconcile import (
     ReconcileEventRow,
@@ -162,6 +162,8 @@ class ResultStore(ClaimStore):
                 .values(state=bindparam("_new"), version=t.c.version + 1, updated_at=now),
                 params,
             )
+            # A state moved is sealed in the audit chain too (one read-back for the batch).
+            seals.note_ids(session, "transactions", [p["_id"] for p in params])
 
     def _insert_events(
         self, session: Session, events: Iterable[ReconcileEvent]

@@ -130,7 +130,9 @@ class PosScreen(Screen[T]):
     ) -> Any | None:
         operator = self.pos_app.operator
         error = ""
-        summary = approval_summary(action, amount, what, operator)
+        summary = approval_summary(
+            action, amount, what, operator, getattr(self.services, "station", "")
+        )
         while True:
             creds = await self.app.push_screen_wait(SupervisorApproval(why, error, summary))
             if creds is None:
@@ -149,15 +151,19 @@ class PosScreen(Screen[T]):
                 error = f"{p.title} {p.fix}"
 
 
-def approval_summary(action: Action, amount: Any, what: str, operator: Any) -> str:
+def approval_summary(
+    action: Action, amount: Any, what: str, operator: Any, station: str = ""
+) -> str:
     """What the supervisor approves, in one line: the action, the amount, the card and invoice
-    (``what``) and who asks."""
+    (``what``), who asks and at which station (the approval is bound to all of them)."""
     parts = [str(action.value).replace("_", " ").capitalize()]
     if amount is not None:
         parts.append(amount.format() if hasattr(amount, "format") else str(amount))
     if what:
         parts.append(what)
-    parts.append(f"asked by {getattr(operator, 'name', '?')}")
+    parts.append(
+        f"asked by {getattr(operator, 'name', '?')}" + (f" at {station}" if station else "")
+    )
     return " · ".join(parts)
 
 
