@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy import Engine, Row, bindparam, insert, select, update
 from sqlmodel import Session
 
 from posplus_tui.domain.money import Money
@@ -37,6 +37,7 @@ from posplus_tui.services.reconcile.marker import find_marker
 from posplus_tui.services.reconcile.model import MismatchRecord
 from posplus_tui.services.reconcile.payment_type import TypeCandidate, resolve_payment_type
 from posplus_tui.services.reconcile.store import ReconcileStore
+from posplus_tui.services.search import rank_key, reindex, terms_of
 from posplus_tui.servicetitan import (
     ExportPage,
     Invoice,
@@ -85,23 +86,57 @@ def index_values(inv: Invoice, now: datetime) -> dict[str, object]:
 
 
 def upsert_index(session: Session, invoices: Iterable[Invoice], now: datetime) -> int:
-    """Insert or refresh index rows (keeping phone numbers learned from customer lookups)."""
+    """Insert or refresh index rows (keeping phone numbers learned from customer lookups), and
+    their search words. A page costs a few statements, however many rows it holds: one read of
+    the rows already there per 500 ids, one batched update, one batched insert, and the search
+    index's batched delete and insert."""
     t = InvoiceIndexRow.__table__
     rows = {inv.id: index_values(inv, now) for inv in invoices}
     if not rows:
         return 0
-    existing: set[int] = set()
+    old: dict[int, Row[Any]] = {}
     ids = list(rows)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        existing.update(session.execute(select(t.c.id).where(t.c.id.in_(chunk))).scalars())
-    for inv_id in existing:
-        values = dict(rows[inv_id])
-        values.pop("id")
-        session.execute(update(t).where(t.c.id == inv_id).values(**values))
-    new = [dict(v, phone_digits="") for k, v in rows.items() if k not in existing]
+        old.update(
+            (r.id, r)
+            for r in session.execute(
+                select(
+                    t.c.id, t.c.phone_digits, t.c.search_rank, t.c.customer_name, t.c.address,
+                    t.c.number, t.c.job_number,
+                ).where(t.c.id.in_(chunk))
+            )
+        )  # fmt: skip
+    stale: list[int] = []
+    fresh: list[dict[str, object]] = []
+    for inv_id, values in rows.items():
+        before = old.get(inv_id)
+        values["phone_digits"] = before.phone_digits if before is not None else ""
+        values["search_rank"] = (
+            rank_key(inv_id, values["balance_cents"], values["invoice_date"])  # type: ignore[arg-type]
+            if values["active"]
+            else None
+        )
+        if before is not None and before.search_rank is not None:
+            if before.search_rank == values["search_rank"] and terms_of(
+                before._mapping
+            ) == terms_of(values):
+                continue  # unchanged words at the same rank: leave the search index alone
+            stale.append(before.search_rank)
+        fresh.append(values)
+    existing = [dict(v, _id=k) for k, v in rows.items() if k in old]
+    if existing:
+        for v in existing:
+            v.pop("id")
+        session.execute(
+            update(t).where(t.c.id == bindparam("_id")),
+            existing,
+            execution_options={"synchronize_session": False},
+        )
+    new = [v for k, v in rows.items() if k not in old]
     if new:
         session.execute(insert(t), new)
+    reindex(session.connection(), stale, fresh)
     return len(rows)
 
 
