@@ -73,8 +73,10 @@ class ResultsTable(DataTable[Text]):
             return stock(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
-        row = self.rows.get(row_key) if row_key is not None else None
-        cell = self._data.get(row_key, {}).get(column_key) if row_key is not None else None
+        if row_key is None or column_key is None:
+            return stock(row_index, column_index, base_style, width, cursor, hover)
+        row = self.rows.get(row_key)
+        cell = self._data.get(row_key, {}).get(column_key)
         pad = self.cell_padding
         inner = width - 2 * pad
         if (
