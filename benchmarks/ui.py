@@ -64,7 +64,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def bench_startup(rounds: int, folder: Path) -> dict[str, float]:
     from posplus_tui.cli.app_cmds import freeze_heap
-    from posplus_tui.services.container import build_demo
+    from posplus_tui.services.wiring import build_demo
     from posplus_tui.ui.app import PosPlusApp
 
     build_times: list[float] = []
@@ -250,7 +250,7 @@ async def bench_keystrokes(
     folder: Path, size: str, words: list[str], generated: int | None
 ) -> dict[str, object]:
     """Type each word a key at a time into Lookup; time each key until the table answers it."""
-    from posplus_tui.services.container import build_demo
+    from posplus_tui.services.wiring import build_demo
     from posplus_tui.ui.app import PosPlusApp
 
     t0 = time.perf_counter()

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "posplus_tui.cli.config_cmds",
     "posplus_tui.cli.terminal",
     "posplus_tui.cli.sandbox",
+    "posplus_tui.cli.links",
     "posplus_tui.cli.ledger",
     "posplus_tui.cli.reconcile",
     "posplus_tui.cli.operators",

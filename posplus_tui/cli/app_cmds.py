@@ -57,7 +57,7 @@ def run_app(app: Any, **options: Any) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from posplus_tui.services.container import build_demo
+    from posplus_tui.services.wiring import build_demo
     from posplus_tui.ui.app import PosPlusApp
 
     setup_logging()
@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
             "or fill in the settings file shown by 'posplus config path'.",
             exit_code=2,
         )
-    from posplus_tui.services.container import build_run
+    from posplus_tui.services.wiring import build_run
     from posplus_tui.ui.app import PosPlusApp
 
     setup_logging()

@@ -20,6 +20,7 @@ from typing import Any
 from posplus_tui.domain.money import Money
 from posplus_tui.services.errors import TerminalBusy
 from posplus_tui.services.events import PaymentEvent, PaymentListener
+from posplus_tui.services.hub import EventHub
 
 __all__ = ["DeskListener", "InFlight", "PaymentDesk"]
 
@@ -83,7 +84,7 @@ class PaymentDesk:
         self._monotonic = monotonic
         self.current: InFlight | None = None
         self._task: asyncio.Task[None] | None = None
-        self._listeners: list[DeskListener] = []
+        self._hub: EventHub[InFlight] = EventHub("payment desk")
 
     @property
     def busy(self) -> bool:
@@ -91,15 +92,10 @@ class PaymentDesk:
         return self.current is not None and not self.current.done
 
     def subscribe(self, listener: DeskListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._hub.subscribe(listener)
 
     def _changed(self, flight: InFlight) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(flight)
-            except Exception:  # a broken screen never breaks a payment
-                log.exception("desk listener failed")
+        self._hub.publish(flight)  # a broken screen never breaks a payment
 
     def start(
         self,

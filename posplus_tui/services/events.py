@@ -2,20 +2,19 @@
 
 Plain frozen dataclasses: the UI never needs the drivers or the ledger to read them. Listen with a
 callback (``PaymentService.subscribe``, or ``on_event=`` on one call) or an async iterator
-(``PaymentService.events()``).
+(``PaymentService.events()``), both through the services' one :class:`~posplus_tui.services.hub.EventHub`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from posplus_tui.domain.money import Money
 
-__all__ = ["EventHub", "PaymentEvent", "PaymentEventKind", "PaymentListener"]
+__all__ = ["PaymentEvent", "PaymentEventKind", "PaymentListener"]
 
 
 class PaymentEventKind(enum.StrEnum):
@@ -45,38 +44,3 @@ class PaymentEvent:
 
 
 PaymentListener = Callable[[PaymentEvent], None]
-
-
-class EventHub:
-    """Fan-out to callbacks and async-iterator subscribers. A failing listener never breaks a payment."""
-
-    def __init__(self) -> None:
-        self._listeners: list[PaymentListener] = []
-        self._queues: list[asyncio.Queue[PaymentEvent]] = []
-
-    def subscribe(self, listener: PaymentListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    async def stream(self) -> AsyncIterator[PaymentEvent]:
-        queue: asyncio.Queue[PaymentEvent] = asyncio.Queue()
-        self._queues.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._queues.remove(queue)
-
-    def emit(self, event: PaymentEvent, extra: PaymentListener | None = None) -> None:
-        for listener in [*self._listeners, *([extra] if extra else [])]:
-            try:
-                listener(event)
-            except Exception:  # a broken screen must not lose a payment
-                continue
-        for queue in self._queues:
-            queue.put_nowait(event)

@@ -19,10 +19,10 @@ from posplus_tui.domain.money import Money
 from posplus_tui.ledger.tables.reconcile import InvoiceIndexRow
 from posplus_tui.services.card_guard import refuse_card_data
 from posplus_tui.services.errors import InvalidRequest, UnknownRecord
+from posplus_tui.services.invoice_index import digits, norm_name, upsert_index
 from posplus_tui.services.reconcile.marker import PREFIX as MARKER_PREFIX
 from posplus_tui.services.reconcile.marker import find_marker
 from posplus_tui.services.search import Interrupter, is_phone_like, reindex, search_ids, words
-from posplus_tui.services.sync import digits, norm_name, upsert_index
 from posplus_tui.servicetitan import (
     Invoice,
     NotFoundError,

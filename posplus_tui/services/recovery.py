@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from posplus_tui.domain.transactions import TxnState
 from posplus_tui.services.events import PaymentEvent, PaymentEventKind
+from posplus_tui.services.hub import EventHub
 from posplus_tui.services.payments import PaymentService, RecoveryOutcome, TransactionView
 
 __all__ = ["RecoveryLoop", "RecoveryReport", "recover_at_start"]
@@ -101,7 +102,7 @@ class RecoveryLoop:
         self.last: RecoveryReport | None = None
         self.last_error = ""
         self._wake = asyncio.Event()
-        self._listeners: list[Callable[[RecoveryReport], object]] = []
+        self._hub: EventHub[RecoveryReport] = EventHub("recovery")
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = payments.subscribe(self._on_payment)
@@ -117,8 +118,7 @@ class RecoveryLoop:
     def subscribe(self, listener: Callable[[RecoveryReport], object]) -> Callable[[], None]:
         """Call ``listener`` with the report of every pass of the loop that settled or tried
         something (not of :meth:`run_now`: its caller has the report)."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._hub.subscribe(listener)
 
     async def unsettled(self) -> list[TransactionView]:
         """What is waiting for the terminal's answer: shown as needing a person until settled."""
@@ -146,9 +146,7 @@ class RecoveryLoop:
         if report.outcomes:
             log.info("recovery: %s", report.headline())
         if report.outcomes and notify:
-            for listener in list(self._listeners):
-                with contextlib.suppress(Exception):
-                    listener(report)
+            self._hub.publish(report)
 
     async def pass_once(self) -> RecoveryReport | None:
         """One look: ``None`` when nothing was unsettled or the terminal was busy."""

@@ -151,7 +151,7 @@ TerminalTester = Callable[[str], Any]
 @dataclass
 class SetupService:
     """Setup's use cases over config, the keyring, a ServiceTitan client factory and a terminal
-    tester, all injected by :mod:`posplus_tui.services.container`."""
+    tester, all injected by :mod:`posplus_tui.services.wiring`."""
 
     settings: config.Settings
     secrets: SecretStore

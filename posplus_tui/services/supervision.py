@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from posplus_tui.redaction import redact
 from posplus_tui.services.errors import ServiceError
+from posplus_tui.services.hub import EventHub
 
 __all__ = ["BACKOFF", "HEALTHY_AFTER", "Supervisor", "TaskTrouble"]
 
@@ -92,7 +93,7 @@ class Supervisor:
         self._current: dict[str, asyncio.Task[None]] = {}
         self._stops: dict[str, Callable[[], object]] = {}
         self._trouble: dict[str, TaskTrouble] = {}
-        self._listeners: list[Callable[[], object]] = []
+        self._hub: EventHub[str] = EventHub("supervisor")
         self._closing = False
         self._closed: asyncio.Event | None = None  # made on first use, inside the running loop
         self._wake: dict[str, asyncio.Event] = {}
@@ -159,8 +160,7 @@ class Supervisor:
 
     def subscribe(self, listener: Callable[[], object]) -> Callable[[], None]:
         """``listener()`` is called whenever a task crashes or recovers."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._hub.subscribe(lambda _name: listener())
 
     def task(self, name: str) -> asyncio.Task[None] | None:
         """The supervising task for ``name`` (it lives across restarts)."""
@@ -213,7 +213,7 @@ class Supervisor:
             trouble = self._trouble.get(name)
             if trouble is not None:  # restarting (maybe early, after retry_now): say so
                 self._trouble[name] = replace(trouble, retry_at=started)
-                self._notify()
+                self._notify(name)
             attempt = asyncio.create_task(self._run(work), name=f"posplus-{name}-run")
             self._current[name] = attempt
             try:
@@ -285,14 +285,12 @@ class Supervisor:
         self._trouble[name] = trouble
         then = f"retrying in {delay:g} s" if delay is not None else "not retried"
         log.error("%s stopped (%s crash in a row); %s", what, crashes, then, exc_info=exc)
-        self._notify()
+        self._notify(name)
 
     def _clear(self, name: str) -> None:
         if self._trouble.pop(name, None) is not None:
             log.info("%s works again", name)
-            self._notify()
+            self._notify(name)
 
-    def _notify(self) -> None:
-        for listener in list(self._listeners):
-            with contextlib.suppress(Exception):  # a broken listener never stops supervision
-                listener()
+    def _notify(self, name: str) -> None:
+        self._hub.publish(name)  # a broken listener never stops supervision

@@ -41,9 +41,7 @@ class ScreenActions(Provider):
             if "command_palette" in binding.action or binding.action in TEXTUAL_BUILTINS:
                 continue
             seen.add(ident)
-            # A home screen's area keys are the app's (see ``HomeScreen``).
-            is_app = active.node is self.app or binding.action.startswith("area(")
-            owner = "App" if is_app else area
+            owner = "App" if active.node is self.app else area
             yield f"{owner}: {binding.description}", self._runner(binding.action, active.node), key
 
     def _runner(self, action: str, node: DOMNode) -> Callable[[], object]:

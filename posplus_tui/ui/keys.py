@@ -1,8 +1,7 @@
 """Key bindings with names: every binding gets an id a user's keymap can refer to, and a tooltip.
 
-Ids are ``<scope>.<action>`` (``lookup.search``, ``app.go_reconcile``). The home screens draw the
-app's area keys with ``area('go_lookup')``; those get the app's own id (``app.go_lookup``), so one
-line of a keymap moves the key everywhere it is bound.
+Ids are ``<scope>.<action>`` (``lookup.search``, ``app.go_reconcile``). The area keys are bound
+once, on the app (the home screens only draw them), so one line of a keymap moves one binding.
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 
 __all__ = ["all_binding_ids", "binding_ids", "named_bindings"]
-
-_AREA = re.compile(r"^area\(['\"](?P<action>\w+)['\"]\)$")
 
 
 def _action_name(action: str) -> str:
@@ -34,10 +31,7 @@ def named_bindings(scope: str, bindings: Iterable[BindingType]) -> list[BindingT
         if not isinstance(binding, Binding):
             out.append(binding)
             continue
-        area = _AREA.match(binding.action)
-        ident = binding.id or (
-            f"app.{area['action']}" if area else f"{scope}.{_action_name(binding.action)}"
-        )
+        ident = binding.id or f"{scope}.{_action_name(binding.action)}"
         tooltip = binding.tooltip or binding.description or _action_name(binding.action)
         out.append(replace(binding, id=ident, tooltip=tooltip))
     return out

@@ -250,7 +250,7 @@ def _check_the_ledger(folder: Path) -> None:
     import asyncio
 
     from posplus_tui.domain.money import Money
-    from posplus_tui.services.container import build_demo
+    from posplus_tui.services.wiring import build_demo
 
     async def read() -> list:
         services = build_demo(folder, card_wait_ms=0, sync_on_start=False, pin_cost=16)

@@ -17,9 +17,9 @@ from sqlmodel import Session
 
 from posplus_tui.ledger import Ledger, open_ledger
 from posplus_tui.services.errors import InvalidRequest
+from posplus_tui.services.invoice_index import upsert_index
 from posplus_tui.services.lookup import LookupService
 from posplus_tui.services.search import Interrupter, rank_key
-from posplus_tui.services.sync import upsert_index
 from posplus_tui.servicetitan import Invoice
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)

@@ -14,7 +14,8 @@ import pytest
 
 from posplus_tui.ledger import Ledger, open_ledger
 from posplus_tui.services.errors import ServiceError
-from posplus_tui.services.reconcile.store import ActionRefused, ReconcileStore
+from posplus_tui.services.reconcile.actions import ActionRefused
+from posplus_tui.services.reconcile.store import ReconcileStore
 from tests.reconcile.ledgerdata import add_many
 from tests.reconcile.test_posting import outbox_state
 

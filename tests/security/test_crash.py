@@ -15,7 +15,7 @@ SCRIPT = textwrap.dedent(
     import posplus_tui.ui.app as app_module
     from posplus_tui.cli.app_cmds import run_app
     from posplus_tui.logs import setup_logging
-    from posplus_tui.services.container import build_demo
+    from posplus_tui.services.wiring import build_demo
     from posplus_tui.ui.app import PosPlusApp
 
     class Boom(PosPlusApp):

@@ -16,7 +16,7 @@ import pytest
 
 from posplus_tui.ledger import Ledger
 from posplus_tui.ledger.audit import verify
-from posplus_tui.services import operators as operators_module
+from posplus_tui.services import operator_sign_in as sign_in_module
 from posplus_tui.services.errors import OperatorLocked, SignInFailed
 from posplus_tui.services.operators import MAX_PIN_ATTEMPTS, OperatorService
 from tests.services.conftest import FAST_PIN_COST, Clock, Staff
@@ -102,13 +102,13 @@ def test_an_unknown_name_answers_like_a_wrong_pin_and_costs_a_scrypt(
     ledger: Ledger, operators: OperatorService, staff: Staff, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checked: list[str] = []
-    real = operators_module.verify_pin
+    real = sign_in_module.verify_pin
 
     def counting(pin: str, stored: str) -> bool:
         checked.append(stored)
         return real(pin, stored)
 
-    monkeypatch.setattr(operators_module, "verify_pin", counting)
+    monkeypatch.setattr(sign_in_module, "verify_pin", counting)
     with pytest.raises(SignInFailed) as unknown:
         operators.sign_in_sync("Nobody Here", "0000")
     with pytest.raises(SignInFailed) as wrong:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from posplus_tui.config import Settings
-from posplus_tui.services.container import FixedClock, build_run
+from posplus_tui.services.clock import FixedClock
+from posplus_tui.services.wiring import build_run
 from posplus_tui.ui.app import PosPlusApp
 from tests.ui.conftest import TEST_PIN_COST, settle, sign_in, wait_for_area
 

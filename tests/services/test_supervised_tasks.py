@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from posplus_tui.services.container import Services, build_demo
+from posplus_tui.services.container import Services
+from posplus_tui.services.wiring import build_demo
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from posplus_tui.services.container import build_demo
 from posplus_tui.services.errors import TerminalBusy, TerminalUnavailable
+from posplus_tui.services.wiring import build_demo
 from tests.services.conftest import invoice_facts
 
 

@@ -14,7 +14,8 @@ from textual.worker import WorkerCancelled
 
 from posplus_tui.config import Settings
 from posplus_tui.secrets import SecretStore
-from posplus_tui.services.container import FixedClock, Services
+from posplus_tui.services.clock import FixedClock
+from posplus_tui.services.container import Services
 from posplus_tui.services.setup import SetupService
 from posplus_tui.ui.app import PosPlusApp
 
@@ -63,7 +64,7 @@ TEST_PIN_COST = 16
 def demo_template(tmp_path_factory) -> Path:
     """A demo ledger already migrated, with the demo operators and the invoice index filled from
     the sandbox: copied for each test, so each starts from the same state without the wait."""
-    from posplus_tui.services.container import build_demo
+    from posplus_tui.services.wiring import build_demo
 
     folder = tmp_path_factory.mktemp("demo-template")
     services = build_demo(folder, card_wait_ms=0, clock=FixedClock(), pin_cost=TEST_PIN_COST)
@@ -79,7 +80,7 @@ def demo_template(tmp_path_factory) -> Path:
 @pytest.fixture
 def demo_app(tmp_path, demo_template) -> Callable[..., PosPlusApp]:
     """The demo app (sandbox, simulator, SQLite in tmp_path) with a clock that never moves."""
-    from posplus_tui.services.container import build_demo
+    from posplus_tui.services.wiring import build_demo
 
     for file in demo_template.glob("demo-ledger.sqlite3*"):
         shutil.copy(file, tmp_path / file.name)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from posplus_tui.config import Settings
-from posplus_tui.services.container import FixedClock, build_run
+from posplus_tui.services.clock import FixedClock
+from posplus_tui.services.wiring import build_run
 from posplus_tui.ui.app import PosPlusApp
 from posplus_tui.ui.commands import ScreenActions
 from tests.ui.conftest import (

@@ -42,12 +42,50 @@ def test_every_binding_has_an_id_and_a_tooltip() -> None:
         assert not clashes, f"{cls.__name__}: {clashes}"
 
 
-def test_home_screens_draw_the_app_keys_under_the_apps_ids() -> None:
-    ids = all_binding_ids(PosPlusApp)
-    lookup = next(s for s in all_screens() if s.__name__ == "LookupScreen")
-    area_ids = {b.id for b in _bindings(lookup) if b.action.startswith("area(")}
-    assert area_ids and area_ids <= {b.id for b in PosPlusApp.BINDINGS if isinstance(b, Binding)}
-    assert "app.go_reconcile" in ids
+def test_every_key_is_bound_once() -> None:
+    """The area keys live on the app alone: no screen binds a key the app binds, nor one of the
+    app's actions, so a keymap line moves exactly one binding."""
+    app_keys = {k for b in _bindings(PosPlusApp) for k in b.key.split(",")}
+    app_actions = {b.action for b in _bindings(PosPlusApp)}
+    for screen in all_screens():
+        for binding in _bindings(screen):
+            again = set(binding.key.split(",")) & app_keys
+            assert not again, f"{screen.__name__} binds {again} again (the app binds it)"
+            assert binding.action.removeprefix("app.") not in app_actions, (
+                f"{screen.__name__} binds the app's {binding.action} again"
+            )
+    assert "app.go_reconcile" in all_binding_ids(PosPlusApp)
+
+
+def _drawn(app: PosPlusApp) -> list[str]:
+    """The keys the footer draws now, in order."""
+    return [key for key, a in app.screen.active_bindings.items() if a.binding.show]
+
+
+async def test_the_home_screen_draws_the_area_keys_and_a_task_screen_keeps_them_working(
+    demo_app,
+) -> None:
+    app = demo_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await sign_in(pilot, "clerk", "1111")
+        await wait_for_area(pilot, "Lookup")
+        drawn = _drawn(app)
+        # A clerk's home: the areas a clerk works in, after the screen's own keys, before F1;
+        # not Lookup itself (here already) and not Setup (an admin's).
+        assert [k for k in drawn if k in ("f5", "f6", "f7", "f8", "ctrl+o", "ctrl+q")] == [
+            "f6",
+            "f7",
+            "ctrl+o",
+            "ctrl+q",
+        ]
+        assert drawn.index("ctrl+q") < drawn.index("f1")
+        await pilot.press("f6")
+        await wait_for_area(pilot, "Reconcile")
+        assert not {"f5", "f6", "f7", "ctrl+o"} & set(_drawn(app))  # a task keeps its footer
+        await pilot.press("f5")  # … and the keys still work there
+        await wait_for_area(pilot, "Lookup")
+        assert "f6" in _drawn(app)
 
 
 def test_the_readme_lists_every_binding_id() -> None:

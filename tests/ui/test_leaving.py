@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from posplus_tui.domain.transactions import TxnState
-from posplus_tui.services.container import build_demo
+from posplus_tui.services.wiring import build_demo
 from tests.ui.conftest import (
     TEST_PIN_COST,
     invoice_number,

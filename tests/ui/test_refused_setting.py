@@ -6,7 +6,7 @@ from pathlib import Path
 
 from posplus_tui import config, paths
 from posplus_tui.secrets import MemoryKeyring, SecretStore
-from posplus_tui.services.container import build_run
+from posplus_tui.services.wiring import build_run
 from posplus_tui.ui.app import PosPlusApp
 from tests.ui.conftest import screen_text, settle, sign_in, wait_for_area
 

@@ -18,8 +18,8 @@ from keyring.backends import fail
 
 from posplus_tui import config
 from posplus_tui.secrets import SecretStore, SecretStoreError, secrets_file
-from posplus_tui.services.container import servicetitan_client_factory
 from posplus_tui.services.setup import ConnectionForm, SetupProblem
+from posplus_tui.services.wiring import servicetitan_client_factory
 from tests.ui.conftest import screen_text, settle
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,6 +4,7 @@ The worker drains the ledger's outbox through a :class:`Poster`, verifies each p
 the invoice back, and publishes every step as a :class:`ReconcileEvent`.
 """
 
+from posplus_tui.services.reconcile.actions import ActionRefused
 from posplus_tui.services.reconcile.events import EventBus, EventKind, ReconcileEvent
 from posplus_tui.services.reconcile.marker import find_marker, marker_for
 from posplus_tui.services.reconcile.model import DrainProgress, MismatchRecord, PostingView
@@ -22,7 +23,6 @@ from posplus_tui.services.reconcile.poster import (
     SetupProblem,
 )
 from posplus_tui.services.reconcile.service import ReconcileService
-from posplus_tui.services.reconcile.store import ActionRefused
 from posplus_tui.services.reconcile.summary import ReconcileSummary, Tally, sparkline, summarize
 from posplus_tui.services.reconcile.worker import ReconcileStopped, ReconcileWorker
 

@@ -7,18 +7,12 @@ after a restart, the history read back from the ledger.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import inspect
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from posplus_tui.domain.money import Money
-
-log = logging.getLogger(__name__)
+from posplus_tui.services.hub import EventHub
 
 
 class EventKind(StrEnum):
@@ -77,76 +71,10 @@ class ReconcileEvent:
         )
 
 
-Callback = Callable[[ReconcileEvent], None] | Callable[[ReconcileEvent], Awaitable[None]]
-
-
-class EventBus:
-    """Publish/subscribe for :class:`ReconcileEvent`: callbacks and async iterators.
-
-    A slow async-iterator subscriber never blocks the worker: its queue is bounded and the oldest
-    events are dropped (the history in the ledger stays complete).
-    """
+class EventBus(EventHub[ReconcileEvent]):
+    """The reconciliation stream on the services' one hub. A slow ``stream()`` subscriber never
+    blocks the worker: its queue is bounded and its oldest events are dropped and counted (the
+    history in the ledger stays complete)."""
 
     def __init__(self, queue_size: int = 10_000) -> None:
-        self._callbacks: list[Callback] = []
-        self._queues: list[asyncio.Queue[ReconcileEvent | None]] = []
-        self._queue_size = queue_size
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def subscribe(self, callback: Callback) -> Callable[[], None]:
-        """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
-        self._callbacks.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._callbacks.remove(callback)
-
-        return unsubscribe
-
-    async def stream(self) -> AsyncIterator[ReconcileEvent]:
-        """``async for event in bus.stream(): ...`` until :meth:`close`."""
-        queue: asyncio.Queue[ReconcileEvent | None] = asyncio.Queue(self._queue_size)
-        self._queues.append(queue)
-        try:
-            while True:
-                event = await queue.get()
-                if event is None:
-                    return
-                yield event
-        finally:
-            with contextlib.suppress(ValueError):
-                self._queues.remove(queue)
-
-    def publish(self, event: ReconcileEvent) -> None:
-        """Deliver ``event`` to every subscriber (call from the event loop's thread)."""
-        for queue in list(self._queues):
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait(event)
-        for callback in list(self._callbacks):
-            try:
-                result = callback(event)
-                if inspect.isawaitable(result):
-                    task = asyncio.ensure_future(result)
-                    self._tasks.add(task)
-                    task.add_done_callback(self._task_done)
-            except Exception:  # a broken listener must never stop the worker
-                log.exception("reconcile event subscriber failed")
-
-    def publish_many(self, events: list[ReconcileEvent]) -> None:
-        for event in events:
-            self.publish(event)
-
-    def close(self) -> None:
-        """End every ``stream()`` iterator."""
-        for queue in list(self._queues):
-            if queue.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-            queue.put_nowait(None)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("reconcile event subscriber failed", exc_info=task.exception())
+        super().__init__("reconcile events", queue_size=queue_size)

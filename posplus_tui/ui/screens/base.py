@@ -3,10 +3,11 @@ place a failed worker is reported."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import ActiveBinding
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
@@ -38,6 +39,31 @@ class PosScreen(Screen[T]):
             scope = cls.__name__.removesuffix("Screen").lower()
             cls.BINDINGS = named_bindings(scope, cls.__dict__["BINDINGS"])
         super().__init_subclass__(**kwargs)
+
+    def draws_area(self, action: str) -> bool:
+        """Whether the footer draws the app's area key for ``action`` (an operator's home does)."""
+        return False
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """Textual's, with the app's area keys drawn where :meth:`draws_area` says, after the
+        screen's own keys. Drawing is all this decides: the keys work on every screen."""
+        active = super().active_bindings
+        drawn = {
+            key: found._replace(binding=replace(found.binding, show=True))
+            for key, found in sorted(active.items(), key=lambda kv: _area_order(kv[1]))
+            if found.node is self.app
+            and found.binding.action in AREA_ACTIONS
+            and self.draws_area(found.binding.action)
+        }
+        if not drawn:
+            return active
+        ordered = {key: found for key, found in active.items() if found.node is not self.app}
+        return (
+            ordered
+            | drawn
+            | {k: f for k, f in active.items() if k not in ordered and k not in drawn}
+        )
 
     #: Name used in the command palette and the help screen.
     AREA = ""
@@ -135,16 +161,15 @@ def approval_summary(action: Action, amount: Any, what: str, operator: Any) -> s
     return " · ".join(parts)
 
 
-#: The app's area keys as a home screen draws them, after its own keys. The app binds the same
-#: keys on every screen (not drawn), so they work everywhere all the same.
-HOME_KEYS = [
-    Binding("f5", "area('go_lookup')", "Lookup"),
-    Binding("f6", "area('go_reconcile')", "Reconcile"),
-    Binding("f7", "area('go_terminal')", "Terminal"),
-    Binding("f8", "area('go_setup')", "Setup"),
-    Binding("ctrl+o", "area('sign_out')", "Sign out"),
-    Binding("ctrl+q", "area('quit')", "Quit", priority=True),
-]
+#: The app's area keys: bound once, on the app (not drawn), so they work on every screen; an
+#: operator's home screen draws them in its footer, after its own keys (see ``active_bindings``).
+AREA_ACTIONS = ("go_lookup", "go_reconcile", "go_terminal", "go_setup", "sign_out", "quit")
+
+
+def _area_order(found: ActiveBinding) -> int:
+    action = found.binding.action
+    return AREA_ACTIONS.index(action) if action in AREA_ACTIONS else len(AREA_ACTIONS)
+
 
 #: What the operator's role must allow for an area's key to be drawn on their home screen.
 _AREA_NEEDS = {
@@ -156,8 +181,8 @@ _AREA_NEEDS = {
 
 class HomeScreen(PosScreen[T]):
     """A screen that can be an operator's home (Lookup; Terminal for a technician). While it is,
-    its footer also draws :data:`HOME_KEYS` (add them to ``BINDINGS``): the areas this operator
-    works in, sign-out and quit. Elsewhere a task keeps the footer for its own keys."""
+    its footer also draws the app's area keys (:data:`AREA_ACTIONS`) this operator works with,
+    sign-out and quit. Elsewhere a task keeps the footer for its own keys."""
 
     #: The app action that opens this screen: its own key is not drawn on it.
     OWN_AREA = ""
@@ -167,14 +192,8 @@ class HomeScreen(PosScreen[T]):
         stack = self.app.screen_stack
         return len(stack) == HOME_DEPTH and stack[-1] is self
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action != "area":
-            return True
-        area = str(parameters[0])
-        if not self.is_home or area == self.OWN_AREA:
-            return False  # not drawn; the key goes on to the app's own binding
-        needs = _AREA_NEEDS.get(area)
+    def draws_area(self, action: str) -> bool:
+        if not self.is_home or action == self.OWN_AREA:
+            return False
+        needs = _AREA_NEEDS.get(action)
         return needs is None or self.pos_app.may(needs)
-
-    async def action_area(self, action: str) -> None:
-        await self.app.run_action(action)

@@ -14,8 +14,6 @@ def _keys_of(cls: type) -> list[str]:
     for binding in getattr(cls, "BINDINGS", []):
         if not isinstance(binding, Binding) or not binding.description:
             continue
-        if binding.action.startswith("area("):
-            continue  # a home screen drawing the app's own keys: listed under EVERYWHERE
         key = binding.key_display or binding.key
         rows.append(f"  {key:<12} {binding.description}")
     return rows

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, Static
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.literal import clean
 from posplus_tui.ui.results_table import ResultsTable
-from posplus_tui.ui.screens.base import HOME_KEYS, HomeScreen
+from posplus_tui.ui.screens.base import HomeScreen
 from posplus_tui.ui.widgets import FieldMessage
 
 #: Below this width the API id moves from the table to the line under it.
@@ -62,7 +62,6 @@ class LookupScreen(HomeScreen[None]):
         # A priority binding, so the focus moves before the next key is routed: "↓⏎" typed in
         # one burst opens the highlighted invoice instead of searching again.
         Binding("down", "to_results", "Results", show=False, priority=True),
-        *HOME_KEYS,
     ]
 
     def body(self) -> ComposeResult:

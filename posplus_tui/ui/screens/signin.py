@@ -24,8 +24,10 @@ class SignInScreen(PosScreen[None]):
     # Priority, so the focus moves before the next keys are routed (see ``enter_moves_on``).
     BINDINGS = [
         Binding("enter", "enter", "Sign in", priority=True),
-        Binding("ctrl+q", "app.quit", "Quit", priority=True),  # the app's is not drawn
     ]
+
+    def draws_area(self, action: str) -> bool:
+        return action == "quit"  # the one area key that means something before signing in
 
     def body(self) -> ComposeResult:
         """A lock screen: no header and no boxes, one column of plain widgets. It is the app's

@@ -15,7 +15,7 @@ from textual.widgets import Label, Log, Static
 from posplus_tui.domain.roles import Action
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.modals import Confirm
-from posplus_tui.ui.screens.base import HOME_DEPTH, HOME_KEYS, HomeScreen
+from posplus_tui.ui.screens.base import HOME_DEPTH, HomeScreen
 from posplus_tui.ui.screens.invoice import STATE_WORDS
 from posplus_tui.ui.widgets import FieldMessage, ProblemPanel
 
@@ -42,7 +42,6 @@ class TerminalScreen(HomeScreen[None]):
         Binding("b", "batch_close", "Batch close"),
         Binding("l", "clear_log", "Clear log", show=False),  # in Help: the footer is full
         Binding("escape", "back", "Back"),
-        *HOME_KEYS,
     ]
 
     def __init__(self) -> None:
