@@ -278,6 +278,13 @@ async def bench_keystrokes(
         rss = rss_mb()
         if os.environ.get("POSPLUS_BENCH_VERBOSE"):
             print([round(x) for x in latencies], file=sys.stderr)
+    # The search alone (the service the screen calls, same prefixes): what the index costs.
+    searches: list[float] = []
+    for word in words:
+        for end in range(1, len(word) + 1):
+            start = time.perf_counter()
+            await services.lookup_local.search(word[:end])
+            searches.append((time.perf_counter() - start) * 1000)
     from sqlalchemy import text
 
     with services.ledger.engine.connect() as conn:
@@ -296,6 +303,8 @@ async def bench_keystrokes(
         "keystroke_floor_p95_ms": round(floor_p95, 1),
         "keystroke_ratio_p95": round(p95 / floor_p95, 2),
         "keystroke_goal_p95_ms": goal,
+        "search_p50_ms": round(statistics.median(searches), 2),
+        "search_p95_ms": round(pct(searches, 0.95), 2),
         "rss_mb": round(rss, 1),
         "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rss_goal_mb": 150 if indexed > 200_000 else None,
