@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, or_, select, update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from posplus_tui.domain.money import Money
 from posplus_tui.ledger.tables.reconcile import InvoiceIndexRow
@@ -172,10 +172,11 @@ class LookupService:
         #: ``False`` (or no client): the local index only, for an instant answer while typing.
         self.use_api = use_api and client is not None
 
-    async def search(self, text: str) -> list[InvoiceSummary]:
+    async def search(self, text: str, *, limit: int = MAX_NAME_RESULTS) -> list[InvoiceSummary]:
         """Every invoice matching ``text``: exact numbers and ids first, then the word-prefix
-        matches best first (open balance, then most recent); ServiceTitan for each kind of match
-        the index has nothing for. Raises :class:`InvalidRequest` for an empty search.
+        matches best first (open balance, then most recent), at most ``limit`` + 1 of them (so
+        a caller can tell there are more); ServiceTitan for each kind of match the index has
+        nothing for. Raises :class:`InvalidRequest` for an empty search.
 
         Cancelling the call (a newer keystroke) interrupts the database query in flight."""
         query = (text or "").strip().lstrip("#").strip()
@@ -191,7 +192,7 @@ class LookupService:
         found: dict[int, InvoiceSummary] = {}
         stop = Interrupter()
         try:
-            local = await asyncio.to_thread(self._search_index, query, kinds, stop)
+            local = await asyncio.to_thread(self._search_index, query, kinds, stop, limit)
         except asyncio.CancelledError:
             stop.interrupt()
             raise
@@ -241,9 +242,14 @@ class LookupService:
     # -- the index -------------------------------------------------------------------------------
 
     def _search_index(
-        self, query: str, kinds: list[str], stop: Interrupter | None = None
+        self,
+        query: str,
+        kinds: list[str],
+        stop: Interrupter | None = None,
+        limit: int = MAX_NAME_RESULTS,
     ) -> dict[str, list[InvoiceSummary]]:
-        t = InvoiceIndexRow
+        # Plain rows, not ORM objects: building 200 of those cost more than the search itself.
+        t = InvoiceIndexRow.__table__
         out: dict[str, list[InvoiceSummary]] = {}
         plain = query.replace(" ", "")
         phone_like = "phone" in kinds
@@ -257,21 +263,18 @@ class LookupService:
                     if kind not in _EXACT:
                         continue
                     if kind == "number":
-                        cond = func.lower(t.number) == plain.lower()
+                        cond = func.lower(t.c.number) == plain.lower()
                     elif kind == "job":
-                        cond = func.lower(t.job_number) == plain.lower()
+                        cond = func.lower(t.c.job_number) == plain.lower()
                     else:
-                        cond = col(t.id) == int(plain)
+                        cond = t.c.id == int(plain)
                     rows = session.execute(
-                        select(t).where(cond, col(t.active) == True).limit(MAX_NAME_RESULTS)  # noqa: E712
-                    ).scalars()
-                    out[kind] = [_summary(r, kind, "index") for r in rows]
-                ids = search_ids(conn, terms, MAX_NAME_RESULTS + 1)
+                        select(t).where(cond, t.c.active == True).limit(MAX_NAME_RESULTS)  # noqa: E712
+                    )
+                    out[kind] = [_summary(r, kind, "index") for r in rows]  # type: ignore[arg-type]
+                ids = search_ids(conn, terms, limit + 1)
                 rows_by_id = (
-                    {
-                        r.id: r
-                        for r in session.execute(select(t).where(col(t.id).in_(ids))).scalars()
-                    }
+                    {r.id: r for r in session.execute(select(t).where(t.c.id.in_(ids)))}
                     if ids
                     else {}
                 )
@@ -279,7 +282,7 @@ class LookupService:
                 if stop is not None:
                     stop.detach()
         out[_TEXT] = [
-            _summary(rows_by_id[i], _matched_by(rows_by_id[i], terms, phone_like), "index")
+            _summary(rows_by_id[i], _matched_by(rows_by_id[i], terms, phone_like), "index")  # type: ignore[arg-type]
             for i in ids
             if i in rows_by_id
         ]

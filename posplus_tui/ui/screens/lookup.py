@@ -148,7 +148,7 @@ class LookupScreen(HomeScreen[None]):
     async def search_local(self, text: str) -> None:
         """Results as you type: the local index only (fast); stale answers are dropped."""
         try:
-            found = await self.services.lookup_local.search(text)
+            found = await self.services.lookup_local.search(text, limit=SHOWN)
         except Exception as exc:
             if self._current() == text:
                 self._show([], text)
@@ -221,7 +221,8 @@ class LookupScreen(HomeScreen[None]):
                 )
             elif len(found) > SHOWN:
                 message.ok(
-                    f"{len(found)}+ invoices match “{text}”: the first {SHOWN} are listed. "
+                    f"More than {SHOWN} invoices match “{text}”: the best {SHOWN} are listed "
+                    "(open balances first, then the newest). "
                     "Type more of the name or number to narrow them."
                 )
             else:
