@@ -257,6 +257,7 @@ async def bench_keystrokes(
     services = build_demo(
         folder, card_wait_ms=0, sandbox_size="demo" if generated else size, sync_on_start=False
     )
+    rss_before = rss_mb()
     if generated:
         index_s = generate_index(services.ledger.engine, generated)
         how = "generated"
@@ -306,6 +307,9 @@ async def bench_keystrokes(
         "search_p50_ms": round(statistics.median(searches), 2),
         "search_p95_ms": round(pct(searches, 0.95), 2),
         "rss_mb": round(rss, 1),
+        # The same process before the index was built or synced (app services, sandbox seed):
+        # what the index and the typing added is the difference.
+        "rss_before_index_mb": round(rss_before, 1),
         "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rss_goal_mb": 150 if indexed > 200_000 else None,
         # The machine is shared: how busy it was while this ran (2 cores).
