@@ -244,3 +244,47 @@ def test_a_cancelled_search_stops_its_query() -> None:
     late = Interrupter()
     late.interrupt()
     assert late.cancelled
+
+
+async def test_cancelling_a_search_interrupts_its_query_in_the_database(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a newer keystroke does to the search it replaces (Lookup's exclusive worker
+    cancels it): the query stops in the database, it does not run on unseen."""
+    import posplus_tui.services.lookup as lookup_module
+
+    sqlite = ledger.engine.dialect.name == "sqlite"
+    write(ledger, invoice(601, "9001", "Slow Query"))
+    ended = threading.Event()
+    outcome: list[str] = []
+
+    def endless(conn: Any, terms: list[str], limit: int) -> list[int]:
+        try:
+            conn.execute(
+                text(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+                    "SELECT count(*) FROM n"
+                    if sqlite
+                    else "SELECT pg_sleep(30)"
+                )
+            )
+            outcome.append("finished")
+        except Exception as exc:  # the interrupt (SQLite) or the cancel (PostgreSQL)
+            said = str(exc)
+            stopped = "interrupted" in said or "canceling statement" in said
+            outcome.append("interrupted" if stopped else repr(exc))
+            raise
+        finally:
+            ended.set()
+        return []
+
+    monkeypatch.setattr(lookup_module, "search_ids", endless)
+    task = asyncio.ensure_future(LookupService(ledger.engine, use_api=False).search("slow"))
+    await asyncio.sleep(0.1)
+    started = time.perf_counter()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(ended.wait, 5)
+    assert outcome == ["interrupted"]
+    assert time.perf_counter() - started < 2
