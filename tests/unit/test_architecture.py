@@ -48,7 +48,7 @@ def _plant(path: Path, line: str) -> None:
 
 
 def test_each_contract_fails_on_a_planted_violation(tmp_path: Path) -> None:
-    for part in ("posplus_tui", "drivers"):
+    for part in ("posplus_tui", "drivers", "gateways"):
         shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
 
@@ -58,6 +58,7 @@ def test_each_contract_fails_on_a_planted_violation(tmp_path: Path) -> None:
 
     _plant(tmp_path / "posplus_tui/domain/money.py", "import textual  # planted")
     _plant(tmp_path / "drivers/base.py", "import posplus_tui.domain  # planted")
+    _plant(tmp_path / "gateways/__init__.py", "import posplus_tui.domain  # planted")
     _plant(tmp_path / "posplus_tui/ui/errors.py", "import sqlmodel  # planted")
     _plant(tmp_path / "posplus_tui/ledger/audit.py", "import posplus_tui.services  # planted")
     proc = _lint_imports(tmp_path)
@@ -68,6 +69,7 @@ def test_each_contract_fails_on_a_planted_violation(tmp_path: Path) -> None:
         assert f"{name} BROKEN" in out, out
     assert f"Contracts: 0 kept, {len(names)} broken." in out, out
     assert "posplus_tui.domain.money -> textual" in out, out
+    assert "gateways -> posplus_tui.domain" in out, out
 
 
 def test_every_top_level_package_is_walled() -> None:
