@@ -3,6 +3,10 @@ phone or API id — from the local index first (instant), then ServiceTitan for 
 
 Every match is returned. A number can be both an invoice number and a job number, one job can have
 several invoices (projects, adjustments): the clerk chooses, never the app.
+
+Locally, an invoice, job or API id typed exactly comes first; then every invoice whose name,
+address, phone or numbers have words beginning with the words typed (``services.search``), open
+balances first, then the newest.
 """
 
 from __future__ import annotations
