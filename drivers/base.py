@@ -138,6 +138,20 @@ class AchAccount:
     __str__ = __repr__
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a protocol can do, for the UI to offer or leave out (never an exception to catch).
+
+    ``linked_refund``: a refund names the original and the terminal limits it to what is left;
+    without it the card is presented again and only the app's ledger limits the amount.
+    """
+
+    card_on_file: bool = True
+    keyed_card: bool = True
+    keyed_ach: bool = True
+    linked_refund: bool = True
+
+
 class Terminal(abc.ABC):
     """One card terminal. Every method is async and safe to call from the event loop.
 
@@ -147,6 +161,8 @@ class Terminal(abc.ABC):
     """
 
     url: str
+    #: what this protocol offers; a method it lacks answers ``TerminalError("NOT_SUPPORTED")``
+    capabilities: Capabilities = Capabilities()
 
     @abc.abstractmethod
     async def initialize(self) -> TerminalInfo: ...

@@ -1,5 +1,6 @@
-"""A technician's layered check of a terminal connection: URL → port → bytes → framing →
-identification → status query. Each layer names what failed and what to try."""
+"""A technician's layered check of a terminal connection. Serial/TCP (POSLink): URL → port →
+bytes → framing → identification → status query. HTTP (SPIn): URL → address → TCP → HTTP →
+auth key → terminal online. Each layer names what failed and what to try."""
 
 from __future__ import annotations
 
@@ -14,7 +15,19 @@ from drivers.registry import open_terminal, parse_url
 from drivers.trace import FrameTrace
 
 #: layer name → process exit code when that layer fails
-LAYERS = {"url": 2, "port": 3, "bytes": 4, "framing": 5, "identify": 6, "status": 7}
+LAYERS = {
+    "url": 2,
+    "port": 3,
+    "bytes": 4,
+    "framing": 5,
+    "identify": 6,
+    "status": 7,
+    "address": 8,
+    "tcp": 9,
+    "http": 10,
+    "authkey": 11,
+    "online": 12,
+}
 PROBE_REF = "DIAG0000000001"
 
 
@@ -59,8 +72,10 @@ async def diagnose(
     *,
     trace: Callable[[FrameTrace], None] | None = None,
     on_check: Callable[[Check], None] | None = None,
+    authkey: str | None = None,
 ) -> Diagnosis:
-    """Run initialize and a status query against ``url`` and explain the first layer that fails."""
+    """Run initialize and a status query against ``url`` and explain the first layer that fails.
+    ``authkey``: the SPIn auth key (HTTP terminals), kept apart from the URL."""
     result = Diagnosis(url)
 
     def add(check: Check) -> bool:
@@ -70,11 +85,19 @@ async def diagnose(
         return check.ok
 
     try:
-        kind, _ = parse_url(url)
+        kind, cfg = parse_url(url)
     except TerminalUrlError as exc:
         add(Check("url", False, str(exc), "fix the URL"))
         return result
     add(Check("url", True, f"{kind} terminal URL understood"))
+    if kind == "spin":
+        from drivers.spin.diagnostics import diagnose_spin
+
+        def add_layer(layer: str, ok: bool, detail: str, hint: str) -> bool:
+            return add(Check(layer, ok, detail, hint))
+
+        await diagnose_spin(url, cfg["options"], authkey, add_layer, trace)
+        return result
     seen: list[FrameTrace] = []
 
     def record(item: FrameTrace) -> None:

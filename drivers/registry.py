@@ -7,6 +7,11 @@ URLs::
     poslink+serial:socket://10.0.0.5:4000        any pyserial URL (socket://, rfc2217://, loop://)
     poslink+tcp://192.168.1.50:10009             a network terminal (port defaults to 10009)
     sim://?delay_ms=0&card_wait_ms=0             the in-process simulator (sim://NAME shares one)
+    spin+http://192.168.1.60:9000?tpn=T          a Dejavoo terminal over SPIn, local mode
+    spin+https://spinpos.net/spin?tpn=T          a Dejavoo terminal through the SPIn cloud proxy
+
+A SPIn terminal needs its auth key, a secret that never appears in a URL:
+``open_terminal(url, authkey=...)``.
 
 Options for every POSLink URL: ``timeout`` (seconds to wait for a reply, default 120),
 ``ack_timeout`` (3), ``retries`` (3 resends after NAK), ``version`` (1.35), ``report_status`` (0/1),
@@ -33,6 +38,7 @@ EXAMPLES = (
     "poslink+serial:///dev/ttyUSB0?baud=9600, poslink+serial://COM3?baud=115200, "
     "poslink+tcp://192.168.1.50:10009 or sim://?card_wait_ms=1500"
 )
+SPIN_SCHEMES = ("spin+http", "spin+https")
 BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 _PYSERIAL_SCHEMES = ("socket://", "rfc2217://", "loop://", "spy://", "alt://", "hwgrep://")
 _COMMON = {
@@ -212,7 +218,39 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
                 url, opts, response_default=response, ack_default=1.0, report_default=True
             ),
         }
-    raise _fail(url, f"unknown scheme {scheme!r}")
+    if scheme in SPIN_SCHEMES:
+        from drivers.spin.url import parse_spin_url
+
+        return "spin", {"options": parse_spin_url(url)}
+    raise _fail(
+        url,
+        f"unknown scheme {scheme!r} (a Dejavoo terminal: spin+http://HOST:PORT?tpn=TPN or "
+        "spin+https://HOST/PATH?tpn=TPN)",
+    )
+
+
+def display_url(url: str) -> str:
+    """``url`` safe to print: a password before ``@`` and secret-looking options masked (a URL
+    carrying the auth key is refused, but the refusal must not echo it)."""
+    if not isinstance(url, str):
+        return ""
+    head, sep, query = url.partition("?")
+    if "@" in head:
+        scheme, _, rest = head.partition("://")
+        head = f"{scheme}://••••@{rest.rsplit('@', 1)[-1]}"
+    if not sep:
+        return head
+    parts = []
+    for item in query.split("&"):
+        key, eq, _value = item.partition("=")
+        secret = any(w in key.lower() for w in ("key", "pass", "secret", "token"))
+        parts.append(f"{key}{eq}••••" if secret and eq else item)
+    return f"{head}?{'&'.join(parts)}"
+
+
+def needs_authkey(url: str) -> bool:
+    """True for protocols that need an auth key beside the URL (SPIn)."""
+    return isinstance(url, str) and url.strip().partition(":")[0].lower() in SPIN_SCHEMES
 
 
 Opener = Callable[[str, Callable[[FrameTrace], None] | None], Terminal]
@@ -223,17 +261,36 @@ def register_scheme(scheme: str, opener: Opener) -> None:
     """Add a terminal protocol: ``opener(url, trace)`` returns a :class:`Terminal` for URLs whose
     scheme is ``scheme`` (e.g. a future ``ingenico+tcp``). Built-in schemes cannot be replaced."""
     scheme = scheme.lower()
-    if scheme in ("poslink+serial", "poslink+tcp", "sim"):
+    if scheme in ("poslink+serial", "poslink+tcp", "sim", *SPIN_SCHEMES):
         raise ValueError(f"{scheme!r} is built in")
     _OPENERS[scheme] = opener
 
 
-def open_terminal(url: str, *, trace: Callable[[FrameTrace], None] | None = None) -> Terminal:
-    """A :class:`Terminal` for ``url``. Nothing is opened until the first request."""
+def open_terminal(
+    url: str,
+    *,
+    trace: Callable[[FrameTrace], None] | None = None,
+    authkey: str | None = None,
+) -> Terminal:
+    """A :class:`Terminal` for ``url``. Nothing is opened until the first request.
+
+    ``authkey``: the SPIn auth key (a secret the caller keeps; ignored by other protocols)."""
     scheme = url.partition(":")[0].lower() if isinstance(url, str) else ""
     if scheme in _OPENERS:
         return _OPENERS[scheme](url, trace)
     kind, cfg = parse_url(url)
+    if kind == "spin":
+        from drivers.spin.terminal import SpinTerminal
+
+        if not authkey:
+            raise TerminalUrlError(
+                "a SPIn terminal needs its auth key, which is kept apart from the URL: store it "
+                "in Setup (the keyring) or set POSPLUS_TERMINAL_AUTHKEY"
+            )
+        try:
+            return SpinTerminal(url, cfg["options"], authkey, trace)
+        except ValueError as exc:
+            raise TerminalUrlError(f"SPIn terminal: {exc}") from None
     options = cfg["options"]
     assert isinstance(options, PosLinkOptions)
     if kind == "serial":

@@ -44,7 +44,8 @@ class FrameTrace:
 
     def line(self) -> str:
         arrow = "→" if self.direction == "tx" else "←"
-        return f"{arrow} {self.kind:<9} {self.text}\n    {self.hex}"
+        line = f"{arrow} {self.kind:<9} {self.text}"
+        return f"{line}\n    {self.hex}" if self.hex else line
 
 
 TraceCallback = Callable[[FrameTrace], None]

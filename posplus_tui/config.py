@@ -20,7 +20,16 @@ from posplus_tui import paths
 
 ENVIRONMENTS = ("production", "integration", "sandbox")
 SECRET_KEYS = frozenset(
-    {"client_secret", "app_key", "reconciliation_password", "password", "secret", "pin"}
+    {
+        "client_secret",
+        "app_key",
+        "reconciliation_password",
+        "password",
+        "secret",
+        "pin",
+        "terminal_authkey",
+        "authkey",
+    }
 )
 _ENV_PREFIX = "POSPLUS_"
 
@@ -133,7 +142,12 @@ def _validate(values: dict[str, Any], source: str) -> Settings:
         if clean.get(key):
             problem = checker(clean[key])
             if problem:
-                raise ConfigError(f"{source}: “{key}” = {clean[key]!r} is not valid: {problem}")
+                shown = clean[key]
+                if key == "terminal_url":  # a refused URL may carry a secret: never echo it
+                    from drivers.registry import display_url
+
+                    shown = display_url(shown)
+                raise ConfigError(f"{source}: “{key}” = {shown!r} is not valid: {problem}")
     settings = Settings(**clean)
     if settings.environment not in ENVIRONMENTS:
         raise ConfigError(f"{source}: “environment” must be one of {', '.join(ENVIRONMENTS)}.")

@@ -9,8 +9,9 @@ and the store never writes a secret in clear text nor asks for a password on the
   service as ``POSPLUS_SECRETS_PASSWORD``;
 - ``keyrings.cryptfile`` chosen by ``PYTHON_KEYRING_BACKEND`` with its password in
   ``KEYRING_CRYPTFILE_PASSWORD`` (the package itself does not read that variable: we do);
-- ``POSPLUS_CLIENT_SECRET``, ``POSPLUS_APP_KEY`` and ``POSPLUS_RECONCILIATION_PASSWORD`` in the
-  environment of a back-office service.
+- ``POSPLUS_CLIENT_SECRET``, ``POSPLUS_APP_KEY``, ``POSPLUS_RECONCILIATION_PASSWORD`` (and a
+  Dejavoo SPIn terminal's ``POSPLUS_TERMINAL_AUTHKEY``) in the environment of a back-office
+  service.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from posplus_tui import paths
 from posplus_tui.redaction import register_secret
 
 SERVICE = "posplus-tui"
-SECRET_NAMES = ("client_secret", "app_key", "reconciliation_password")
+SECRET_NAMES = ("client_secret", "app_key", "reconciliation_password", "terminal_authkey")
 #: Secrets the app makes for itself (never typed in Setup): the key that signs the audit chain.
 INTERNAL_SECRETS = ("audit_key",)
 MASK = "••••"

@@ -50,7 +50,7 @@ def parse_fault(text: str) -> tuple[str, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group(required=True)
+    where = parser.add_mutually_exclusive_group()
     where.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP (port 0: any free port)")
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal (POSIX)")
     parser.add_argument(
@@ -80,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace, announce: Callable[[str], object] = print) -> None:
+    if not args.tcp and not args.pty:
+        raise ValueError("say where to serve: --tcp HOST:PORT (port 0: any free one) or --pty")
     faults = [parse_fault(f) for f in args.fault]
     if args.baud is not None and not 50 <= args.baud <= 4_000_000:
         raise ValueError(f"--baud {args.baud}: give a line speed such as 9600 or 115200")

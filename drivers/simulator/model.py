@@ -479,28 +479,7 @@ class Simulator:
         await self._processing()
         seq = self._next()
         original.refunded_cents += amount
-        rec = SimRecord(
-            ref,
-            req.command,
-            m.RETURN,
-            amount,
-            amount,
-            m.OK,
-            "OK",
-            host_code="00",
-            host_message="APPROVAL",
-            auth_code=f"R{seq:05d}",
-            host_ref=f"{self.tag}{seq:08d}",
-            terminal_ref=str(seq),
-            batch=str(self.batch_number),
-            card_type=original.card_type,
-            last4=original.last4,
-            original_host_ref=original.host_ref,
-        )
-        reply = self._reply(req, rec)
-        if self.take_fault("lost_reply"):
-            return LOST
-        return reply
+        return self._approve_follow_up(req, ref, m.RETURN, amount, original, f"R{seq:05d}", seq)
 
     async def _void(
         self, req: Request, ref: str, ext: dict[str, str], report: StatusReporter | None
@@ -528,17 +507,31 @@ class Simulator:
             for sale in self.records.values():
                 if sale.host_ref == original.original_host_ref:
                     sale.refunded_cents -= original.approved_cents
+        amount = original.approved_cents
+        return self._approve_follow_up(req, ref, m.VOID, amount, original, f"V{seq:05d}", seq)
+
+    def _approve_follow_up(
+        self,
+        req: Request,
+        ref: str,
+        txn_type: str,
+        amount: int,
+        original: SimRecord,
+        auth_code: str,
+        seq: int,
+    ) -> Reply:
+        """The approval of a return or void of ``original``, on its card (or a lost reply)."""
         rec = SimRecord(
             ref,
             req.command,
-            m.VOID,
-            original.approved_cents,
-            original.approved_cents,
+            txn_type,
+            amount,
+            amount,
             m.OK,
             "OK",
             host_code="00",
             host_message="APPROVAL",
-            auth_code=f"V{seq:05d}",
+            auth_code=auth_code,
             host_ref=f"{self.tag}{seq:08d}",
             terminal_ref=str(seq),
             batch=str(self.batch_number),

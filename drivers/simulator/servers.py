@@ -14,20 +14,11 @@ from drivers.transports.base import Connector, Link
 from drivers.transports.tcp import StreamLink
 
 
-class _SimStreamLink:
+class _SimStreamLink(StreamLink):
+    """The simulator's side of a TCP connection: closing it never raises (a client may vanish)."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-
-    async def read(self) -> bytes:
-        try:
-            return await self._reader.read(4096)
-        except (ConnectionError, OSError):
-            return b""
-
-    async def write(self, data: bytes) -> None:
-        self._writer.write(data)
-        await self._writer.drain()
+        super().__init__(reader, writer, "simulator, server side")
 
     async def close(self) -> None:
         self._writer.close()

@@ -34,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="MS",
         help="how long the simulated customer takes to present a card (default 1500)",
     )
+    demo.add_argument(
+        "--terminal",
+        choices=("poslink", "spin"),
+        default="poslink",
+        help="the simulated terminal: poslink (PAX, in-process) or spin (Dejavoo SPIn over HTTP "
+        "on 127.0.0.1)",
+    )
     demo.set_defaults(func=_demo)
     run = sub.add_parser("run", help="run the app against the configured ServiceTitan and terminal")
     run.set_defaults(func=_run)
@@ -76,7 +83,7 @@ def _demo(args: argparse.Namespace) -> int:
                 "Choose a folder this user can write to.",
                 exit_code=2,
             ) from None
-        services = build_demo(folder, card_wait_ms=args.card_wait_ms)
+        services = build_demo(folder, card_wait_ms=args.card_wait_ms, terminal=args.terminal)
         freeze_heap()
         return run_app(PosPlusApp(services))
 

@@ -1,13 +1,17 @@
 """``posplus terminal``: tools for a technician at the counter.
 
-``sim`` runs the terminal simulator, ``test`` checks a connection layer by layer, ``log`` shows a
-live hex + decoded trace of a test exchange (card data masked).
+``sim`` runs a terminal simulator (PAX POSLink, or Dejavoo SPIn with ``--protocol spin``), ``test``
+checks a connection layer by layer, ``log`` shows a live trace of a test exchange (card data and
+the SPIn auth key masked). A SPIn terminal's auth key comes from the secret store or
+``POSPLUS_TERMINAL_AUTHKEY``, never from the command line of ``test``/``log``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import secrets
 import sys
 
@@ -16,6 +20,7 @@ from posplus_tui.cli.common import CliError, load_settings
 
 def register(sub: argparse._SubParsersAction) -> None:
     from drivers.simulator.faults import FAULTS
+    from drivers.spin.simulator.faults import FAULTS as SPIN_FAULTS
 
     term = sub.add_parser(
         "terminal", help="card terminal tools: simulator, connection test, frame log"
@@ -25,7 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim = term_sub.add_parser(
         "sim",
         help="run the terminal simulator and print where it listens",
-        description="Faults: " + "; ".join(f"{k}: {v}" for k, v in FAULTS.items()),
+        description=(
+            "POSLink faults: "
+            + "; ".join(f"{k}: {v}" for k, v in FAULTS.items())
+            + ". SPIn faults (--protocol spin): "
+            + "; ".join(f"{k}: {v}" for k, v in SPIN_FAULTS.items())
+            + "."
+        ),
         epilog=(
             "Test amounts (by cents): .01 declined 05, .02 declined 51, .05 partial approval of half, "
             ".07 cardholder cancels, .09 approved but the reply is lost, .11 never answered; "
@@ -33,8 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     from drivers.simulator.__main__ import add_arguments
+    from drivers.spin.simulator.__main__ import add_spin_arguments
 
+    sim.add_argument(
+        "--protocol",
+        choices=("poslink", "spin"),
+        default="poslink",
+        help="poslink: PAX over --tcp/--pty (default); spin: Dejavoo SPIn over HTTP on 127.0.0.1",
+    )
     add_arguments(sim)
+    add_spin_arguments(sim)
     sim.set_defaults(func=_sim)
 
     test = term_sub.add_parser("test", help="check a terminal connection layer by layer")
@@ -70,6 +89,13 @@ def _url(args: argparse.Namespace) -> str:
 
 
 def _sim(args: argparse.Namespace) -> int:
+    if args.protocol == "spin":
+        return _sim_spin(args)
+    if args.port is not None:
+        raise CliError(
+            "--port is for --protocol spin; a POSLink simulator takes --tcp 127.0.0.1:PORT",
+            exit_code=2,
+        )
     from drivers.simulator.__main__ import run
 
     try:
@@ -81,17 +107,54 @@ def _sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sim_spin(args: argparse.Namespace) -> int:
+    from drivers.spin.simulator.__main__ import DEFAULT_AUTHKEY, run
+
+    if args.tcp or args.pty or args.baud is not None:
+        raise CliError(
+            "a SPIn simulator serves HTTP on 127.0.0.1: give --port PORT (0: any), not --tcp/--pty/--baud",
+            exit_code=2,
+        )
+    from posplus_tui.services.terminal_access import AUTHKEY_ENV
+
+    authkey = args.authkey or os.environ.get(AUTHKEY_ENV) or DEFAULT_AUTHKEY
+    try:
+        asyncio.run(run(args, authkey, announce=lambda text: print(text, flush=True)))
+    except ValueError as exc:
+        raise CliError(str(exc), exit_code=2) from exc
+    except OSError as exc:
+        raise CliError(f"the simulator cannot listen: {exc}", exit_code=3) from exc
+    return 0
+
+
+def _authkey(args: argparse.Namespace, url: str) -> str | None:
+    """The auth key for a SPIn URL: POSPLUS_TERMINAL_AUTHKEY or the secret store."""
+    from posplus_tui.services.terminal_access import needs_authkey, terminal_authkey
+
+    if not needs_authkey(url):
+        return None
+    from posplus_tui.secrets import SecretStore
+
+    tenant = "default"
+    with contextlib.suppress(CliError):
+        tenant = load_settings(args).tenant_id or "default"
+    return terminal_authkey(SecretStore(tenant=tenant))
+
+
 def _test(args: argparse.Namespace) -> int:
     from drivers.diagnostics import Check, diagnose
 
     url = _url(args)
-    print(f"Testing {url}")
+    authkey = _authkey(args, url)
+    from drivers.registry import display_url
+
+    print(f"Testing {display_url(url)}")
 
     def show(check: Check) -> None:
         mark = "ok  " if check.ok else "FAIL"
         print(f"  [{mark}] {check.layer:<9} {check.detail}", flush=True)
 
-    result = asyncio.run(diagnose(url, on_check=show))
+    result = asyncio.run(diagnose(url, on_check=show, authkey=authkey))
     failed = result.failed
     if failed is None:
         print("OK")
@@ -109,6 +172,7 @@ def _log(args: argparse.Namespace) -> int:
     from drivers.trace import FrameTrace
 
     url = _url(args)
+    authkey = _authkey(args, url)
     cents = None
     if args.sale:
         from posplus_tui.domain.money import Money
@@ -127,7 +191,7 @@ def _log(args: argparse.Namespace) -> int:
         print(f"{(item.at - start[0]) * 1000:9.1f} ms  {item.line()}", flush=True)
 
     async def run() -> int:
-        result = await diagnose(url, trace=show)
+        result = await diagnose(url, trace=show, authkey=authkey)
         if not result.ok:
             failed = result.failed
             assert failed is not None
@@ -137,7 +201,7 @@ def _log(args: argparse.Namespace) -> int:
             )
             return result.exit_code
         if cents is not None:
-            terminal = open_terminal(url, trace=show)
+            terminal = open_terminal(url, trace=show, authkey=authkey)
             try:
                 ref = f"LOG{secrets.token_hex(5).upper()}"
                 outcome = await terminal.sale(cents, ref)

@@ -23,6 +23,7 @@ from posplus_tui.ledger import audit as chain
 from posplus_tui.ledger.tables import AuditEvent
 from posplus_tui.redaction import redact
 from posplus_tui.secrets import SecretStore, SecretStoreError
+from posplus_tui.services.threads import off_loop
 
 __all__ = ["AUDIT_KEY", "AuditEntry", "AuditService", "VerifyReport", "anchors_file", "audit_key"]
 
@@ -93,18 +94,8 @@ class AuditService:
             )
             return event.seq
 
-    async def record(
-        self,
-        action: str,
-        *,
-        actor: str = "",
-        subject: str = "",
-        details: dict[str, Any] | None = None,
-    ) -> int:
-        """Append one event (e.g. ``setting_changed`` with the key, never a secret value)."""
-        return await asyncio.to_thread(
-            self.record_sync, action, actor=actor, subject=subject, details=details
-        )
+    #: Append one event (e.g. ``setting_changed`` with the key, never a secret value).
+    record = off_loop(record_sync)
 
     async def setting_changed(
         self, key: str, *, actor: str, secret: bool = False, old: str = "", new: str = ""

@@ -132,7 +132,11 @@ class Services:
             return sorted(self.setup.problems)
         missing = self.settings.missing_for_run()
         if not missing and self.not_ready:
-            missing = ["client secret / app key (keyring)"]
+            missing = [
+                "terminal auth key (keyring)"
+                if "auth key" in self.not_ready
+                else "client secret / app key (keyring)"
+            ]
         return missing
 
     async def status(self) -> StatusSnapshot:
@@ -199,6 +203,14 @@ class Services:
         except Exception as exc:
             self.not_ready = str(exc)
             return self.not_ready
+        from posplus_tui.services.terminal_access import missing_terminal_secret
+
+        missing_key = await asyncio.to_thread(
+            missing_terminal_secret, settings.terminal_url, secrets
+        )
+        if missing_key:
+            self.not_ready = missing_key
+            return missing_key
         wire_payments(self, client, settings.terminal_url)
         self.not_ready = ""
         await self.start()

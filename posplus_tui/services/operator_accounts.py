@@ -27,6 +27,7 @@ from posplus_tui.services.operator_values import (
     operator_info,
 )
 from posplus_tui.services.pins import DEFAULT_PIN_COST, check_pin_format, hash_pin
+from posplus_tui.services.threads import off_loop
 
 
 class OperatorAccounts:
@@ -155,18 +156,7 @@ class OperatorAccounts:
                 f"There is already an operator named {name}.", "Use a different name."
             ) from None
 
-    async def add(
-        self,
-        name: str,
-        role: Role | str,
-        pin: str,
-        *,
-        st_username: str = "",
-        by: OperatorRef | None = None,
-    ) -> OperatorInfo:
-        return await asyncio.to_thread(
-            self.add_sync, name, role, pin, st_username=st_username, by=by
-        )
+    add = off_loop(add_sync)
 
     def update_sync(
         self,

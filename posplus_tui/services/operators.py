@@ -7,7 +7,6 @@ written in the same database transaction as the counter it changes.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 
 from posplus_tui.domain.roles import Action, Role, can_approve, needs_supervisor, role_allows
@@ -26,6 +25,7 @@ from posplus_tui.services.operator_values import (
     operator_info,
 )
 from posplus_tui.services.pins import hash_pin, verify_pin
+from posplus_tui.services.threads import off_loop
 
 __all__ = [
     "LOCKOUT",
@@ -113,22 +113,8 @@ class OperatorService(OperatorSignIn):
             )
         return approval
 
-    async def approve_as_supervisor(
-        self,
-        name: str,
-        pin: str,
-        *,
-        action: Action | str,
-        requested_by: OperatorRef,
-        target: str = "",
-        amount: object = None,
-    ) -> Approval:
-        """A supervisor approves one request (see :meth:`approve_sync`)."""
-        return await asyncio.to_thread(
-            lambda: self.approve_sync(
-                name, pin, action=action, requested_by=requested_by, target=target, amount=amount
-            )
-        )
+    #: A supervisor approves one request (see :meth:`approve_sync`), off the event loop.
+    approve_as_supervisor = off_loop(approve_sync)
 
     def authorize_sync(
         self,

@@ -91,6 +91,22 @@ class PaymentEngine:
     def store(self) -> TxnStore:
         return self._store
 
+    def offers(self, method: str) -> bool:
+        """Whether this terminal's protocol can take ``method`` (``card``, ``keyed``,
+        ``card_on_file``, ``ach``): the screens offer only these (the driver's capability flags)."""
+        caps = getattr(self._terminal, "capabilities", None)
+        flag = {"keyed": "keyed_card", "card_on_file": "card_on_file", "ach": "keyed_ach"}.get(
+            method
+        )
+        return flag is None or caps is None or bool(getattr(caps, flag, True))
+
+    def _check_offered(self, method: str, words: str) -> None:
+        if not self.offers(method):
+            raise InvalidRequest(
+                f"This terminal cannot take {words}.",
+                "Take the card at the terminal instead (tap, insert or swipe).",
+            )
+
     @property
     def idle(self) -> bool:
         """No payment, check or recovery holds the terminal right now."""

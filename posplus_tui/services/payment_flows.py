@@ -38,6 +38,8 @@ class PaymentFlows(PaymentEngine):
         ``save_card``: ask the terminal for a reusable token and keep it on file for the customer.
         More than the balance needs a supervisor (``approval`` for ``charge_over_balance``).
         """
+        if keyed:
+            self._check_offered("keyed", "a card typed on its keypad")
         checked = await self._charge_amount(invoice, amount, operator, approval)
         tender = Tender.KEYED if keyed else Tender.CARD
         spec = _sale_spec(invoice, operator, checked, tender, save_card=save_card)
@@ -77,6 +79,7 @@ class PaymentFlows(PaymentEngine):
         on_event: PaymentListener | None = None,
     ) -> PaymentResult:
         """Charge a saved card (no card present)."""
+        self._check_offered("card_on_file", "a card on file")
         checked = await self._charge_amount(invoice, amount, operator, approval)
         card, token = await self._db(self._store.card_token, card_id, invoice.customer_id)
         spec = _sale_spec(invoice, operator, checked, Tender.CARD_ON_FILE, card_on_file_id=card.id)
@@ -104,6 +107,7 @@ class PaymentFlows(PaymentEngine):
     ) -> PaymentResult:
         """Keyed ACH: the numbers are checked (ABA checksum), passed to the terminal once and never
         stored or logged — only the account's last 4 is kept."""
+        self._check_offered("ach", "a bank account (ACH)")
         try:
             routing = check_routing_number(routing_number)
             account = check_account_number(account_number)

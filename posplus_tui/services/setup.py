@@ -21,7 +21,7 @@ from posplus_tui.secrets import SecretStore, SecretStoreError
 from posplus_tui.services.audit import AuditService
 
 #: Secrets the Setup screen edits (values only ever go to the keyring).
-SETUP_SECRETS = ("client_secret", "app_key", "reconciliation_password")
+SETUP_SECRETS = ("client_secret", "app_key", "reconciliation_password", "terminal_authkey")
 
 
 class SetupProblem(Exception):
@@ -291,19 +291,36 @@ class SetupService:
             )
         return check_username_against(username, self.known_usernames)
 
-    async def test_terminal(self, url: str) -> TerminalCheck:
-        """Open the terminal at ``url`` and ask it who it is."""
+    async def test_terminal(self, url: str, authkey: str = "") -> TerminalCheck:
+        """Open the terminal at ``url`` and ask it who it is. A Dejavoo SPIn terminal also needs
+        its auth key: ``authkey`` as typed (not saved yet), else the stored one."""
+        from posplus_tui.services.terminal_access import AUTHKEY_SECRET, needs_authkey
+
         if not url.strip():
             return TerminalCheck(
                 False,
                 "Type the terminal's address first.",
                 "For a USB/serial cable: poslink+serial:///dev/ttyUSB0?baud=9600 (COM3 on "
-                "Windows); on the network: poslink+tcp://10.0.0.5:10009; to practise: sim://",
+                "Windows); on the network: poslink+tcp://10.0.0.5:10009; a Dejavoo: "
+                "spin+http://10.0.0.6:9000?tpn=YOURTPN; to practise: sim://",
             )
         if self.terminal_tester is None:
             return TerminalCheck(False, "This build has no terminal drivers.", "Call support.")
+        options: dict[str, str] = {}
+        if needs_authkey(url.strip()):
+            key = authkey.strip() or await asyncio.to_thread(
+                self._stored, AUTHKEY_SECRET, self.settings.tenant_id
+            )
+            if not key:
+                return TerminalCheck(
+                    False,
+                    "Type the terminal's auth key first.",
+                    "It is the 10-character SPIn auth key for this TPN in the iPOSpays portal "
+                    "(or your ISO's welcome e-mail).",
+                )
+            options["authkey"] = key
         try:
-            info = await self.terminal_tester(url.strip())
+            info = await self.terminal_tester(url.strip(), **options)
         except Exception as exc:
             title = getattr(exc, "title", None) or str(exc) or type(exc).__name__
             return TerminalCheck(

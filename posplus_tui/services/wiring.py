@@ -25,11 +25,14 @@ if TYPE_CHECKING:  # imported when built: the app's first frame does not wait fo
     from posplus_tui.servicetitan import ServiceTitanClient
 
 
-async def open_and_identify_terminal(url: str) -> TerminalInfo:
-    """Open the terminal at ``url``, ask who it is, close it: Setup's and Terminal's test button."""
-    import drivers
+async def open_and_identify_terminal(
+    url: str, *, secrets: SecretStore | None = None, authkey: str | None = None
+) -> TerminalInfo:
+    """Open the terminal at ``url``, ask who it is, close it: Setup's and Terminal's test button.
+    A SPIn terminal's auth key: ``authkey`` (typed, not saved yet) or the one in ``secrets``."""
+    from posplus_tui.services.terminal_access import open_configured_terminal
 
-    terminal = drivers.open_terminal(url)
+    terminal = open_configured_terminal(url, secrets, authkey=authkey)
     try:
         return await terminal.initialize()
     finally:
@@ -114,7 +117,6 @@ def wire_payments(
     services: Services, client: ServiceTitanClient, terminal_url: str, **worker_options: Any
 ) -> None:
     """The terminal, the payment engine, lookup, reconcile and sync over one client and ledger."""
-    import drivers
     from posplus_tui.services.lookup import LookupService
     from posplus_tui.services.payments import PaymentService
     from posplus_tui.services.reconcile.factory import build_bundle
@@ -124,7 +126,9 @@ def wire_payments(
     if ledger is None or operators is None:
         raise RuntimeError("the ledger and operators are opened before the payment services")
     frames = FrameLog()
-    terminal = drivers.open_terminal(terminal_url, trace=frames.record)
+    from posplus_tui.services.terminal_access import open_configured_terminal
+
+    terminal = open_configured_terminal(terminal_url, services.secrets, trace=frames.record)
     services._closers.append(terminal.close)
     payments = PaymentService(
         ledger,
@@ -188,6 +192,12 @@ def build_run(
     except Exception as exc:  # NotConfigured (a secret missing) or no keyring: Setup says which
         services.not_ready = str(exc)
         return services
+    from posplus_tui.services.terminal_access import missing_terminal_secret
+
+    missing_key = missing_terminal_secret(settings.terminal_url, secrets)
+    if missing_key:
+        services.not_ready = missing_key
+        return services
     wire_payments(services, client, settings.terminal_url)
     return services
 
@@ -200,17 +210,21 @@ def build_demo(
     pin_cost: int | None = None,
     sync_on_start: bool = True,
     sandbox_size: str = "demo",
+    terminal: str = "poslink",
     **worker_options: Any,
 ) -> Services:
-    """Services for ``posplus demo``: SQLite in ``folder``, the sandbox in-process, ``sim://``."""
+    """Services for ``posplus demo``: SQLite in ``folder``, the sandbox in-process, and the
+    ``terminal`` simulator: ``poslink`` (``sim://``) or ``spin`` (SPIn over loopback HTTP)."""
     from pathlib import Path
 
     from posplus_tui.secrets import MemoryKeyring
+    from posplus_tui.services.demo_terminal import start_demo_terminal
     from posplus_tui.services.setup import SetupService
     from posplus_tui.servicetitan.sandbox import IN_PROCESS_BASE_URL, Sandbox
 
     folder = Path(folder)
     sandbox = Sandbox(seed=1, size=sandbox_size)  # type: ignore[arg-type]
+    demo_terminal = start_demo_terminal(terminal, card_wait_ms)
     creds = sandbox.credentials
     settings = Settings(
         environment="sandbox",
@@ -218,7 +232,7 @@ def build_demo(
         client_id=creds.client_id,
         reconciliation_username="DLee",
         payment_type_name="POS+",
-        terminal_url=f"sim://?card_wait_ms={card_wait_ms}",
+        terminal_url=demo_terminal.url,
         database_url=f"sqlite:///{folder / 'demo-ledger.sqlite3'}",
         station_name="Counter 1",
         sandbox_url=IN_PROCESS_BASE_URL,
@@ -227,6 +241,8 @@ def build_demo(
     secrets.set("client_secret", creds.client_secret)
     secrets.set("app_key", creds.app_key)
     secrets.set("audit_key", "demo-audit-key: practice money only")  # the demo's is no secret
+    if demo_terminal.authkey:
+        secrets.set("terminal_authkey", demo_terminal.authkey)
     setup = SetupService(
         settings,
         secrets,
@@ -244,6 +260,8 @@ def build_demo(
         sync_on_start=sync_on_start,
     )
     services.sandbox = sandbox
+    if demo_terminal.stop is not None:
+        services._closers.append(demo_terminal.stop)
     operators = _open_operators(services, pin_cost)
     if operators.count_sync() == 0:
         # The demo's admin is the first operator of an empty ledger; it adds the others.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,8 +20,8 @@ FAST = Backoff(base=0.05, factor=2, cap=0.5, jitter=0)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    led = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+def ledger(migrated_sqlite_url: str) -> Iterator[Ledger]:
+    led = open_ledger(migrated_sqlite_url)
     yield led
     led.dispose()
 

@@ -18,8 +18,8 @@ from posplus_tui.servicetitan.sandbox import Sandbox
 
 
 @pytest.fixture
-def pg_ledger(pg_url: str) -> Iterator[Ledger]:
-    led = open_ledger(pg_url)
+def pg_ledger(migrated_pg_url: str) -> Iterator[Ledger]:
+    led = open_ledger(migrated_pg_url)
     yield led
     led.dispose()
 

@@ -26,8 +26,8 @@ LIMIT = 20
 
 
 @pytest.fixture
-def pg_ledger(pg_url: str) -> Iterator[Ledger]:
-    led = open_ledger(pg_url)
+def pg_ledger(migrated_pg_url: str) -> Iterator[Ledger]:
+    led = open_ledger(migrated_pg_url)
     yield led
     led.dispose()
 

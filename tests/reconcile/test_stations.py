@@ -24,8 +24,8 @@ ONCE = [sys.executable, "-m", "posplus_tui", "reconcile", "--once", "--no-progre
 
 
 @pytest.fixture
-def pg_ledger(pg_url: str) -> Iterator[Ledger]:
-    led = open_ledger(pg_url)
+def pg_ledger(migrated_pg_url: str) -> Iterator[Ledger]:
+    led = open_ledger(migrated_pg_url)
     yield led
     led.dispose()
 

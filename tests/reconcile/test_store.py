@@ -21,11 +21,9 @@ from tests.reconcile.test_posting import outbox_state
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def any_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    else:
-        url = request.getfixturevalue("pg_url")
+def any_ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
+    fixture = {"sqlite": "migrated_sqlite_url", "postgresql": "migrated_pg_url"}[request.param]
+    url = request.getfixturevalue(fixture)
     led = open_ledger(url)
     yield led
     led.dispose()

@@ -6,7 +6,6 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -29,10 +28,11 @@ class Clock:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def ledger_url(request: pytest.FixtureRequest) -> str:
+    """A fresh ledger at the newest schema (the migrations themselves are tests/ledger's)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    return request.getfixturevalue("pg_url")
+        return str(request.getfixturevalue("migrated_sqlite_url"))
+    return str(request.getfixturevalue("migrated_pg_url"))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -34,8 +33,8 @@ S = TxnState
 
 
 @pytest.fixture
-def ledger_url(tmp_path: Path) -> str:  # SQLite only here; PostgreSQL in test_payments_pg.py
-    return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+def ledger_url(migrated_sqlite_url: str) -> str:  # SQLite here; PostgreSQL in test_payments_pg.py
+    return migrated_sqlite_url
 
 
 @pytest.fixture

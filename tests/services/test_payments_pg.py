@@ -21,8 +21,8 @@ S = TxnState
 
 
 @pytest.fixture
-def ledger_url(pg_url: str) -> str:
-    return pg_url
+def ledger_url(migrated_pg_url: str) -> str:
+    return migrated_pg_url
 
 
 async def test_every_kind_of_flow_on_postgresql(

@@ -85,13 +85,16 @@ def demo_app(tmp_path, demo_template) -> Callable[..., PosPlusApp]:
     for file in demo_template.glob("demo-ledger.sqlite3*"):
         shutil.copy(file, tmp_path / file.name)
 
-    def make(card_wait_ms: int = 0, clock: FixedClock | None = None) -> PosPlusApp:
+    def make(
+        card_wait_ms: int = 0, clock: FixedClock | None = None, terminal: str = "poslink"
+    ) -> PosPlusApp:
         services = build_demo(
             tmp_path,
             card_wait_ms=card_wait_ms,
             clock=clock or FixedClock(),
             pin_cost=TEST_PIN_COST,
             sync_on_start=False,
+            terminal=terminal,
         )
         return PosPlusApp(services, status_every=0)
 

@@ -242,3 +242,21 @@ def test_payment_in_flight_f4(snap_compare, demo_app) -> None:
         await wait_for_text(pilot, "Ask the customer to tap")
 
     assert _snap(snap_compare, demo_app(card_wait_ms=120_000), steps)
+
+
+def test_setup_dejavoo_terminal(snap_compare, setup_only_app) -> None:
+    """Setup with a Dejavoo (SPIn) terminal: family, address, TPN, auth key (never shown)."""
+    from posplus_tui.config import Settings
+
+    app = setup_only_app(Settings(terminal_url="spin+https://spinpos.net/spin?tpn=Z11AB0123456"))
+
+    async def steps(pilot) -> None:
+        pilot.app.screen.query_one("#spin_tpn").focus()
+        await settle(pilot)
+
+    assert _snap(snap_compare, app, steps, size=(100, 40))
+
+
+def test_invoice_on_a_spin_terminal(snap_compare, demo_app) -> None:
+    """A Dejavoo (SPIn) terminal: no card on file, keyed card or ACH offered (capability flags)."""
+    assert _snap(snap_compare, demo_app(terminal="spin"), _clerk_on_invoice)

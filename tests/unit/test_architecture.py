@@ -48,7 +48,8 @@ def _plant(path: Path, line: str) -> None:
 
 
 def test_each_contract_fails_on_a_planted_violation(tmp_path: Path) -> None:
-    for part in ("posplus_tui", "drivers", "gateways"):
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    for part in config["tool"]["importlinter"]["root_packages"]:
         shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
 

@@ -29,18 +29,9 @@ class BatchSteps(VerifySteps):
                 and sale is not None
                 and sale.state == m.PENDING
                 and sale.attempts == 0
+                and await self._cancel_unposted_original(item)
             ):
-                events = await asyncio.to_thread(
-                    self.store.cancel_unposted_original,
-                    item,
-                    self._claim_id(),
-                    self.clock(),
-                    self.station,
-                )
-                if events is not None:
-                    self.progress.cancelled += 2
-                    self.bus.publish_many(events)
-                    dropped.update({item.outbox_id, sale.outbox_id})
+                dropped.update({item.outbox_id, sale.outbox_id})
         for item in items:
             if item.outbox_id in dropped:
                 continue
@@ -104,18 +95,13 @@ class BatchSteps(VerifySteps):
                 "posted by hand with a note.",
             )
             return None
-        if is_void and state == m.PENDING and not item.original_claimed:
-            events = await asyncio.to_thread(
-                self.store.cancel_unposted_original,
-                item,
-                self._claim_id(),
-                self.clock(),
-                self.station,
-            )
-            if events is not None:
-                self.progress.cancelled += 2
-                self.bus.publish_many(events)
-                return None
+        if (
+            is_void
+            and state == m.PENDING
+            and not item.original_claimed
+            and await self._cancel_unposted_original(item)
+        ):
+            return None
         if is_void and state == m.CANCELLED:
             self._finish(
                 item,
@@ -145,6 +131,18 @@ class BatchSteps(VerifySteps):
             )
         )
         return None
+
+    async def _cancel_unposted_original(self, void: m.OutboxItem) -> bool:
+        """A void of a sale never posted: both rows end cancelled, nothing goes to ServiceTitan.
+        False when the store found the sale had moved on meanwhile (the void is then posted)."""
+        events = await asyncio.to_thread(
+            self.store.cancel_unposted_original, void, self._claim_id(), self.clock(), self.station
+        )
+        if events is None:
+            return False
+        self.progress.cancelled += 2
+        self.bus.publish_many(events)
+        return True
 
     async def _search(self, item: m.OutboxItem, batch: m.Batch) -> PostResult | Exception | None:
         try:

@@ -99,6 +99,7 @@ class ReconcileService:
         """Run the worker as a background task (the in-app worker and ``--follow``)."""
         if self.running:
             return
+        self.worker.resume()
         self._task = asyncio.create_task(self._follow(), name="posplus-reconcile")
 
     async def stop(self) -> None:

@@ -45,8 +45,14 @@ class ReconcileWorker(BatchSteps):
         self._wake.set()
 
     def stop(self) -> None:
+        """Finish the step in hand and return from :meth:`run`; holds until :meth:`resume`, so
+        a stop that comes while the follower is still starting (taking the lock) is kept."""
         self._stopping = True
         self._wake.set()
+
+    def resume(self) -> None:
+        """Allow :meth:`run` again after :meth:`stop` (a service started anew)."""
+        self._stopping = False
 
     async def prepare(self) -> None:
         """Resolve the payment type and check the channel; raises :class:`ReconcileStopped`."""
@@ -119,7 +125,6 @@ class ReconcileWorker(BatchSteps):
         A setup problem pauses the worker (with a SETUP_ERROR event) and it tries again later;
         any other error is logged and the loop goes on.
         """
-        self._stopping = False
         async with self._beating():
             await self._follow(poll_seconds)
         with contextlib.suppress(Exception):

@@ -136,6 +136,8 @@ class WorkerBase:
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
+        if self._stopping:  # stop() came while a step ran: its wake-up was just cleared
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 

@@ -71,6 +71,11 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
         self.phase = "form"  # form → running → done
         self.cards: list[Any] = []
 
+    def _offers(self, method: str) -> bool:
+        """What the terminal's protocol can take (its capability flags, through the service)."""
+        payments = self.services.payments
+        return payments is None or payments.offers(method)
+
     def body(self) -> ComposeResult:
         d = self.detail
         with VerticalScroll(id="charge-body"):
@@ -93,7 +98,11 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
                 yield field_row(
                     "How",
                     Select(
-                        METHODS, value=self.method, allow_blank=False, id="method", compact=True
+                        [m for m in METHODS if self._offers(m[1])],
+                        value=self.method if self._offers(self.method) else "card",
+                        allow_blank=False,
+                        id="method",
+                        compact=True,
                     ),
                 )
                 yield field_row(
@@ -176,7 +185,10 @@ class ChargeScreen(LiveRequest, PosScreen[None]):
     def _method_changed(self) -> None:
         method = self.query_one("#method", Select).value
         self.method = str(method)
-        self.query_one("#save-card-row").display = self.method in ("card", "keyed")
+        self.query_one("#save-card-row").display = self.method in (
+            "card",
+            "keyed",
+        ) and self._offers("card_on_file")
         self.query_one("#card-row").display = self.method == "card_on_file"
         self.query_one("#ach-fields").display = self.method == "ach"
         send = "Send ACH payment (F2)" if self.method == "ach" else "Send to terminal (F2)"

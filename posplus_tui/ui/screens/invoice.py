@@ -208,8 +208,16 @@ class InvoiceScreen(PosScreen[None]):
             line.update(f"Next step: charge the remaining {rest.format()} — press c.")
             return
         can_pay = self.detail is not None and self.detail.balance.cents > 0
-        line.display = can_pay
-        line.update("Also: k card typed on the terminal · a bank account (ACH)")
+        also = [
+            words
+            for method, words in (
+                ("keyed", "k card typed on the terminal"),
+                ("ach", "a bank account (ACH)"),
+            )
+            if self._offers(method)
+        ]
+        line.display = can_pay and bool(also)
+        line.update("Also: " + " · ".join(also))
 
     def _rest_now(self) -> Money | None:
         """The rest still to offer: never more than the balance as it stands now."""
@@ -319,6 +327,8 @@ class InvoiceScreen(PosScreen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The footer shows what can be done now: no charge on a paid invoice, no refund or void
         before we have taken a payment on it."""
+        if action in ("card_on_file", "keyed", "ach") and not self._offers(action):
+            return False  # the terminal's protocol cannot take it: not offered at all
         if action == "card_on_file":
             return self.detail is not None
         if action in ("charge", "deposit", "keyed", "ach"):
@@ -328,6 +338,11 @@ class InvoiceScreen(PosScreen[None]):
                 return False
             return None if self.why_disabled(action) else True
         return True
+
+    def _offers(self, method: str) -> bool:
+        """What the terminal's protocol can take (its capability flags, through the service)."""
+        payments = self.services.payments
+        return payments is None or payments.offers(method)
 
     def why_disabled(self, action: str) -> str:
         """Why a refund or void of the highlighted transaction cannot be done: said before

@@ -3,6 +3,7 @@ supervisor's actions on a posting that needs a person."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -335,21 +336,14 @@ class ReconcileScreen(PosScreen[None]):
 
     @work(group="reconcile-action", exit_on_error=False)
     async def retry(self, event: Any) -> None:
-        problem = self.query_one("#reconcile-problem", ProblemPanel)
         go, approval = await self._approval(f"retrying payment {event.transaction_ref}", event)
         if not go:
             return
-        try:
-            await self.services.reconcile.retry_now(
+        await self._act(
+            lambda: self.services.reconcile.retry_now(
                 event.outbox_id, operator=self.pos_app.operator, approval=approval
-            )
-        except Exception as exc:
-            p = explain(exc)
-            problem.show(p.title, p.fix)
-            return
-        problem.clear()
-        self.query_one("#reconcile-message", FieldMessage).ok(
-            f"Payment {event.transaction_ref} will be tried again now."
+            ),
+            f"Payment {event.transaction_ref} will be tried again now.",
         )
 
     def action_by_hand(self) -> None:
@@ -381,19 +375,24 @@ class ReconcileScreen(PosScreen[None]):
         )
         if not go:
             return
+        await self._act(
+            lambda: self.services.reconcile.mark_posted_by_hand(
+                event.outbox_id, note, operator=self.pos_app.operator, approval=approval
+            ),
+            f"Payment {event.transaction_ref} marked as posted by hand.",
+        )
+
+    async def _act(self, action: Callable[[], Awaitable[object]], done: str) -> None:
+        """Run a supervisor's action: a refusal shows in the problem panel, success in words."""
         problem = self.query_one("#reconcile-problem", ProblemPanel)
         try:
-            await self.services.reconcile.mark_posted_by_hand(
-                event.outbox_id, note, operator=self.pos_app.operator, approval=approval
-            )
+            await action()
         except Exception as exc:
             p = explain(exc)
             problem.show(p.title, p.fix)
             return
         problem.clear()
-        self.query_one("#reconcile-message", FieldMessage).ok(
-            f"Payment {event.transaction_ref} marked as posted by hand."
-        )
+        self.query_one("#reconcile-message", FieldMessage).ok(done)
 
     def action_open_invoice(self) -> None:
         event = self._selected()

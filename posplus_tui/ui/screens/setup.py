@@ -18,6 +18,12 @@ from posplus_tui.services.setup import (
     SetupService,
     look_alikes,
 )
+from posplus_tui.services.terminal_access import (
+    FAMILIES,
+    spin_parts,
+    spin_url,
+    terminal_family,
+)
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.literal import cells
 from posplus_tui.ui.modals import OperatorDraft, OperatorForm
@@ -34,6 +40,7 @@ SECRET_LABELS = {
     "client_secret": "Client secret",
     "app_key": "App key",
     "reconciliation_password": "Reconciliation user's password",
+    "terminal_authkey": "Auth key",
 }
 
 
@@ -200,16 +207,55 @@ class SetupScreen(PosScreen[None]):
                 ),
             )
             yield Label("4. Card terminal", classes="section-title")
-            yield field_row(
-                "Terminal address",
-                Input(
-                    s.terminal_url,
-                    id="terminal_url",
-                    placeholder="poslink+serial:///dev/ttyUSB0?baud=9600",
-                    compact=True,
-                    select_on_focus=False,
-                ),
+            family = terminal_family(s.terminal_url)
+            spin_address, spin_tpn = spin_parts(s.terminal_url)
+            url_input = Input(
+                s.terminal_url if family == "poslink" else "",
+                id="terminal_url",
+                placeholder="poslink+serial:///dev/ttyUSB0?baud=9600",
+                compact=True,
+                select_on_focus=False,
             )
+            url_input.display = family == "poslink"
+            yield field_row(
+                "Terminal",
+                # the address first: the keyboard path through Setup stays as it was for PAX
+                url_input,
+                Select(
+                    FAMILIES, value=family, id="terminal_family", allow_blank=False, compact=True
+                ),
+                id="terminal-row",
+            )
+            spin_rows = [
+                field_row(
+                    "Dejavoo address",
+                    Input(
+                        spin_address,
+                        id="spin_address",
+                        placeholder="192.168.1.60:9000 (local) or https://spinpos.net/spin (cloud)",
+                        compact=True,
+                        select_on_focus=False,
+                    ),
+                ),
+                field_row(
+                    "TPN",
+                    Input(spin_tpn, id="spin_tpn", placeholder="Z11AB0123456", compact=True),
+                ),
+                field_row(
+                    SECRET_LABELS["terminal_authkey"],
+                    Input(
+                        "",
+                        id="terminal_authkey",
+                        password=True,
+                        placeholder=self._secret_placeholder("terminal_authkey"),
+                        compact=True,
+                    ),
+                ),
+            ]
+            for row in spin_rows:
+                row.add_class("spin-row")
+                row.display = family == "spin"
+                yield row
             with Horizontal(classes="button-row"):
                 yield Button("Test terminal (ctrl+e)", id="test-terminal", compact=True)
             yield FieldMessage(id="terminal-result")
@@ -290,6 +336,19 @@ class SetupScreen(PosScreen[None]):
             sandbox_url=self._value("sandbox_url") if str(env) == "sandbox" else "",
         )
 
+    @on(Select.Changed, "#terminal_family")
+    def _family_changed(self, event: Select.Changed) -> None:
+        spin = event.value == "spin"
+        self.query_one("#terminal_url").display = not spin
+        for row in self.query(".spin-row"):
+            row.display = spin
+
+    def _terminal_url(self) -> str:
+        """The terminal URL the form describes (raises ValueError with the fix for SPIn)."""
+        if self.query_one("#terminal_family", Select).value == "spin":
+            return spin_url(self._value("spin_address"), self._value("spin_tpn"))
+        return self._value("terminal_url")
+
     @on(Select.Changed, "#environment")
     def _environment_changed(self, event: Select.Changed) -> None:
         self.query_one("#sandbox-row").display = event.value == "sandbox"
@@ -317,7 +376,7 @@ class SetupScreen(PosScreen[None]):
         problem.clear()
         field.value = ""
         field.placeholder = "unlocked"
-        for name in ("client_secret", "app_key", "reconciliation_password"):
+        for name in ("client_secret", "app_key", "reconciliation_password", "terminal_authkey"):
             self.query_one(f"#{name}", Input).placeholder = self._secret_placeholder(name)
         return True
 
@@ -391,11 +450,18 @@ class SetupScreen(PosScreen[None]):
 
     @on(Button.Pressed, "#test-terminal")
     def action_test_terminal(self) -> None:
-        self.query_one("#terminal-result", FieldMessage).hint("Asking the terminal…")
-        self.run_service(self._test_terminal(self._value("terminal_url")), name="setup-terminal")
+        box = self.query_one("#terminal-result", FieldMessage)
+        try:
+            url = self._terminal_url()
+        except ValueError as exc:
+            box.error(str(exc))
+            return
+        box.hint("Asking the terminal…")
+        authkey = self.query_one("#terminal_authkey", Input).value
+        self.run_service(self._test_terminal(url, authkey), name="setup-terminal")
 
-    async def _test_terminal(self, url: str) -> None:
-        result = await self.setup.test_terminal(url)
+    async def _test_terminal(self, url: str, authkey: str = "") -> None:
+        result = await self.setup.test_terminal(url, authkey)
         box = self.query_one("#terminal-result", FieldMessage)
         if result.ok:
             box.ok(result.title)
@@ -407,13 +473,18 @@ class SetupScreen(PosScreen[None]):
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         form = self._form()
+        try:
+            terminal_url = self._terminal_url()
+        except ValueError as exc:
+            self.query_one("#save-result", FieldMessage).error(f"Not saved: {exc}")
+            return
         payment_type = self.query_one("#payment_type", Select).value
         values = {
             "environment": form.environment,
             "tenant_id": form.tenant_id,
             "client_id": form.client_id,
             "reconciliation_username": self._value("reconciliation_username"),
-            "terminal_url": self._value("terminal_url"),
+            "terminal_url": terminal_url,
             "sandbox_url": form.sandbox_url or self.setup.settings.sandbox_url,
             "station_name": self._value("station_name") or "Counter 1",
         }
@@ -423,6 +494,7 @@ class SetupScreen(PosScreen[None]):
             "client_secret": form.client_secret,
             "app_key": form.app_key,
             "reconciliation_password": self.query_one("#reconciliation_password", Input).value,
+            "terminal_authkey": self.query_one("#terminal_authkey", Input).value,
         }
         self.run_service(self._save(values, secrets), name="setup-save")
 
@@ -439,7 +511,7 @@ class SetupScreen(PosScreen[None]):
             result.error(exc.title)
             return
         problem.clear()
-        for name in ("client_secret", "app_key", "reconciliation_password"):
+        for name in ("client_secret", "app_key", "reconciliation_password", "terminal_authkey"):
             field = self.query_one(f"#{name}", Input)
             field.value = ""
             field.placeholder = self._secret_placeholder(name)
