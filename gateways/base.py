@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gateways.errors import GatewayUnknown
+
 __all__ = [
     "ChangePage",
     "EventKind",
@@ -203,6 +205,12 @@ class LinkGateway(abc.ABC):
         self, payment_id: str, *, amount_cents: int | None, idempotency_key: str
     ) -> RefundResult:
         """Refund ``amount_cents`` of a link payment (``None``: all that is left)."""
+
+    async def read_refund(self, refund_id: str) -> RefundResult:
+        """A direct read of one refund: how a PENDING refund is settled later (it may still
+        fail, and then no money went back). Default: providers that cannot read one back
+        answer unknown, so the app keeps it pending and never reports it as returned."""
+        raise GatewayUnknown(f"{self.provider or 'this provider'} cannot read refund {refund_id}")
 
     @abc.abstractmethod
     async def aclose(self) -> None:

@@ -27,6 +27,10 @@ SECRET_KEYS = frozenset(
         "password",
         "secret",
         "pin",
+        "stripe_secret_key",
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "smtp_password",
         "terminal_authkey",
         "authkey",
     }
@@ -52,6 +56,15 @@ class Settings:
     station_name: str = "Counter 1"
     #: Only for ``environment = "sandbox"``: the sandbox's base URL (served by ``posplus sandbox``).
     sandbox_url: str = ""
+    #: Payment links (the Stripe secret key and Twilio's SID and token are secrets, not here).
+    #: Empty: Stripe itself; else e.g. ``posplus links sandbox serve``'s address.
+    stripe_api_url: str = ""
+    smtp_host: str = ""
+    smtp_port: str = ""
+    #: The address link e-mails come from, e.g. billing@example.com.
+    smtp_from: str = ""
+    #: The Twilio number texts come from, in E.164 (+14155550123).
+    twilio_from: str = ""
 
     def missing_for_run(self) -> list[str]:
         """Keys that must be set before ``posplus run`` can talk to ServiceTitan and a terminal."""
@@ -85,6 +98,23 @@ _CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
         "sqlite:///PATH or postgresql://USER@HOST/DB",
     ),
     "sandbox_url": (re.compile(r"^https?://"), "http://127.0.0.1:8765"),
+    "stripe_api_url": (
+        re.compile(r"^https?://\S+$"),
+        "http://127.0.0.1:12111 (or empty for Stripe)",
+    ),
+    "smtp_host": (
+        re.compile(r"^[A-Za-z0-9.\-]{1,253}$"),
+        "the mail relay's name, e.g. smtp.example.com",
+    ),
+    "smtp_port": (
+        re.compile(r"^([1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$"),
+        "a port number such as 25, 465 or 587",
+    ),
+    "smtp_from": (
+        re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+        "an e-mail address, e.g. billing@example.com",
+    ),
+    "twilio_from": (re.compile(r"^\+[1-9]\d{6,14}$"), "a number in E.164, e.g. +14155550123"),
 }
 
 

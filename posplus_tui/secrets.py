@@ -29,7 +29,15 @@ from posplus_tui import paths
 from posplus_tui.redaction import register_secret
 
 SERVICE = "posplus-tui"
-SECRET_NAMES = ("client_secret", "app_key", "reconciliation_password", "terminal_authkey")
+#: Payment links: the Stripe secret key and Twilio's account SID and auth token.
+LINK_SECRET_NAMES = ("stripe_secret_key", "twilio_account_sid", "twilio_auth_token")
+SECRET_NAMES = (
+    "client_secret",
+    "app_key",
+    "reconciliation_password",
+    "terminal_authkey",
+    *LINK_SECRET_NAMES,
+)
 #: Secrets the app makes for itself (never typed in Setup): the key that signs the audit chain.
 INTERNAL_SECRETS = ("audit_key",)
 MASK = "••••"

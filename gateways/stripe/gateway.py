@@ -468,5 +468,22 @@ class StripeGateway(LinkGateway):
         except m.Unreadable as exc:
             raise GatewayUnknown(f"Stripe's refund reply could not be read: {exc}.") from exc
 
+    async def read_refund(self, refund_id: str) -> RefundResult:
+        refund = await self._read(
+            "read the refund", self._client.v1.refunds.retrieve_async(refund_id), "refund"
+        )
+        try:
+            if refund.get("id") != refund_id:
+                raise m.Unreadable(f"reply is refund {refund.get('id')!r}, not {refund_id!r}")
+            return RefundResult(
+                refund_id=refund_id,
+                payment_id=m.as_str(refund, "payment_intent", optional=True),
+                amount_cents=m.as_int(refund, "amount"),
+                state=m.refund_state(refund),
+                failure_reason=m.as_str(refund, "failure_reason", optional=True),
+            )
+        except m.Unreadable as exc:
+            raise GatewayUnknown(f"Stripe's refund could not be read: {exc}.") from exc
+
     async def aclose(self) -> None:
         await self._http.close_async()  # type: ignore[no-untyped-call]

@@ -23,7 +23,7 @@ from posplus_tui.domain.money import Money
 from posplus_tui.domain.rules import RuleViolation
 from posplus_tui.domain.transactions import MONEY_MOVED_STATES, TxnState
 
-__all__ = ["InvoiceHolds", "LedgerCharge", "check_reservation", "holds_for"]
+__all__ = ["InvoiceHolds", "LedgerCharge", "OpenLink", "check_reservation", "holds_for"]
 
 #: Sent or about to be sent: someone is charging this invoice right now.
 _CHARGING = frozenset({TxnState.INTENT, TxnState.AT_TERMINAL})
@@ -64,6 +64,17 @@ class LedgerCharge:
 
 
 @dataclass(frozen=True)
+class OpenLink:
+    """A payment link of the invoice the customer may still pay (or that is being created)."""
+
+    reference: str
+    amount: Money
+    channel: str  # email | sms | qr | "" (not sent yet)
+    station: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class InvoiceHolds:
     """ServiceTitan's balance and the ledger's charges that it does not show yet."""
 
@@ -73,6 +84,7 @@ class InvoiceHolds:
     unknown: tuple[LedgerCharge, ...]  # sent, outcome not confirmed by the terminal
     unposted: tuple[LedgerCharge, ...]  # approved, not in ServiceTitan's reading
     held: Money
+    links: tuple[OpenLink, ...] = ()  # open payment links: the customer may pay them any time
 
     @property
     def available(self) -> Money:
@@ -97,6 +109,15 @@ class InvoiceHolds:
                 f"{(c.approved - c.returned).format()} approved at {c.who()} "
                 f"({c.created_at:%H:%M}, {c.ecr_ref}) that ServiceTitan does not show yet"
             )
+        for link in self.links:
+            how = {"email": "e-mailed", "sms": "texted", "qr": "shown as a QR code"}.get(
+                link.channel, "created"
+            )
+            parts.append(
+                f"{link.amount.format()} in a payment link {how} at {link.created_at:%H:%M} "
+                f"({link.reference}; the customer can still pay it — deactivate it first to "
+                "charge here instead)"
+            )
         return "; ".join(parts)
 
 
@@ -106,10 +127,12 @@ def holds_for(
     charges: Iterable[LedgerCharge],
     seen_refs: frozenset[str] = frozenset(),
     seen_payment_ids: frozenset[str] = frozenset(),
+    links: Iterable[OpenLink] = (),
 ) -> InvoiceHolds:
     """The holds, given the references and ServiceTitan payment ids of our payments the reading
     of ``balance`` showed on the invoice (a payment a person posted by hand, without our marker,
-    is recognised by its id when they recorded it)."""
+    is recognised by its id when they recorded it). An open payment link holds its whole amount
+    until it is paid (then its payment is a charge like any other), expires or is deactivated."""
     charging: list[LedgerCharge] = []
     unknown: list[LedgerCharge] = []
     unposted: list[LedgerCharge] = []
@@ -125,8 +148,16 @@ def holds_for(
             unknown.append(c)
         else:
             unposted.append(c)
+    open_links = tuple(link for link in links if link.amount.cents > 0)
+    held += sum(link.amount.cents for link in open_links)
     return InvoiceHolds(
-        invoice_number, balance, tuple(charging), tuple(unknown), tuple(unposted), Money(held)
+        invoice_number,
+        balance,
+        tuple(charging),
+        tuple(unknown),
+        tuple(unposted),
+        Money(held),
+        open_links,
     )
 
 

@@ -7,10 +7,11 @@ it these, and they are recorded on the transaction exactly as seen at the time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from posplus_tui.domain.money import Money
 
-__all__ = ["InvoiceFacts"]
+__all__ = ["InvoiceFacts", "facts_of"]
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,20 @@ class InvoiceFacts:
             object.__setattr__(self, "job_number", "")
         elif not isinstance(self.job_number, str):
             object.__setattr__(self, "job_number", str(self.job_number))
+
+
+def facts_of(detail: Any) -> InvoiceFacts:
+    """What the payment engine needs to know about an invoice read from ServiceTitan (a lookup's
+    ``InvoiceDetail``), as seen right now."""
+    return InvoiceFacts(
+        invoice_id=str(detail.id),
+        number=detail.number,
+        customer_id=str(detail.customer_id or ""),
+        balance=detail.balance,
+        job_number=detail.job_number or "",
+        # Our payments ServiceTitan already shows: in the balance, not held again by the engine.
+        seen_refs=frozenset(
+            p.ref for p in getattr(detail, "payments", ()) if getattr(p, "ref", "")
+        ),
+        seen_payment_ids=frozenset(str(p.id) for p in getattr(detail, "payments", ())),
+    )

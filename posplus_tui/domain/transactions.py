@@ -45,6 +45,7 @@ class Tender(enum.StrEnum):
     KEYED = "keyed"  # typed on the terminal's keypad (never in the app)
     CARD_ON_FILE = "card_on_file"  # a saved terminal token, no card present
     ACH = "ach"  # keyed bank account (routing + account pass through to the terminal)
+    LINK = "link"  # paid by the customer on a payment link's hosted page (card not present)
 
 
 class TxnState(enum.StrEnum):

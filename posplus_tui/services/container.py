@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from posplus_tui.config import Settings
+from posplus_tui.domain.invoice import InvoiceFacts, facts_of
 from posplus_tui.domain.outbox import OUTBOX_ATTENTION_STATES, OUTBOX_OPEN_STATES
 from posplus_tui.secrets import SecretStore
 from posplus_tui.services.clock import Clock, SystemClock
@@ -25,6 +26,9 @@ if TYPE_CHECKING:  # imported when built: the app's first frame does not wait fo
     from posplus_tui.ledger import Ledger
     from posplus_tui.services.audit import AuditService
     from posplus_tui.services.diagnostics import TerminalDiagnostics
+    from posplus_tui.services.links import LinkService
+    from posplus_tui.services.links.demo import DemoLinks
+    from posplus_tui.services.links.live import LiveLinks
     from posplus_tui.services.lookup import LookupService
     from posplus_tui.services.operators import OperatorService
     from posplus_tui.services.payments import PaymentService
@@ -80,6 +84,11 @@ class Services:
     client: ServiceTitanClient | None = None
     #: The in-process ServiceTitan sandbox (demo only; tests inject faults through it).
     sandbox: Sandbox | None = None
+    #: Payment links (demo: the Stripe, SMTP and Twilio sandboxes, started on first use).
+    demo_links: DemoLinks | None = None
+    #: ``posplus run``: built from Setup's settings and secrets on first use.
+    live_links: LiveLinks | None = None
+    links: LinkService | None = None
     #: Why payments cannot be taken (e.g. ServiceTitan not set up), in words; empty when ready.
     not_ready: str = ""
     #: Demo operators (username, display name, role, PIN) — only in demo mode, for the sign-in hint.
@@ -100,6 +109,48 @@ class Services:
 
     def __post_init__(self) -> None:
         self.desk = PaymentDesk(self.clock.monotonic)
+
+    def links_why_not(self) -> str:
+        """Why this station cannot make payment links, in words ("" when it can)."""
+        if self.links is not None or self.demo_links is not None:
+            return ""
+        if self.live_links is None:
+            return (
+                "Payment links need ServiceTitan and the terminal set up first. "
+                "An admin finishes Setup."
+            )
+        return self.live_links.why_not()
+
+    def link_service(self) -> LinkService | None:
+        """Payment links, started on first use; the poller then runs under the supervisor.
+        ``None`` when they are not set up (:meth:`links_why_not` says why)."""
+        if self.links is None:
+            source = self.demo_links or self.live_links
+            started = source.start() if source is not None else None
+            if started is None or source is None:
+                return None
+            self.links = started
+            self._closers.append(source.aclose)
+            self.wire_links(started)
+            self.supervisor.keep_running(
+                "links", "Following payment links", started.run, stop=started.stop
+            )
+        return self.links
+
+    def wire_links(self, links: LinkService) -> None:
+        """Links follow the invoice: deactivated when it is paid another way (a terminal
+        payment here, or a payment ServiceTitan's sync shows)."""
+        lookup = self.lookup
+        if lookup is not None:
+
+            async def read(invoice_id: str) -> InvoiceFacts:
+                return facts_of(await lookup.open(int(invoice_id)))
+
+            links.follow_invoices(read)
+        if self.payments is not None:
+            self._closers.append(links.watch_payments(self.payments))
+        if self.sync is not None:
+            self._closers.append(self.sync.on_invoices(links.invoices_seen))
 
     @property
     def environment(self) -> str:
@@ -187,6 +238,9 @@ class Services:
         when payments are ready, else why not in words (what is still missing). A station that
         already takes payments keeps running as it is: changing tenant or terminal under a
         running engine waits for a restart."""
+        if self.live_links is not None and self.live_links.service is None:
+            # Payment links not started yet: they use the new settings at once.
+            self.live_links.settings, self.live_links.secrets = settings, secrets
         if self.mode == DEMO or self.payments is not None:
             return "Restart posplus to use the new settings."
         from posplus_tui.services.reconcile.factory import client_from_settings

@@ -6,8 +6,8 @@ import asyncio
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import func, select, update
+from sqlmodel import Session, col
 
 from posplus_tui.ledger.tables import Operator
 from posplus_tui.services.errors import OperatorLocked, SignInFailed
@@ -53,7 +53,14 @@ class OperatorSignIn(OperatorAccounts):
         with self._ledger.session() as session:
             if row_id is None:
                 # What was typed may be anything (a PIN or a card number in the wrong box): it
-                # never becomes the audit's actor; only that a name was not known.
+                # never becomes the audit's actor; only that a name was not known. The same
+                # statements as a known name's wrong PIN (lock, clock, a row write), so the time
+                # taken does not tell whether the name exists.
+                self._lock_operators(session, -1)
+                self._lock_now(session)
+                session.execute(
+                    update(Operator).where(col(Operator.id) == -1).values(failed_attempts=0)
+                )
                 self._audit(session, f"{purpose}_failed", "(unknown name)", reason="unknown name")
             else:
                 self._lock_operators(session, row_id)

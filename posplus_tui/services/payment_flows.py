@@ -202,7 +202,13 @@ class PaymentFlows(PaymentEngine):
         has an active money role (the supervisor's approval is checked by each flow)."""
         refuse_card_data(reason, "reason")
         await self._db(self._authorize, operator, Action.CHARGE, None)
-        return await self._db(self._store.get, ecr_ref)
+        original = await self._db(self._store.get, ecr_ref)
+        if original.tender is Tender.LINK:  # given back through its provider, never the terminal
+            raise InvalidRequest(
+                f"{original.ecr_ref} was paid through a payment link, not at the terminal.",
+                "Open the invoice's payment links (l) to refund it.",
+            )
+        return original
 
 
 def _sale_spec(

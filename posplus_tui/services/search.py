@@ -2,7 +2,7 @@
 
 Each word typed must begin a word of the invoice's customer name, address, phone, invoice or job
 number (``smi jo`` finds "John Smith"); a phone typed with its punctuation is one number. SQLite
-answers from the FTS5 table of migration ``0301_invoice_search``, whose rowid *is* the rank, so a
+answers from the FTS5 table of migration ``0302_invoice_search``, whose rowid *is* the rank, so a
 broad prefix stops reading after the first rows; PostgreSQL from a GIN ``tsvector`` index (which
 PostgreSQL keeps by itself).
 
@@ -27,7 +27,7 @@ _EPOCH = date(2000, 1, 1)
 _ID_BITS = (1 << 40) - 1
 _MAX_DAY = (1 << 21) - 1
 
-#: PostgreSQL's document: the very expression of the GIN index (migration 0301).
+#: PostgreSQL's document: the very expression of the GIN index (migration 0302).
 PG_DOCUMENT = (
     "to_tsvector('simple'::regconfig, customer_name || ' ' || address || ' ' || number || ' ' "
     "|| job_number || ' ' || phone_digits || ' ' || right(phone_digits, 7))"

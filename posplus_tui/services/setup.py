@@ -21,7 +21,15 @@ from posplus_tui.secrets import SecretStore, SecretStoreError
 from posplus_tui.services.audit import AuditService
 
 #: Secrets the Setup screen edits (values only ever go to the keyring).
-SETUP_SECRETS = ("client_secret", "app_key", "reconciliation_password", "terminal_authkey")
+SETUP_SECRETS = (
+    "client_secret",
+    "app_key",
+    "reconciliation_password",
+    "terminal_authkey",
+    "stripe_secret_key",
+    "twilio_account_sid",
+    "twilio_auth_token",
+)
 
 
 class SetupProblem(Exception):

@@ -82,6 +82,17 @@ class SyncService:
         self.store = ReconcileStore(engine)
         self._type_id: int | None = None
         self._stopping = asyncio.Event()
+        self._invoice_listeners: list[Callable[[list[str]], None]] = []
+
+    def on_invoices(self, listener: Callable[[list[str]], None]) -> Callable[[], None]:
+        """Call ``listener`` with the ids of the invoices each page of the feed delivered (payment
+        links check their invoice still owes what they ask); returns an unsubscribe function."""
+        self._invoice_listeners.append(listener)
+        return lambda: (
+            self._invoice_listeners.remove(listener)
+            if listener in self._invoice_listeners
+            else None
+        )
 
     # -- cursors ---------------------------------------------------------------------------------
 
@@ -127,28 +138,41 @@ class SyncService:
         network the build costs little more than the pull."""
         token = await asyncio.to_thread(self.cursor, feed)
         writing: asyncio.Future[list[ReconcileEvent]] | None = None
+        written: ExportPage[Any] | None = None  # the page ``writing`` writes
         try:
             for _ in range(max_pages):
                 page = await fetch(token)
-                if writing is not None:
+                if writing is not None and written is not None:
                     done, writing = writing, None
-                    self.bus.publish_many(await done)
+                    self._page_written(feed, written, await done)
                 writing = asyncio.ensure_future(
                     asyncio.to_thread(self._apply_page, feed, page, type_id, report)
                 )
+                written = page
                 token = page.continue_from or token
                 if not page.has_more:
                     break
-            if writing is not None:
+            if writing is not None and written is not None:
                 done, writing = writing, None
-                self.bus.publish_many(await done)
+                self._page_written(feed, written, await done)
         finally:
-            if writing is not None:
+            if writing is not None and written is not None:
                 # A fetch failed or the sync was stopped: the page being written still ends
                 # (its rows and its token commit together, or neither) before this returns.
                 await asyncio.wait({writing})
                 if not writing.cancelled() and writing.exception() is None:
-                    self.bus.publish_many(writing.result())
+                    self._page_written(feed, written, writing.result())
+
+    def _page_written(self, feed: str, page: ExportPage[Any], events: list[ReconcileEvent]) -> None:
+        """A page is in the ledger: its events go out, and invoice listeners hear its ids."""
+        self.bus.publish_many(events)
+        if feed == INVOICES_FEED and page.items:
+            ids = sorted({str(inv.id) for inv in page.items})
+            for listener in list(self._invoice_listeners):
+                try:
+                    listener(ids)
+                except Exception:  # a listener must not stop the sync
+                    log.exception("invoice listener failed")
 
     def _apply_page(
         self, feed: str, page: ExportPage[Any], type_id: int, report: SyncReport

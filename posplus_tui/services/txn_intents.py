@@ -15,8 +15,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from posplus_tui.domain.holds import InvoiceHolds, LedgerCharge, check_reservation, holds_for
+from posplus_tui.domain.holds import (
+    InvoiceHolds,
+    LedgerCharge,
+    OpenLink,
+    check_reservation,
+    holds_for,
+)
 from posplus_tui.domain.invoice import InvoiceFacts
+from posplus_tui.domain.links import LINK_HOLDING_STATES
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.refs import make_ecr_ref
 from posplus_tui.domain.rules import (
@@ -37,6 +44,7 @@ from posplus_tui.ledger import Ledger
 from posplus_tui.ledger import audit as chain
 from posplus_tui.ledger.tables import CardOnFile, Operator, OutboxRow, Transaction
 from posplus_tui.ledger.tables.invoice_locks import InvoiceLock
+from posplus_tui.ledger.tables.links import PaymentLink
 from posplus_tui.redaction import redact
 from posplus_tui.services.errors import (
     InvalidRequest,
@@ -168,6 +176,20 @@ class IntentStore:
             )
         return out
 
+    @staticmethod
+    def _open_links(session: Session, invoice_id: str) -> list[OpenLink]:
+        """The invoice's payment links the customer may still pay (any station)."""
+        rows = session.execute(
+            select(PaymentLink).where(
+                col(PaymentLink.invoice_id) == invoice_id,
+                col(PaymentLink.state).in_([s.value for s in LINK_HOLDING_STATES]),
+            )
+        ).scalars()
+        return [
+            OpenLink(r.reference, Money(r.amount_cents), r.channel, r.station, r.created_at)
+            for r in rows
+        ]
+
     def _discard_abandoned_intents(self, session: Session, invoice_id: str, now: datetime) -> None:
         """An intent of any station still unsent long after it was written belongs to a process
         that stopped before sending it: discard it (under the invoice's lock) so it no longer
@@ -210,8 +232,14 @@ class IntentStore:
                 for c in self._charges(session, invoice.invoice_id)
                 if not (c.state is TxnState.INTENT and c.created_at < cutoff)
             ]
+            links = self._open_links(session, invoice.invoice_id)
         return holds_for(
-            invoice.number, invoice.balance, charges, invoice.seen_refs, invoice.seen_payment_ids
+            invoice.number,
+            invoice.balance,
+            charges,
+            invoice.seen_refs,
+            invoice.seen_payment_ids,
+            links,
         )
 
     def write_intent(self, spec: IntentSpec) -> TransactionView:
@@ -290,6 +318,7 @@ class IntentStore:
                     self._charges(session, inv.invoice_id),
                     inv.seen_refs,
                     inv.seen_payment_ids,
+                    self._open_links(session, inv.invoice_id),
                 )
                 try:
                     check_reservation(holds, spec.amount)

@@ -17,7 +17,13 @@ from sqlmodel import Session, col
 
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.rules import reserved_by_children
-from posplus_tui.domain.transactions import MONEY_MOVED_STATES, TxnEvent, TxnState, transition
+from posplus_tui.domain.transactions import (
+    MONEY_MOVED_STATES,
+    Tender,
+    TxnEvent,
+    TxnState,
+    transition,
+)
 from posplus_tui.ledger.tables import CardOnFile, Transaction
 from posplus_tui.services.errors import InvalidRequest, UnknownRecord
 from posplus_tui.services.txn_settle import SettleStore
@@ -103,7 +109,7 @@ class TxnStore(SettleStore):
             return [transaction_view(r) for r in session.execute(query).scalars()]
 
     def unsettled(self) -> builtins.list[TransactionView]:
-        """This station's intents and in-flight requests: what recovery must settle."""
+        """This station's terminal intents and in-flight requests: what recovery must settle."""
         with self._ledger.session() as session:
             rows = session.execute(
                 select(Transaction)
@@ -112,6 +118,8 @@ class TxnStore(SettleStore):
                     Transaction.state.in_(  # type: ignore[attr-defined]
                         [TxnState.INTENT.value, TxnState.AT_TERMINAL.value, TxnState.UNKNOWN.value]
                     ),
+                    # a payment link's refund is settled with its provider, not the terminal
+                    col(Transaction.tender) != Tender.LINK.value,
                 )
                 .order_by(col(Transaction.id))
             ).scalars()

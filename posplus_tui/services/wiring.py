@@ -151,6 +151,12 @@ def wire_payments(
     services._closers.append(services.terminal.aclose)
     services.recovery = RecoveryLoop(payments)
     services._closers.append(services.recovery.aclose)
+    if services.mode != DEMO:
+        from posplus_tui.services.links.live import LiveLinks
+
+        services.live_links = LiveLinks(
+            ledger, operators, services.settings, services.secrets, clock=services.clock.now
+        )
 
 
 def build_run(
@@ -270,4 +276,10 @@ def build_demo(
             if role != "admin":
                 operators.add_sync(name, role, pin, by=admin)
     wire_payments(services, sandbox.client(), settings.terminal_url, **worker_options)
+    from posplus_tui.services.links.demo import DemoLinks
+
+    assert services.ledger is not None
+    # The links keep real time (the sandbox refuses an expiry in the past), even when a test
+    # holds the app's clock still for its snapshots.
+    services.demo_links = DemoLinks(services.ledger, operators, station=services.station)
     return services

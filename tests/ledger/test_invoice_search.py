@@ -150,7 +150,7 @@ def test_the_rank_is_the_same_in_python_and_in_the_migration(tmp_path: Path) -> 
     from posplus_tui.ledger.engine import MIGRATIONS
 
     spec = importlib.util.spec_from_file_location(
-        "m0301", MIGRATIONS / "versions" / "0301_invoice_search.py"
+        "m0302", MIGRATIONS / "versions" / "0302_invoice_search.py"
     )
     assert spec is not None and spec.loader is not None
     m = importlib.util.module_from_spec(spec)
@@ -189,7 +189,7 @@ def test_a_ledger_from_before_the_search_index_is_filled_when_migrated(tmp_path:
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0201_invoice_locks")
+        command.upgrade(cfg, "0301_payment_links")
         conn.execute(
             text(
                 "INSERT INTO invoice_index (id, number, job_number, customer_name, "

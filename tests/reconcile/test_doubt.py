@@ -160,5 +160,6 @@ async def test_our_payment_listed_on_the_invoice_is_never_taken_for_someone_else
     )
     await worker.drain_once(deadline=time.monotonic() + 5)
     assert len(payments_with(sandbox, row.marker)) == 1
-    state, _, _ = outbox_state(ledger, row.outbox_id)
-    assert state in {"posting", "needs_attention"}
+    state, pid, err = outbox_state(ledger, row.outbox_id)
+    assert state == "verified", err
+    assert pid == str(payments_with(sandbox, row.marker)[0].id)

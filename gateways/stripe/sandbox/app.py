@@ -415,12 +415,19 @@ class StripeSandboxApp:
         """Trainer controls (also used in-process by tests):
 
         ``POST faults`` (kind, count, seconds, status, method, path) · ``POST faults/clear`` ·
-        ``GET state`` · ``POST late_events`` (seconds: events become listable that much later;
+        ``GET state`` · ``GET refunds`` (every refund, oldest first) · ``POST late_events`` (seconds: events become listable that much later;
         0 turns it off) · ``POST clock`` (advance: seconds) ·
-        ``POST payment_links/{id}/pay`` (outcome: approve | decline; no card number needed)."""
+        ``POST payment_links/{id}/pay`` (outcome: approve | decline; no card number needed) ·
+        ``POST refunds/pending`` (count: the next refunds start ``pending``) ·
+        ``POST refunds/{id}/settle`` (outcome: succeeded | failed) ·
+        ``POST payment_links/{id}/allow_another`` (lift the one-payment restriction and
+        reactivate it: the provider bug that lets a link be paid twice)."""
         store = self.store
         if method == "GET" and action == "state":
             return self._state()
+        if method == "GET" and action == "refunds":
+            with store.lock:
+                return {"data": store.refunds()}
         if method != "POST":
             raise ValueError(f"unknown sandbox control: {method} {action}")
         if action == "faults":
@@ -444,6 +451,25 @@ class StripeSandboxApp:
             return self._state()
         if action == "clock":
             store.offset += float(params.get("advance", 0))
+            return self._state()
+        if action == "refunds/pending":
+            with store.lock:
+                store.pending_refunds = max(0, int(params.get("count", 1)))
+            return self._state()
+        m = re.fullmatch(r"refunds/([^/]+)/settle", action)
+        if m:
+            with store.lock:
+                return store.settle_refund(m.group(1), str(params.get("outcome", "")))
+        m = re.fullmatch(r"payment_links/([^/]+)/allow_another", action)
+        if m:
+            with store.lock:
+                link = store.link(m.group(1))
+                if link is None:
+                    raise StripeProblem(
+                        404, f"No such payment_link: '{m.group(1)}'", code="resource_missing"
+                    )
+                link["restrictions"] = None
+                link["active"] = True
             return self._state()
         m = re.fullmatch(r"payment_links/([^/]+)/pay", action)
         if m:
@@ -474,4 +500,5 @@ class StripeSandboxApp:
             "faults": [f.__dict__ for f in self.faults.pending()],
             "late_events_seconds": self.store.late_events_seconds,
             "clock_offset": self.store.offset,
+            "pending_refunds": self.store.pending_refunds,
         }

@@ -351,7 +351,7 @@ class Payments(Account):
             "reason": reason,
             "receipt_number": None,
             "source_transfer_reversal": None,
-            "status": "succeeded",
+            "status": "pending" if self._take_pending() else "succeeded",
             "transfer_reversal": None,
         }
         self._c["refund"].items[re_id] = refund
@@ -364,3 +364,41 @@ class Payments(Account):
 
     def get_refund(self, re_id: str) -> Json:
         return copy.deepcopy(self._get("refund", re_id, "refund"))
+
+    def refunds(self) -> list[Json]:
+        """Every refund, oldest first (the trainer's view; the API subset only retrieves one)."""
+        return [copy.deepcopy(r) for r in self._c["refund"].items.values()]
+
+    # ---------------------------------------------------------------- pending refunds
+
+    #: How many of the next refunds start ``pending`` (a trainer control: on a real account a
+    #: refund can stay pending for days, e.g. Stripe's test card 4000 0000 0000 7726).
+    pending_refunds: int = 0
+
+    def _take_pending(self) -> bool:
+        if self.pending_refunds > 0:
+            self.pending_refunds -= 1
+            return True
+        return False
+
+    def settle_refund(self, re_id: str, outcome: str) -> Json:
+        """A pending refund ends: ``succeeded``, or ``failed`` (the money goes back to the
+        merchant's balance: the charge's ``amount_refunded`` drops). Emits ``refund.updated``
+        with ``previous_attributes`` [inferred: Stripe documents the event, not its exact
+        payload; failure_reason ``expired_or_canceled_card`` is one of its documented values]."""
+        if outcome not in ("succeeded", "failed"):
+            raise ValueError("outcome must be succeeded or failed")
+        refund = self._get("refund", re_id, "refund")
+        if refund["status"] != "pending":
+            raise StripeProblem(400, f"Refund {re_id} is {refund['status']}, not pending.")
+        refund["status"] = outcome
+        charge = self._c["charge"].items[refund["charge"]]
+        if outcome == "failed":
+            refund["failure_reason"] = "expired_or_canceled_card"
+            charge["amount_refunded"] -= refund["amount"]
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
+        charge["refunds"]["data"] = [
+            copy.deepcopy(refund) if r["id"] == re_id else r for r in charge["refunds"]["data"]
+        ]
+        self._emit("refund.updated", refund, None, {"status": "pending"})
+        return copy.deepcopy(refund)

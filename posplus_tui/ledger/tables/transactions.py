@@ -22,7 +22,7 @@ class Transaction(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ecr_ref: str = Field(max_length=16, unique=True)
     kind: str = Field(max_length=16)  # sale | deposit | refund | void
-    tender: str = Field(max_length=16)  # card | keyed | card_on_file | ach
+    tender: str = Field(max_length=16)  # card | keyed | card_on_file | ach | link
     state: str = Field(max_length=24, index=True)
     amount_cents: int  # what was asked for
     approved_cents: int = Field(default=0)  # what the host approved (partial approvals are less)

@@ -55,6 +55,10 @@ class VerifySteps(OutcomeSteps):
             started = item.attempted_at or (now - timedelta(seconds=self.doubt_wait))
             waited = (now - started).total_seconds()
             balance = await self._balance_agrees(item, invoices)
+            if isinstance(balance, PostResult):
+                self.progress.found_existing += 1
+                seen.append((item, balance))
+                continue
             if balance is None and waited >= self.doubt_wait and checks >= 2:
                 batch.events.append(
                     self._event(
@@ -100,9 +104,10 @@ class VerifySteps(OutcomeSteps):
 
     async def _balance_agrees(
         self, item: m.OutboxItem, invoices: dict[int, InvoiceState | None]
-    ) -> str | None:
-        """``None`` when the invoice balance says our posting is not there; else, in words, why
-        the balance suggests it may be."""
+    ) -> str | PostResult | None:
+        """``None`` when the invoice balance says our posting is not there; the posting when the
+        invoice's own payment list carries its marker; else, in words, why the balance suggests
+        it may be there."""
         invoice_id = item.result_invoice_id or item.posting.invoice_id
         inv = invoices.get(invoice_id)
         if inv is None:
@@ -115,12 +120,16 @@ class VerifySteps(OutcomeSteps):
         except PosterError as exc:
             return f"its payments could not be read ({exc.message})."
         mine = [p for p in applied if carries_marker(item.posting.marker, p.memo, p.export_id)]
+        if len(mine) == 1:
+            # it became visible between the marker search and this read: found, never a reason
+            # to post again (nor "someone else's payment" explaining the balance)
+            return PostResult(
+                mine[0].id, invoice_id, item.posting.balance_delta, found_existing=True
+            )
         if mine:
-            # it became visible between the marker search and this read: ours, never a reason
-            # to post again; the next search matches it
+            ids = ", ".join(p.id for p in mine)
             return (
-                f"ServiceTitan now lists payment {mine[0].id} carrying {item.posting.marker}, "
-                "which the search had not shown yet."
+                f"ServiceTitan lists {len(mine)} payments carrying {item.posting.marker} ({ids})."
             )
         listed = Money.total(
             [

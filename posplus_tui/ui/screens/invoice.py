@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from posplus_tui.domain.invoice import InvoiceFacts
+from posplus_tui.domain.invoice import facts_of
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.rules import RuleViolation, check_void
 from posplus_tui.domain.transactions import TxnKind, TxnState
@@ -56,23 +56,8 @@ TENDER_WORDS = {
     "keyed": "keyed card",
     "card_on_file": "card on file",
     "ach": "ACH",
+    "link": "payment link",
 }
-
-
-def facts_of(detail: Any) -> InvoiceFacts:
-    """What the payment service needs to know about the invoice, as seen right now."""
-    return InvoiceFacts(
-        invoice_id=str(detail.id),
-        number=detail.number,
-        customer_id=str(detail.customer_id or ""),
-        balance=detail.balance,
-        job_number=detail.job_number or "",
-        # Our payments ServiceTitan already shows: in the balance, not held again by the engine.
-        seen_refs=frozenset(
-            p.ref for p in getattr(detail, "payments", ()) if getattr(p, "ref", "")
-        ),
-        seen_payment_ids=frozenset(str(p.id) for p in getattr(detail, "payments", ())),
-    )
 
 
 def value_of(x: Any) -> str:
@@ -128,6 +113,7 @@ class InvoiceScreen(PosScreen[None]):
         Binding("a", "ach", "ACH", show=False),
         Binding("r", "refund", "Refund"),
         Binding("v", "void", "Void"),
+        Binding("l", "links", "Pay by link", show=False),
         Binding("escape", "back", "Back"),
     ]
 
@@ -416,6 +402,19 @@ class InvoiceScreen(PosScreen[None]):
 
     def action_void(self) -> None:
         self._money_back("void")
+
+    def action_links(self) -> None:
+        from posplus_tui.ui.screens.links import LinksScreen
+
+        if self.detail is None:
+            return
+        why_not = self.services.links_why_not()
+        if why_not:
+            self.query_one("#invoice-problem", ProblemPanel).show(
+                why_not, "Meanwhile, charge it at the terminal (c)."
+            )
+            return
+        self.app.push_screen(LinksScreen(self.detail))
 
     def action_back(self) -> None:
         self.app.pop_screen()

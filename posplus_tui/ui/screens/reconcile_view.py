@@ -30,7 +30,13 @@ FILTERS: dict[str, tuple[str, frozenset[str]]] = {
     "mismatch": ("Mismatches", frozenset({EventKind.MISMATCH})),
 }
 
-METHOD_WORDS = {"card": "Card", "card_on_file": "Card on file", "keyed": "Keyed", "ach": "ACH"}
+METHOD_WORDS = {
+    "card": "Card",
+    "card_on_file": "Card on file",
+    "keyed": "Keyed",
+    "ach": "ACH",
+    "link": "Payment link",
+}
 
 
 def visible(

@@ -11,6 +11,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from posplus_tui.domain.roles import Role
+from posplus_tui.services.links.live import (
+    LINK_SECRET_NAMES,
+    LINK_SETTINGS,
+    channel_gaps,
+    links_missing,
+)
 from posplus_tui.services.setup import (
     ConnectionCheck,
     ConnectionForm,
@@ -275,9 +281,62 @@ class SetupScreen(PosScreen[None]):
                 yield Button("Edit (Enter)", id="op-edit", compact=True)
                 yield Button("Disable / enable (ctrl+d)", id="op-toggle", compact=True)
             yield FieldMessage(id="operators-result")
+            yield from self._link_fields()
+
+    def _link_fields(self) -> ComposeResult:
+        """6. Payment links: the Stripe key and Twilio's SID and token go to the keyring."""
+        s = self.setup.settings
+        yield Label("6. Payment links (optional; saved with ctrl+s)", classes="section-title")
+        for label, name in (
+            ("Stripe secret key", "stripe_secret_key"),
+            ("Twilio account SID", "twilio_account_sid"),
+            ("Twilio auth token", "twilio_auth_token"),
+        ):
+            yield field_row(
+                label,
+                Input(
+                    "",
+                    id=name,
+                    password=True,
+                    placeholder=self._secret_placeholder(name),
+                    compact=True,
+                ),
+            )
+        for label, name, hint in (
+            ("Texts from", "twilio_from", "+14155550123 (your Twilio number)"),
+            ("SMTP server", "smtp_host", "smtp.example.com"),
+            ("SMTP port", "smtp_port", "587"),
+            ("E-mails from", "smtp_from", "billing@example.com"),
+            ("Stripe address", "stripe_api_url", "empty: Stripe itself"),
+        ):
+            yield field_row(
+                label,
+                Input(
+                    getattr(s, name),
+                    id=name,
+                    placeholder=hint,
+                    compact=True,
+                    select_on_focus=False,
+                ),
+            )
+        yield FieldMessage(id="links-result")
+
+    def _show_link_gaps(self) -> None:
+        settings, secrets = self.setup.settings, self.setup.secrets
+        missing = links_missing(settings, secrets)
+        message = self.query_one("#links-result", FieldMessage)
+        if missing:
+            message.hint(missing + " (Optional: without it the l key says so.)")
+            return
+        gaps = channel_gaps(settings, secrets)
+        if gaps:
+            message.hint("Payment links are ready (QR code). " + " ".join(gaps))
+        else:
+            message.ok("Payment links are ready: QR code, e-mail and text.")
 
     def on_mount(self) -> None:
         self.operators: list[Any] = []
+        self._show_link_gaps()
         self.reload_operators()
         if not self.setup.problems and self.setup.settings.missing_for_run():
             self._focus_first_empty()  # an unfinished set-up: the cursor where typing starts
@@ -310,7 +369,13 @@ class SetupScreen(PosScreen[None]):
         )
         field = self.query(f"#{key}")
         if field:
-            self.call_after_refresh(field.first().focus)
+            self.call_after_refresh(self._focus_keeping_the_problem, field.first())
+
+    def _focus_keeping_the_problem(self, field: Any) -> None:
+        """The cursor in the refused field, scrolled no further than needed to show it, so the
+        sentence above (why it was refused) stays in view when it fits."""
+        field.focus(scroll_visible=False)
+        self.query_one("#setup-body", VerticalScroll).scroll_to_widget(field, animate=False)
 
     def _secret_placeholder(self, name: str) -> str:
         if self.setup.secret_is_set(name):
@@ -487,6 +552,7 @@ class SetupScreen(PosScreen[None]):
             "terminal_url": terminal_url,
             "sandbox_url": form.sandbox_url or self.setup.settings.sandbox_url,
             "station_name": self._value("station_name") or "Counter 1",
+            **{name: self._value(name) for name in LINK_SETTINGS},
         }
         if payment_type is not Select.NULL:
             values["payment_type_name"] = str(payment_type)
@@ -495,6 +561,7 @@ class SetupScreen(PosScreen[None]):
             "app_key": form.app_key,
             "reconciliation_password": self.query_one("#reconciliation_password", Input).value,
             "terminal_authkey": self.query_one("#terminal_authkey", Input).value,
+            **{name: self.query_one(f"#{name}", Input).value for name in LINK_SECRET_NAMES},
         }
         self.run_service(self._save(values, secrets), name="setup-save")
 
@@ -511,10 +578,12 @@ class SetupScreen(PosScreen[None]):
             result.error(exc.title)
             return
         problem.clear()
-        for name in ("client_secret", "app_key", "reconciliation_password", "terminal_authkey"):
+        names = ("client_secret", "app_key", "reconciliation_password", "terminal_authkey")
+        for name in (*names, *LINK_SECRET_NAMES):
             field = self.query_one(f"#{name}", Input)
             field.value = ""
             field.placeholder = self._secret_placeholder(name)
+        self._show_link_gaps()
         missing = settings.missing_for_run()
         if missing:
             result.error("Saved. Still missing: " + ", ".join(missing) + ".")

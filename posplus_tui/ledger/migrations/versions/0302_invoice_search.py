@@ -13,8 +13,8 @@ the query sorts the matches by the same rank.
 The two indexes the old substring search used (normalised name, phone digits) go. Existing
 ledgers are filled from their ``invoice_index`` rows here.
 
-Revision ID: 0301_invoice_search
-Revises: 0201_invoice_locks
+Revision ID: 0302_invoice_search
+Revises: 0301_payment_links
 Create Date: 2026-11-29 12:30:00
 """
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0301_invoice_search"
-down_revision = "0201_invoice_locks"
+revision = "0302_invoice_search"
+down_revision = "0301_payment_links"
 branch_labels = None
 depends_on = None
 
