@@ -27,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="requests per second per tenant before 429 (60; 0 turns the limit off)",
     )  # fmt: skip
     serve.add_argument("--token-ttl", type=int, default=900, help="token lifetime in seconds")
+    serve.add_argument(
+        "--latency-ms", type=float, default=0.0,
+        help="delay added to every response, as a wide-area network adds it (0)",
+    )  # fmt: skip
     serve.set_defaults(func=_serve)
     fault = sb_sub.add_parser(
         "fault", help="make a running sandbox misbehave (for training and manual tests)"
@@ -69,11 +73,18 @@ def _serve(args: argparse.Namespace) -> int:
         sock = bind(args.host, args.port)
     except OSError as exc:
         raise CliError(f"{exc}. Pick another --port, or stop what is using it.", 2) from exc
+    if not 0 <= args.latency_ms <= 60_000:
+        raise CliError(
+            f"--latency-ms {args.latency_ms:g} is out of range: use 0 to 60000 milliseconds.", 2
+        )
     sandbox = Sandbox(
-        seed=args.seed, size=args.size, rate_per_second=args.rate or None, token_ttl=args.token_ttl
-    )
+        seed=args.seed, size=args.size, rate_per_second=args.rate or None,
+        token_ttl=args.token_ttl, latency_ms=args.latency_ms,
+    )  # fmt: skip
     c = sandbox.credentials
     url = base_url_for(sock)
+    if args.latency_ms:
+        print(f"Every response waits {args.latency_ms:g} ms, as over a wide-area network.")
     print(f"ServiceTitan sandbox (seed {args.seed}, {args.size}) listening on {url}")
     print("Use these in Settings → ServiceTitan (environment: sandbox):")
     print(f"  base_url      = {url}")

@@ -3,6 +3,10 @@ phone or API id — from the local index first (instant), then ServiceTitan for 
 
 Every match is returned. A number can be both an invoice number and a job number, one job can have
 several invoices (projects, adjustments): the clerk chooses, never the app.
+
+Locally, an invoice, job or API id typed exactly comes first; then every invoice whose name,
+address, phone or numbers have words beginning with the words typed (``services.search``), open
+balances first, then the newest.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, or_, select, update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from posplus_tui.domain.money import Money
 from posplus_tui.ledger.tables.reconcile import InvoiceIndexRow
 from posplus_tui.services.card_guard import refuse_card_data
 from posplus_tui.services.errors import InvalidRequest, UnknownRecord
+from posplus_tui.services.invoice_index import digits, norm_name, upsert_index
 from posplus_tui.services.reconcile.marker import PREFIX as MARKER_PREFIX
 from posplus_tui.services.reconcile.marker import find_marker
-from posplus_tui.services.sync import digits, norm_name, upsert_index
+from posplus_tui.services.search import Interrupter, is_phone_like, reindex, search_ids, words
 from posplus_tui.servicetitan import (
     Invoice,
     NotFoundError,
@@ -33,7 +38,6 @@ from posplus_tui.servicetitan import (
 #: The longest search there is a use for (a customer name and more).
 MAX_SEARCH = 200
 _MAX_ID = 2**63 - 1
-_PHONE_CHARS = re.compile(r"^[\d\s()+.\-]+$")
 #: Name searches stop here; the clerk should type more of the name.
 MAX_NAME_RESULTS = 200
 
@@ -138,6 +142,27 @@ def _summary(row: InvoiceIndexRow | Invoice, matched_by: str, source: str) -> In
 
 
 _ORDER = {"number": 0, "job": 1, "id": 2, "phone": 3, "name": 4}
+#: Kinds answered by an exact match on one column; the others by the word search.
+_EXACT = ("number", "job", "id")
+_TEXT = "text"
+
+
+def _matched_by(row: InvoiceIndexRow, terms: list[str], phone_like: bool) -> str:
+    """Which field a word-search hit matched, for the clerk (``phone``, ``name``, ``address``,
+    ``number`` prefix as ``text``)."""
+    if phone_like:
+        return "phone"
+    name_words = norm_name(row.customer_name).split()
+    if all(any(w.startswith(t) for w in name_words) for t in terms):
+        return "name"
+    if any(t in row.address.casefold() for t in terms):
+        return "address"
+    return "text"
+
+
+def _negated_date(iso: str) -> str:
+    """Sorts ISO dates newest first inside an ascending sort."""
+    return "".join(chr(0x10FFFF - ord(c)) for c in iso[:10])
 
 
 class LookupService:
@@ -151,9 +176,13 @@ class LookupService:
         #: ``False`` (or no client): the local index only, for an instant answer while typing.
         self.use_api = use_api and client is not None
 
-    async def search(self, text: str) -> list[InvoiceSummary]:
-        """Every invoice matching ``text``: index first, ServiceTitan for each kind of match
-        the index has nothing for. Raises :class:`InvalidRequest` for an empty search."""
+    async def search(self, text: str, *, limit: int = MAX_NAME_RESULTS) -> list[InvoiceSummary]:
+        """Every invoice matching ``text``: exact numbers and ids first, then the word-prefix
+        matches best first (open balance, then most recent), at most ``limit`` + 1 of them (so
+        a caller can tell there are more); ServiceTitan for each kind of match the index has
+        nothing for. Raises :class:`InvalidRequest` for an empty search.
+
+        Cancelling the call (a newer keystroke) interrupts the database query in flight."""
         query = (text or "").strip().lstrip("#").strip()
         if not query:
             raise InvalidRequest(
@@ -165,21 +194,39 @@ class LookupService:
         refuse_card_data(query, "search", limit=MAX_SEARCH)
         kinds = self._kinds(query)
         found: dict[int, InvoiceSummary] = {}
-        local = await asyncio.to_thread(self._search_index, query, kinds)
+        stop = Interrupter()
+        try:
+            local = await asyncio.to_thread(self._search_index, query, kinds, stop, limit)
+        except asyncio.CancelledError:
+            stop.interrupt()
+            raise
+        # The word search answers for the name and phone kinds together.
+        text_hits = local.pop(_TEXT, [])
         for kind in kinds:
-            hits = local.get(kind, [])
+            hits = local.get(kind, []) if kind in _EXACT else text_hits
             if not hits and self.use_api:
                 try:
                     hits = await self._search_api(query, kind)
                 except ServiceTitanError as exc:
-                    if not found and not any(local.values()):
+                    if not found and not text_hits and not any(local.values()):
                         raise InvalidRequest(exc.title, exc.fix) from exc
                     hits = []
             for hit in hits:
                 found.setdefault(hit.id, hit)
+        for hit in text_hits:  # word prefixes of numbers and addresses, after the exact kinds
+            found.setdefault(hit.id, hit)
+        # Exact numbers first (a clerk typing a number means that number), then by rank: the
+        # index's order, and ServiceTitan's own answers by the same rule.
+        position = {hit.id: i for i, hit in enumerate(text_hits)}
         return sorted(
             found.values(),
-            key=lambda s: (_ORDER.get(s.matched_by, 9), s.is_adjustment, s.number, s.id),
+            key=lambda s: (
+                _ORDER.get(s.matched_by, 3) if s.matched_by in _EXACT else 3,
+                position.get(s.id, len(position)),
+                s.balance.cents <= 0,
+                _negated_date(s.invoice_date),
+                s.id,
+            ),
         )
 
     @staticmethod
@@ -190,7 +237,7 @@ class LookupService:
             kinds += ["number", "job"]
             if plain.isdigit() and int(plain) <= _MAX_ID:
                 kinds.append("id")
-        if _PHONE_CHARS.match(query) and len(digits(query)) >= 7:
+        if is_phone_like(query):
             kinds.append("phone")
         if any(c.isalpha() for c in query) and not (kinds and " " not in query and len(query) < 3):
             kinds.append("name")
@@ -198,32 +245,51 @@ class LookupService:
 
     # -- the index -------------------------------------------------------------------------------
 
-    def _search_index(self, query: str, kinds: list[str]) -> dict[str, list[InvoiceSummary]]:
-        t = InvoiceIndexRow
+    def _search_index(
+        self,
+        query: str,
+        kinds: list[str],
+        stop: Interrupter | None = None,
+        limit: int = MAX_NAME_RESULTS,
+    ) -> dict[str, list[InvoiceSummary]]:
+        # Plain rows, not ORM objects: building 200 of those cost more than the search itself.
+        t = InvoiceIndexRow.__table__
         out: dict[str, list[InvoiceSummary]] = {}
         plain = query.replace(" ", "")
+        phone_like = "phone" in kinds
+        terms = words(query, phone_like=phone_like)
         with Session(self.engine) as session:
-            for kind in kinds:
-                if kind == "number":
-                    cond = func.lower(t.number) == plain.lower()
-                elif kind == "job":
-                    cond = func.lower(t.job_number) == plain.lower()
-                elif kind == "id":
-                    cond = col(t.id) == int(plain)
-                elif kind == "phone":
-                    cond = col(t.phone_digits).like(f"%{digits(query)}%")
-                else:
-                    cond = col(t.customer_name_norm).like(
-                        f"%{_escape(norm_name(query))}%", escape="\\"
+            conn = session.connection()
+            if stop is not None:
+                stop.attach(conn.connection.dbapi_connection)
+            try:
+                for kind in kinds:
+                    if kind not in _EXACT:
+                        continue
+                    if kind == "number":
+                        cond = func.lower(t.c.number) == plain.lower()
+                    elif kind == "job":
+                        cond = func.lower(t.c.job_number) == plain.lower()
+                    else:
+                        cond = t.c.id == int(plain)
+                    rows = session.execute(
+                        select(t).where(cond, t.c.active == True).limit(MAX_NAME_RESULTS)  # noqa: E712
                     )
-                rows = (
-                    session.execute(
-                        select(t).where(cond, col(t.active) == True).limit(MAX_NAME_RESULTS)  # noqa: E712
-                    )
-                    .scalars()
-                    .all()
+                    out[kind] = [_summary(r, kind, "index") for r in rows]  # type: ignore[arg-type]
+                ids = search_ids(conn, terms, limit + 1)
+                rows_by_id = (
+                    {r.id: r for r in session.execute(select(t).where(t.c.id.in_(ids)))}
+                    if ids
+                    else {}
                 )
-                out[kind] = [_summary(r, kind, "index") for r in rows]
+            finally:
+                if stop is not None:
+                    stop.detach()
+        out[_TEXT] = [
+            _summary(rows_by_id[i], _matched_by(rows_by_id[i], terms, phone_like), "index")  # type: ignore[arg-type]
+            for i in ids
+            if i in rows_by_id
+        ]
         return out
 
     def _remember(self, invoices: list[Invoice], phone: str = "") -> None:
@@ -237,15 +303,23 @@ class LookupService:
 
     @staticmethod
     def _remember_phone(session: Session, customer_ids: set[int], phone: str) -> None:
+        """Give the customer's invoices that have no phone this one, words included."""
         t = InvoiceIndexRow.__table__
-        for cid in customer_ids:
-            session.execute(
-                update(t)
-                .where(
-                    t.c.customer_id == cid, or_(t.c.phone_digits == "", t.c.phone_digits.is_(None))
-                )
-                .values(phone_digits=phone[:32])
-            )
+        if not customer_ids:
+            return
+        missing = or_(t.c.phone_digits == "", t.c.phone_digits.is_(None))
+        where = (t.c.customer_id.in_(sorted(customer_ids)), missing)
+        stale = [
+            r.search_rank
+            for r in session.execute(select(t.c.search_rank).where(*where))
+            if r.search_rank is not None
+        ]
+        ids = list(session.execute(select(t.c.id).where(*where)).scalars())
+        if not ids:
+            return
+        session.execute(update(t).where(t.c.id.in_(ids)).values(phone_digits=phone[:32]))
+        fresh = [r._mapping for r in session.execute(select(t).where(t.c.id.in_(ids)))]
+        reindex(session.connection(), stale, fresh)
 
     # -- ServiceTitan ------------------------------------------------------------------------------
 
@@ -357,7 +431,3 @@ def _our_ref(*texts: str | None) -> str:
 
 async def _none() -> None:
     return None
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

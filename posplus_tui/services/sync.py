@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,8 +29,9 @@ from sqlmodel import Session
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.outbox import OutboxState
 from posplus_tui.ledger.tables.outbox import OutboxRow
-from posplus_tui.ledger.tables.reconcile import InvoiceIndexRow, ReconcilePosting, SyncCursor
+from posplus_tui.ledger.tables.reconcile import ReconcilePosting, SyncCursor
 from posplus_tui.ledger.tables.transactions import Transaction
+from posplus_tui.services.invoice_index import upsert_index
 from posplus_tui.services.reconcile.events import EventBus, EventKind, ReconcileEvent
 from posplus_tui.services.reconcile.marker import find_marker
 from posplus_tui.services.reconcile.model import MismatchRecord
@@ -51,58 +51,6 @@ INVOICES_FEED = "export/invoices"
 PAYMENTS_FEED = "export/payments"
 #: States of outbox rows whose payment is (or may be) in ServiceTitan.
 _IN_ST = (OutboxState.POSTING, OutboxState.POSTED, OutboxState.VERIFIED, OutboxState.MISMATCH)
-
-
-def digits(text: str | None) -> str:
-    """Only the digits of a phone number (``(217) 555-0101`` → ``2175550101``)."""
-    return re.sub(r"\D", "", text or "")
-
-
-def norm_name(text: str | None) -> str:
-    return " ".join((text or "").split()).casefold()
-
-
-def index_values(inv: Invoice, now: datetime) -> dict[str, object]:
-    """The invoice_index row for ``inv``."""
-    address = inv.location_address or inv.customer_address
-    return {
-        "id": inv.id,
-        "number": inv.number or "",
-        "job_number": inv.job_number or "",
-        "job_id": inv.job.id if inv.job else None,
-        "customer_id": inv.customer_id,
-        "customer_name": (inv.customer_name or "")[:200],
-        "customer_name_norm": norm_name(inv.customer_name)[:200],
-        "address": address.one_line()[:300] if address else "",
-        "total_cents": inv.total.cents,
-        "balance_cents": inv.balance.cents,
-        "invoice_date": inv.invoice_date.isoformat() if inv.invoice_date else "",
-        "adjustment_to_id": inv.adjustment_to_id,
-        "active": inv.active,
-        "modified_on": inv.modified_on.isoformat() if inv.modified_on else "",
-        "updated_at": now,
-    }
-
-
-def upsert_index(session: Session, invoices: Iterable[Invoice], now: datetime) -> int:
-    """Insert or refresh index rows (keeping phone numbers learned from customer lookups)."""
-    t = InvoiceIndexRow.__table__
-    rows = {inv.id: index_values(inv, now) for inv in invoices}
-    if not rows:
-        return 0
-    existing: set[int] = set()
-    ids = list(rows)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        existing.update(session.execute(select(t.c.id).where(t.c.id.in_(chunk))).scalars())
-    for inv_id in existing:
-        values = dict(rows[inv_id])
-        values.pop("id")
-        session.execute(update(t).where(t.c.id == inv_id).values(**values))
-    new = [dict(v, phone_digits="") for k, v in rows.items() if k not in existing]
-    if new:
-        session.execute(insert(t), new)
-    return len(rows)
 
 
 @dataclass
@@ -184,21 +132,47 @@ class SyncService:
         return report
 
     async def _follow(self, feed, fetch, report: SyncReport, max_pages: int, type_id: int) -> None:  # type: ignore[no-untyped-def]
+        """Read ``feed`` page by page, each page written in its own transaction with the token
+        that follows it. The next page is fetched while the last one is written (the feed is
+        sequential, the writes are too, one after the other in page order), so over a real
+        network the build costs little more than the pull."""
         token = await asyncio.to_thread(self.cursor, feed)
-        for _ in range(max_pages):
-            page = await fetch(token)
-            events = await asyncio.to_thread(self._apply_page, feed, page, type_id, report)
-            self.bus.publish_many(events)
-            if feed == INVOICES_FEED and page.items:
-                ids = sorted({str(inv.id) for inv in page.items})
-                for listener in list(self._invoice_listeners):
-                    try:
-                        listener(ids)
-                    except Exception:  # a listener must not stop the sync
-                        log.exception("invoice listener failed")
-            token = page.continue_from or token
-            if not page.has_more:
-                return
+        writing: asyncio.Future[list[ReconcileEvent]] | None = None
+        written: ExportPage[Any] | None = None  # the page ``writing`` writes
+        try:
+            for _ in range(max_pages):
+                page = await fetch(token)
+                if writing is not None and written is not None:
+                    done, writing = writing, None
+                    self._page_written(feed, written, await done)
+                writing = asyncio.ensure_future(
+                    asyncio.to_thread(self._apply_page, feed, page, type_id, report)
+                )
+                written = page
+                token = page.continue_from or token
+                if not page.has_more:
+                    break
+            if writing is not None and written is not None:
+                done, writing = writing, None
+                self._page_written(feed, written, await done)
+        finally:
+            if writing is not None and written is not None:
+                # A fetch failed or the sync was stopped: the page being written still ends
+                # (its rows and its token commit together, or neither) before this returns.
+                await asyncio.wait({writing})
+                if not writing.cancelled() and writing.exception() is None:
+                    self._page_written(feed, written, writing.result())
+
+    def _page_written(self, feed: str, page: ExportPage[Any], events: list[ReconcileEvent]) -> None:
+        """A page is in the ledger: its events go out, and invoice listeners hear its ids."""
+        self.bus.publish_many(events)
+        if feed == INVOICES_FEED and page.items:
+            ids = sorted({str(inv.id) for inv in page.items})
+            for listener in list(self._invoice_listeners):
+                try:
+                    listener(ids)
+                except Exception:  # a listener must not stop the sync
+                    log.exception("invoice listener failed")
 
     def _apply_page(
         self, feed: str, page: ExportPage[Any], type_id: int, report: SyncReport

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -125,6 +126,7 @@ class ServiceTitanClient:
         backoff_cap: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         page_size: int = 500,
+        page_concurrency: int = 4,
         limiter: Any = None,
         min_retry_after: float = MIN_RETRY_AFTER,
     ) -> None:
@@ -159,6 +161,9 @@ class ServiceTitanClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.page_size = page_size
+        #: Pages of one list fetched at once (1: one after another). Export feeds are always
+        #: one after another: each page's token names the next.
+        self.page_concurrency = max(1, page_concurrency)
         self._api = self.environment.api_base
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -346,22 +351,61 @@ class ServiceTitanClient:
         page_size: int | None = None,
         operation: str = "",
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Yield each page's ``data`` list, following ``hasMore`` until the end."""
+        """Yield each page's ``data`` list in order, following ``hasMore`` until the end.
+
+        The first page asks for ``totalCount``; when it says more pages follow, up to
+        ``page_concurrency`` of them are in flight at once (each still waits for the rate
+        limiter, so the tenant's budget holds), and they are yielded in page order. Where a
+        count is missing, or the list grew meanwhile, the rest is read one page at a time; a
+        list that shrank ends at the first page that says there is no more."""
         size = max(1, min(MAX_PAGE_SIZE, page_size or self.page_size))
-        page = 1
-        while True:
+
+        async def fetch(page: int, *, total: bool = False) -> dict[str, Any]:
             query = dict(params or {})
             query["page"] = page
             query["pageSize"] = size
+            if total:
+                query["includeTotal"] = "true"
             body = await self.request("GET", module, resource, params=query, operation=operation)
+            return body if isinstance(body, dict) else {}
+
+        def check(body: dict[str, Any]) -> list[dict[str, Any]]:
             data = body.get("data") or []
-            yield data
-            if not body.get("hasMore"):
-                return
-            if not data:
+            if body.get("hasMore") and not data:
                 raise ServiceTitanError(
                     f"ServiceTitan said there were more results but sent none ({resource})."
                 )
+            return data
+
+        first = await fetch(1, total=self.page_concurrency > 1)
+        yield check(first)
+        if not first.get("hasMore"):
+            return
+        page = 2
+        total = first.get("totalCount")
+        if isinstance(total, int) and not isinstance(total, bool) and total > size:
+            last = -(-total // size)
+            window: deque[asyncio.Task[dict[str, Any]]] = deque()
+            try:
+                while page <= last or window:
+                    while page <= last and len(window) < self.page_concurrency:
+                        window.append(asyncio.ensure_future(fetch(page)))
+                        page += 1
+                    body = await window.popleft()
+                    yield check(body)
+                    if not body.get("hasMore"):
+                        return  # the list shrank: later pages would be empty
+                page = last + 1  # the list grew past the count: go on one page at a time
+            finally:
+                for task in window:
+                    task.cancel()
+                if window:
+                    await asyncio.gather(*window, return_exceptions=True)
+        while True:
+            body = await fetch(page)
+            yield check(body)
+            if not body.get("hasMore"):
+                return
             page += 1
 
     async def items(

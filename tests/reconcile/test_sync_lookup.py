@@ -164,3 +164,32 @@ async def test_lookup_rejections_say_what_to_do(
     with pytest.raises(UnknownRecord) as missing:
         await lookup.open(gone)
     assert "Search again" in missing.value.fix
+
+
+async def test_a_page_being_written_when_the_next_fetch_fails_is_kept_with_its_token(
+    ledger: Ledger, sandbox: Sandbox, client: ServiceTitanClient
+) -> None:
+    """The next page is fetched while the last is written: when that fetch fails, the page in
+    hand still commits with its own token, so the next pass starts right after it."""
+    from posplus_tui.servicetitan import ServerUnavailable
+
+    sandbox.app.export_page_size = 500
+    real = client.export_invoices
+    tokens: list[str | None] = []
+
+    async def second_fails(continue_from=None, **kw):  # type: ignore[no-untyped-def]
+        if len(tokens) == 1:
+            raise ServerUnavailable("ServiceTitan did not answer in time to follow invoices.")
+        page = await real(continue_from, **kw)
+        tokens.append(page.continue_from)
+        return page
+
+    client.export_invoices = second_fails  # type: ignore[method-assign]
+    sync = SyncService(ledger.engine, client)
+    with pytest.raises(ServerUnavailable):
+        await sync.sync_once()
+    assert index_count(ledger) == 500
+    assert sync.cursor(INVOICES_FEED) == tokens[0]
+    client.export_invoices = real  # type: ignore[method-assign]
+    await SyncService(ledger.engine, client).sync_once()
+    assert index_count(ledger) == len(sandbox.store.invoice_list)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from posplus_tui.ui.screens.lookup import ResultsTable
+from posplus_tui.ui.results_table import ResultsTable
 
 ROWS = [
     ("40336", "40336", "Maria Garcia", "03/02/26", "$1,250.00", "$0.00", "paid"),
@@ -75,3 +77,35 @@ async def test_replace_rows_sizes_the_table_at_once() -> None:
         assert table.columns["Customer"].content_width == widest
         table.replace_rows([[Text(c, end="") for c in ROWS[0]]])
         assert table.virtual_size.height == table.header_height + 1
+        # the columns fit the rows shown now, not the widest ever shown
+        assert table.columns["Customer"].content_width == len(ROWS[0][2])
+
+
+def test_the_private_textual_api_it_leans_on_is_still_there() -> None:
+    """A Textual upgrade that renames or reshapes any private member ``results_table.py`` uses
+    fails here, by name, before a clerk sees a broken table."""
+    import inspect
+
+    from posplus_tui.ui.results_table import PRIVATE_API
+
+    table = ResultsTable()
+    missing = [name for name, _ in PRIVATE_API if not hasattr(table, name)]
+    assert missing == [], f"Textual's DataTable lost {missing}: revisit ui/results_table.py"
+    render = inspect.signature(DataTable._render_cell)
+    assert list(render.parameters) == [
+        "self", "row_index", "column_index", "base_style", "width", "cursor", "hover",
+    ]  # fmt: skip
+    styles = inspect.signature(DataTable._get_styles_to_render_cell)
+    assert len(styles.parameters) == 10  # self and nine flags
+    assert list(inspect.signature(DataTable._update_dimensions).parameters) == [
+        "self",
+        "new_rows",
+    ]
+    assert isinstance(table._update_count, int)
+    assert isinstance(table._require_update_dimensions, bool)
+    assert isinstance(table._new_rows, set)
+    for name, _ in PRIVATE_API:  # nothing private outside that list
+        assert name.startswith("_")
+    source = inspect.getsource(__import__("posplus_tui.ui.results_table", fromlist=["x"]))
+    used = set(re.findall(r"(?:self|super\(\))\.(_[a-z]\w*)", source))
+    assert used <= {name for name, _ in PRIVATE_API}, used - {n for n, _ in PRIVATE_API}

@@ -80,10 +80,6 @@ class InvoiceIndexRow(SQLModel, table=True):
 
     __tablename__ = "invoice_index"
     __table__: ClassVar[Table]  # set by SQLAlchemy; declared for mypy
-    __table_args__ = (
-        Index("ix_invoice_index_customer_norm", "customer_name_norm"),
-        Index("ix_invoice_index_phone", "phone_digits"),
-    )
 
     id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     number: str = Field(default="", max_length=64, index=True)
@@ -101,6 +97,9 @@ class InvoiceIndexRow(SQLModel, table=True):
     active: bool = True
     modified_on: str = Field(default="", max_length=40)
     updated_at: datetime = Field(default_factory=utcnow)
+    #: The row's place in search results (``services.search.rank_key``), and on SQLite the
+    #: rowid of its words in the ``invoice_search`` FTS5 table; ``None`` when not searchable.
+    search_rank: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class ReconcileMismatch(SQLModel, table=True):

@@ -81,6 +81,7 @@ class Sandbox:
         rate_per_second: float | None = 60.0,
         token_delay: float = 0.0,
         clock: Callable[[], float] = time.time,
+        latency_ms: float = 0.0,
     ) -> None:
         self.seed = seed
         self.size = size
@@ -94,6 +95,7 @@ class Sandbox:
             rate_per_second=rate_per_second,
             token_delay=token_delay,
             clock=clock,
+            latency=max(0.0, latency_ms) / 1000,
         )
         self.credentials = Credentials(
             self.data.tenant_id, self.data.client_id, self.data.client_secret, self.data.app_key

@@ -117,8 +117,12 @@ class SandboxApp:
         rate_per_second: float | None = 60.0,
         token_delay: float = 0.0,
         clock: Callable[[], float] = time.time,
+        latency: float = 0.0,
     ) -> None:
         self.store = store
+        #: Seconds added before every response, as a wide-area network adds them (the real API
+        #: is tens of milliseconds away; loopback is microseconds): ``--latency-ms``.
+        self.latency = latency
         self.faults = faults
         self.token_ttl = token_ttl
         self.rate_per_second = rate_per_second
@@ -193,6 +197,8 @@ class SandboxApp:
         if self.recorder is not None:
             self.recorder(Exchange(method, path, query, parsed, status, ctype, body, route))
         drop = extra.pop("x-sandbox-drop", None) is not None
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
         out_headers = [
             (b"content-type", ctype.encode()),
             (b"content-length", str(len(body)).encode()),

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from functools import partial
 from typing import Any
 
-from rich.cells import cell_len
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual import events, on, work
 from textual.actions import SkipAction
@@ -20,6 +14,7 @@ from textual.widgets import DataTable, Input, Static
 
 from posplus_tui.ui.errors import explain
 from posplus_tui.ui.literal import clean
+from posplus_tui.ui.results_table import ResultsTable
 from posplus_tui.ui.screens.base import HomeScreen
 from posplus_tui.ui.widgets import FieldMessage
 
@@ -48,94 +43,6 @@ def short_date(iso: str) -> str:
     if len(iso) >= 10 and iso[4] == "-":
         return f"{iso[5:7]}/{iso[8:10]}/{iso[2:4]}"
     return iso
-
-
-class ResultsTable(DataTable[Text]):
-    """The results: a DataTable that draws its plain one-line cells directly.
-
-    Every letter typed can replace the whole table, and the stock cell path (a Rich render of
-    padding around text, about 40 µs a cell) is most of the time a repaint takes. For a plain
-    ``Text`` cell in a one-line row the same segments are built here; anything else (the header,
-    styled text, a cell wider than its column) takes the stock path. The output is the same
-    segment for segment (``tests/ui/test_results_table.py``)."""
-
-    def replace_rows(self, rows: list[list[Text]]) -> None:
-        """Clear and fill in one go, and size the table now rather than at the next idle
-        moment (DataTable's default), so the very next frame shows the new rows instead of
-        one frame with the old size and another with the new."""
-        self.clear()
-        self.add_rows(rows)
-        if self._require_update_dimensions:
-            self._require_update_dimensions = False
-            new_rows = self._new_rows.copy()
-            self._new_rows.clear()
-            self._update_dimensions(new_rows)
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        stock = super()._render_cell
-        if row_index < self.fixed_rows or column_index < self.fixed_columns:
-            return stock(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        row = self.rows.get(row_key) if row_key is not None else None
-        cell = self._data.get(row_key, {}).get(column_key) if row_key is not None else None
-        pad = self.cell_padding
-        inner = width - 2 * pad
-        if (
-            row is None
-            or row.height != 1
-            or type(cell) is not Text
-            or cell.spans
-            or cell.style
-            or "\n" in cell.plain
-            or cell_len(cell.plain) > inner
-        ):
-            return stock(row_index, column_index, base_style, width, cursor, hover)
-        key = (
-            row_key,
-            column_key,
-            base_style,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._update_count,
-            self._pseudo_class_state,
-        )
-        lines = self._cell_render_cache.get(key)
-        if lines is None:
-            component_style, post_style = self._get_styles_to_render_cell(
-                False,
-                False,
-                False,
-                hover,
-                cursor,
-                self.show_cursor,
-                self._show_hover_cursor,
-                self.cursor_foreground_priority == "css",
-                self.cursor_background_priority == "css",
-            )
-            meta = Style.from_meta({"row": row_index, "column": column_index})
-            style = base_style + meta + component_style + post_style
-            text = cell.plain
-            line = [Segment(" " * pad, style)] if pad else []
-            if text:
-                line.append(Segment(text, style))
-            fill = inner - cell_len(text)
-            if fill:
-                line.append(Segment(" " * fill, style))
-            if pad:
-                line.append(Segment(" " * pad, style))
-            lines = [line]
-            self._cell_render_cache[key] = lines
-        return lines
 
 
 class LookupScreen(HomeScreen[None]):
@@ -173,10 +80,6 @@ class LookupScreen(HomeScreen[None]):
         self.shown_for = ""
         #: (invoice id, cells) of the rows in the table, to leave an unchanged table alone.
         self._rows_shown: list[tuple[int, tuple[str, ...]]] = []
-        self._typed_at: tuple[str, float] = ("", 0.0)
-        #: Keystroke → results painted, in ms (the last 1,000; read by benchmarks/ui.py).
-        self.latencies_ms: deque[float] = deque(maxlen=1000)
-        self.answered_for = ""
         self.wide = self.app.size.width >= WIDE
         table = self.query_one("#results", DataTable)
         cols = ["Invoice", "Job"] + (["API id"] if self.wide else [])
@@ -235,7 +138,6 @@ class LookupScreen(HomeScreen[None]):
     @on(Input.Changed, "#search")
     def _typed(self, event: Input.Changed) -> None:
         text = event.value.strip()
-        self._typed_at = (text, time.perf_counter())
         if not text:
             self._show([], "")
             self._say_hint()
@@ -246,7 +148,7 @@ class LookupScreen(HomeScreen[None]):
     async def search_local(self, text: str) -> None:
         """Results as you type: the local index only (fast); stale answers are dropped."""
         try:
-            found = await self.services.lookup_local.search(text)
+            found = await self.services.lookup_local.search(text, limit=SHOWN)
         except Exception as exc:
             if self._current() == text:
                 self._show([], text)
@@ -289,11 +191,9 @@ class LookupScreen(HomeScreen[None]):
 
     def _show(self, found: list[Any], text: str, *, local: bool = False) -> None:
         self.results = found
-        #: The search text the table now answers (the benchmark and tests read it).
+        #: The search text the table now answers (opening refuses an older list; tests and
+        #: benchmarks/ui.py read it from outside).
         self.shown_for = text
-        typed, at = self._typed_at
-        if typed == text:
-            self.call_after_refresh(self._answered, text, at)
         table = self.query_one("#results", ResultsTable)
         rows = [self._row(s) for s in found[:SHOWN]]
         # The same rows for the same invoices (the next letter of a name often changes nothing
@@ -321,7 +221,8 @@ class LookupScreen(HomeScreen[None]):
                 )
             elif len(found) > SHOWN:
                 message.ok(
-                    f"{len(found)}+ invoices match “{text}”: the first {SHOWN} are listed. "
+                    f"More than {SHOWN} invoices match “{text}”: the best {SHOWN} are listed "
+                    "(open balances first, then the newest). "
                     "Type more of the name or number to narrow them."
                 )
             else:
@@ -340,20 +241,6 @@ class LookupScreen(HomeScreen[None]):
             status_words(s),
         ]
         return tuple(row)
-
-    def _answered(self, text: str, at: float) -> None:
-        """The results for ``text`` are on the screen: a frame has been drawn since, and the
-        table has laid out its new rows (it does that when idle, so the first frame after new
-        rows may still show the old size: then wait for the next one)."""
-        if text != self.shown_for:
-            return  # superseded by a newer search; that one will answer
-        table = self.query_one("#results", DataTable)
-        laid_out = table.header_height + table.row_count
-        if table.row_count and table.virtual_size.height != laid_out:
-            self.set_timer(0.001, partial(self.call_after_refresh, self._answered, text, at))
-            return
-        self.latencies_ms.append((time.perf_counter() - at) * 1000)
-        self.answered_for = text
 
     @on(DataTable.RowHighlighted, "#results")
     def _describe_highlighted(self) -> None:
