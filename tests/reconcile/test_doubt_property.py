@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
@@ -209,5 +209,8 @@ async def _run(plan, lag: float, steps: Sequence[float]) -> None:  # type: ignor
     lag=st.sampled_from([0.0, 4.0, 12.0, 35.0, 90.0]),
     steps=st.lists(st.sampled_from([0.5, 3.0, 8.0, 15.0]), min_size=3, max_size=12),
 )
+# found by a random run: a sibling posted moments ago, not listed yet, made the invoice's sum
+# "wrong" while verifying a payment found after its own lag — a mismatch instead of a wait
+@example(plan=[("unknown", False), ("unknown", True)], lag=35.0, steps=[0.5, 0.5, 0.5])
 def test_a_hostile_servicetitan_never_gets_a_marker_twice(plan, lag, steps) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(_run(plan, lag, steps))
