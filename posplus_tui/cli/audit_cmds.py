@@ -125,7 +125,10 @@ def _ask(prompt: str) -> str:
             return getpass.getpass(prompt)
         except EOFError:
             raise CliError("Nothing was typed: nothing was changed.", exit_code=2) from None
-    line = sys.stdin.readline() if sys.stdin is not None else ""
+    try:
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+    except (OSError, ValueError):  # closed or not readable (a service, a captured test run)
+        line = ""
     if not line:
         raise CliError(
             f"{prompt.strip().rstrip(':')} was expected on standard input: nothing was changed.",
@@ -238,9 +241,15 @@ def _export(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from posplus_tui.ledger import audit as chain
     from posplus_tui.secrets import SecretStoreError
-    from posplus_tui.services.audit import AUDIT_KEY, KeyTransferError, unwrap_key
+    from posplus_tui.services.audit import AUDIT_KEY, WRAPPED_PREFIX, KeyTransferError, unwrap_key
 
     wrapped = args.wrapped or _ask("The exported key (the whole line): ")
+    if not "".join(wrapped.split()).startswith(WRAPPED_PREFIX):  # said before a passphrase is asked
+        raise CliError(
+            f"That is not an exported audit key (it starts with “{WRAPPED_PREFIX}”): paste the "
+            "whole line `posplus audit key export` printed. Nothing was stored.",
+            exit_code=KEY_PROBLEM,
+        )
     passphrase = _ask("Its passphrase: ")
     try:
         key = unwrap_key(wrapped, passphrase)

@@ -123,7 +123,7 @@ def test_address_tcp_and_http_layers(
 
 def test_a_key_in_the_url_is_refused_with_a_sentence(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["terminal", "test", "spin+http://10.0.0.5:9000?tpn=T1&authkey=SECRET999"]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "never goes in the URL" in out and "SECRET999" not in out
 
 
