@@ -41,15 +41,22 @@ def chromium_path() -> str:
 
 
 @contextlib.asynccontextmanager
-async def browser_page() -> AsyncIterator[Any]:
-    """A fresh page in a fresh headless Chromium (closed on exit)."""
+async def chromium() -> AsyncIterator[Any]:
+    """A headless Chromium (closed on exit), to share across tests: each opens its own context."""
     executable = chromium_path()
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
-            context = await browser.new_context()
-            yield await context.new_page()
+            yield browser
         finally:
             await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def browser_page() -> AsyncIterator[Any]:
+    """A fresh page in a fresh headless Chromium (closed on exit)."""
+    async with chromium() as browser:
+        context = await browser.new_context()
+        yield await context.new_page()
