@@ -61,10 +61,16 @@ class Settings:
     stripe_api_url: str = ""
     smtp_host: str = ""
     smtp_port: str = ""
+    #: none, starttls or tls; empty: from the port (465 TLS, 587 STARTTLS, else none).
+    smtp_security: str = ""
+    #: Set when the relay wants a login (the password is the secret ``smtp_password``).
+    smtp_username: str = ""
     #: The address link e-mails come from, e.g. billing@example.com.
     smtp_from: str = ""
     #: The Twilio number texts come from, in E.164 (+14155550123).
     twilio_from: str = ""
+    #: Empty: Twilio itself (https://api.twilio.com); else a proxy or ``posplus`` Twilio sandbox.
+    twilio_api_url: str = ""
 
     def missing_for_run(self) -> list[str]:
         """Keys that must be set before ``posplus run`` can talk to ServiceTitan and a terminal."""
@@ -113,6 +119,18 @@ _CHECKS: dict[str, tuple[re.Pattern[str], str]] = {
     "smtp_from": (
         re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
         "an e-mail address, e.g. billing@example.com",
+    ),
+    "smtp_security": (
+        re.compile(r"^(none|starttls|tls)$", re.IGNORECASE),
+        "none, starttls or tls (or empty: 465 is TLS, 587 STARTTLS)",
+    ),
+    "smtp_username": (
+        re.compile(r"^[^\s]{1,254}$"),
+        "the relay's user name, e.g. billing@example.com (no spaces)",
+    ),
+    "twilio_api_url": (
+        re.compile(r"^https?://\S+$"),
+        "https://api.twilio.com (or empty for Twilio)",
     ),
     "twilio_from": (re.compile(r"^\+[1-9]\d{6,14}$"), "a number in E.164, e.g. +14155550123"),
 }

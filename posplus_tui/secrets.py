@@ -29,8 +29,13 @@ from posplus_tui import paths
 from posplus_tui.redaction import register_secret
 
 SERVICE = "posplus-tui"
-#: Payment links: the Stripe secret key and Twilio's account SID and auth token.
-LINK_SECRET_NAMES = ("stripe_secret_key", "twilio_account_sid", "twilio_auth_token")
+#: Payment links: the Stripe secret key, Twilio's account SID and auth token, the SMTP password.
+LINK_SECRET_NAMES = (
+    "stripe_secret_key",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "smtp_password",
+)
 SECRET_NAMES = (
     "client_secret",
     "app_key",

@@ -2,6 +2,8 @@
 
 Binds 127.0.0.1 on a port the OS picks (aiosmtpd's default ``::1`` surprises IPv4-only clients).
 Recipients listed in ``reject`` get ``550``, as a real relay does for a mailbox that does not exist.
+With ``users`` it requires AUTH (PLAIN/LOGIN, allowed without TLS on loopback) and refuses a wrong
+user name or password with ``535``.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import warnings
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 __all__ = ["LocalSmtpServer", "ReceivedMail"]
 
@@ -61,12 +65,28 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+@dataclass(frozen=True)
+class _Users:
+    """aiosmtpd's authenticator: the login passes when the user name and password match."""
+
+    users: dict[str, str]
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if isinstance(auth_data, LoginPassword):
+            user, password = auth_data.login.decode(), auth_data.password.decode()
+            if self.users.get(user) == password:
+                return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+
 class _BoundController(Controller):
     """aiosmtpd's Controller on a socket we already bound (so port 0 works and is known)."""
 
-    def __init__(self, handler: Any, sock: socket.socket) -> None:
+    def __init__(self, handler: Any, sock: socket.socket, **smtp: Any) -> None:
         host, port = sock.getsockname()[:2]
-        super().__init__(handler, hostname=host, port=port)
+        super().__init__(handler, hostname=host, port=port, **smtp)
         self._sock = sock
 
     def _create_server(self) -> Any:
@@ -76,14 +96,27 @@ class _BoundController(Controller):
 class LocalSmtpServer:
     """``with LocalSmtpServer() as smtp:`` → ``smtp.host``, ``smtp.port``, ``smtp.received``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, users: dict[str, str] | None = None
+    ) -> None:
         self._handler = _Handler()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(16)
         self.host, self.port = sock.getsockname()[:2]
-        self._controller = _BoundController(self._handler, sock)
+        auth: dict[str, Any] = {}
+        if users is not None:
+            # Plain AUTH without TLS is what we want on loopback; aiosmtpd warns on each session.
+            warnings.filterwarnings(
+                "ignore", "Requiring AUTH while not requiring TLS", UserWarning, "aiosmtpd"
+            )
+            auth = {
+                "authenticator": _Users(dict(users)),
+                "auth_required": True,
+                "auth_require_tls": False,
+            }
+        self._controller = _BoundController(self._handler, sock, **auth)
 
     def start(self) -> LocalSmtpServer:
         self._controller.start()

@@ -43,6 +43,7 @@ SETUP_SECRETS = (
     "stripe_secret_key",
     "twilio_account_sid",
     "twilio_auth_token",
+    "smtp_password",
 )
 
 

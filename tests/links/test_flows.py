@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateways.messaging.smtp import SmtpSender, SmtpSettings
+from gateways.messaging.smtp_server import LocalSmtpServer
 from posplus_tui.domain.links import LinkStatus
 from posplus_tui.domain.money import Money
 from posplus_tui.domain.outbox import OutboxState
@@ -97,6 +99,33 @@ async def test_bad_recipients_are_refused_before_anything_is_created(world: Worl
     # Only the landline got as far as a link (Twilio answers after the create): it stays open,
     # unsent, and can be sent another way.
     assert [(x.state, x.message[:10]) for x in made] == [(LinkStatus.CREATED, "not sent b")]
+
+
+async def test_a_refused_smtp_login_makes_no_link(world: World) -> None:
+    """The relay wants a login: a wrong password is a sentence before anything is created; the
+    right one logs in and delivers."""
+    inv = await world.invoice(2)
+    with LocalSmtpServer(users={"billing": "right-pass"}) as relay:
+
+        def relay_as(password: str) -> SmtpSender:
+            return SmtpSender(
+                SmtpSettings(relay.host, relay.port, "billing@demo.example", "billing", password)
+            )
+
+        world.links._email = relay_as("wrong-pass")
+        with pytest.raises(InvalidRequest, match="SMTP server refused the user name or password"):
+            await world.links.create(
+                inv, operator=world.clerk, channel="email", to="ann@example.com"
+            )
+        assert await world.links.links_for_invoice(inv.invoice_id) == []
+
+        world.links._email = relay_as("right-pass")
+        link = await world.links.create(
+            inv, operator=world.clerk, channel="email", to="ann@example.com"
+        )
+        assert link.state is LinkStatus.SENT
+        (mail,) = await relay.await_for(1)
+        assert link.url in mail.body
 
 
 async def test_decline_keeps_the_link_open(world: World) -> None:

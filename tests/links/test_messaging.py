@@ -20,7 +20,7 @@ from gateways.messaging import (
     normalise_phone,
 )
 from gateways.messaging.qr import qr_text
-from gateways.messaging.smtp import SmtpSender, SmtpSettings
+from gateways.messaging.smtp import AUTH_REFUSED, SmtpSender, SmtpSettings, security_for
 from gateways.messaging.smtp_server import LocalSmtpServer
 from gateways.messaging.twilio import TwilioSms
 from gateways.messaging.twilio_sandbox import TwilioSandbox
@@ -133,6 +133,69 @@ async def test_no_smtp_server_is_not_sent() -> None:
     sender = SmtpSender(SmtpSettings("127.0.0.1", port, "billing@acme-hvac.example", timeout=2))
     with pytest.raises(MessageNotSent):
         await sender.send("ann@example.com", "s", "b")
+
+
+@pytest.fixture
+def smtp_auth() -> Iterator[LocalSmtpServer]:
+    with LocalSmtpServer(users={"billing": "right-pass"}) as server:
+        yield server
+
+
+async def test_a_login_with_good_credentials_delivers(smtp_auth: LocalSmtpServer) -> None:
+    sender = SmtpSender(
+        SmtpSettings(
+            smtp_auth.host, smtp_auth.port, "billing@acme.example", "billing", "right-pass"
+        )
+    )
+    await sender.check_login()
+    await sender.send("ann@example.com", "Invoice 1001", "Pay here: http://pay.test/x")
+    (mail,) = await smtp_auth.await_for(1)
+    assert mail.rcpt_tos == ("ann@example.com",)
+
+
+@pytest.mark.parametrize(("user", "password"), [("billing", "wrong"), ("nobody", "right-pass")])
+async def test_a_refused_login_is_a_sentence(
+    smtp_auth: LocalSmtpServer, user: str, password: str
+) -> None:
+    sender = SmtpSender(
+        SmtpSettings(smtp_auth.host, smtp_auth.port, "billing@acme.example", user, password)
+    )
+    for attempt in (sender.check_login(), sender.send("ann@example.com", "s", "b")):
+        with pytest.raises(MessageAuthError) as caught:
+            await attempt
+        assert str(caught.value) == AUTH_REFUSED
+        assert str(caught.value).startswith("The SMTP server refused the user name or password")
+        assert password not in str(caught.value)
+    assert smtp_auth.received == []
+
+
+async def test_no_login_where_the_server_wants_one_is_refused(smtp_auth: LocalSmtpServer) -> None:
+    sender = SmtpSender(SmtpSettings(smtp_auth.host, smtp_auth.port, "billing@acme.example"))
+    await sender.check_login()  # no user name: nothing to check
+    with pytest.raises(MessageRefused, match="Authentication required") as caught:
+        await sender.send("ann@example.com", "s", "b")
+    assert caught.value.code == "530"
+
+
+async def test_a_user_name_where_no_login_is_offered_is_a_sentence(smtp: LocalSmtpServer) -> None:
+    sender = SmtpSender(SmtpSettings(smtp.host, smtp.port, "billing@acme.example", "u", "p"))
+    with pytest.raises(MessageNotSent, match="AUTH"):
+        await sender.check_login()
+
+
+@pytest.mark.parametrize(
+    ("port", "chosen", "tls"),
+    [
+        (465, "", "implicit"),
+        (587, "", "starttls"),
+        (25, "", "none"),
+        (2525, "TLS", "implicit"),
+        (2525, "starttls", "starttls"),
+        (465, "none", "none"),
+    ],
+)
+def test_security_is_the_choice_else_the_port(port: int, chosen: str, tls: str) -> None:
+    assert security_for(port, chosen) == tls
 
 
 # -- SMS in Twilio's shape ------------------------------------------------------------------------

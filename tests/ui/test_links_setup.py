@@ -101,6 +101,38 @@ async def test_links_are_set_up_in_setup_and_refused_in_words_until_then(tmp_pat
             assert "stripe_api_url" in config.read_text()
             assert store.get("stripe_secret_key") == stripe.secret_key
 
+            # A relay that wants a login: user name (a setting), password (a secret), security.
+            for name, bad, words in (
+                ("smtp_security", "ssl", "none, starttls or tls"),
+                ("twilio_api_url", "api.twilio.com", "https://api.twilio.com"),
+                ("smtp_username", "bill ing", "no spaces"),
+            ):
+                screen.query_one(f"#{name}").value = bad
+                await pilot.press("ctrl+s")
+                await says(pilot, "#save-result", f"“{name}” = '{bad}' is not valid")
+                await says(pilot, "#save-result", words)
+                screen.query_one(f"#{name}").value = ""
+            for name, value in (
+                ("smtp_host", "127.0.0.1"),
+                ("smtp_from", "billing@example.com"),
+                ("smtp_security", "starttls"),
+                ("smtp_username", "billing"),
+                ("twilio_api_url", "http://127.0.0.1:9"),
+            ):
+                screen.query_one(f"#{name}").value = value
+            await pilot.press("ctrl+s")
+            await says(pilot, "#save-result", "Saved.")
+            await says(pilot, "#links-result", "needs the SMTP password (a user name is set)")
+            screen.query_one("#smtp_password").value = "relay-pass-123"
+            await pilot.press("ctrl+s")
+            await says(pilot, "#save-result", "Saved.")
+            await says(pilot, "#links-result", "Texting links needs the Twilio account SID")
+            assert "E-mailing" not in str(screen.query_one("#links-result").render())
+            assert store.get("smtp_password") == "relay-pass-123"
+            saved = config.read_text()
+            assert "relay-pass-123" not in saved and "relay-pass-123" not in screen_text(app)
+            assert 'smtp_username = "billing"' in saved and "smtp_security" in saved
+
             await pilot.press("ctrl+o")
             await wait_for_area(pilot, "Sign in")
             await sign_in(pilot, "ana", "1234")
@@ -109,4 +141,13 @@ async def test_links_are_set_up_in_setup_and_refused_in_words_until_then(tmp_pat
             await pilot.press("l")
             await wait_for_area(pilot, "Payment links")
             await wait_for_text(pilot, "Left to collect")
+            # The e-mail sender logs in with what Setup saved, over the chosen security.
+            live = services.live_links.service
+            assert live is not None and live._email is not None
+            smtp = live._email.settings
+            assert (smtp.username, smtp.password, smtp.tls) == (
+                "billing",
+                "relay-pass-123",
+                "starttls",
+            )
         await services.aclose()

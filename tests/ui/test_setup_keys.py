@@ -20,8 +20,9 @@ TAB_ORDER = [
     # 5. Operators
     "operators", "op-add", "op-edit", "op-toggle",
     # 6. Payment links
-    "stripe_secret_key", "twilio_account_sid", "twilio_auth_token", "twilio_from", "smtp_host",
-    "smtp_port", "smtp_from", "stripe_api_url",
+    "stripe_secret_key", "twilio_account_sid", "twilio_auth_token", "smtp_password", "twilio_from",
+    "twilio_api_url", "smtp_host", "smtp_port", "smtp_security", "smtp_username", "smtp_from",
+    "stripe_api_url",
 ]  # fmt: skip
 
 

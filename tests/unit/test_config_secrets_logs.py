@@ -100,3 +100,30 @@ def test_log_file_is_redacted(tmp_path: Path) -> None:
     assert "5500005555555559" not in content
     assert "abcdef123456" not in content
     assert "••••5559" in content
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('smtp_security = "ssl"', "none, starttls or tls"),
+        ('smtp_username = "bill ing"', "no spaces"),
+        ('twilio_api_url = "api.twilio.com"', "https://api.twilio.com"),
+        ('smtp_password = "x"', "is a secret"),
+    ],
+)
+def test_smtp_and_twilio_settings_are_checked(tmp_path: Path, line: str, words: str) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text(f"[posplus]\n{line}\n")
+    with pytest.raises(config.ConfigError, match=words):
+        config.load(file, environ={})
+    file.write_text(
+        '[posplus]\nsmtp_security = "STARTTLS"\nsmtp_username = "billing@example.com"\n'
+        'twilio_api_url = "http://127.0.0.1:8088"\n'
+    )
+    loaded = config.load(file, environ={})
+    assert loaded.smtp_username == "billing@example.com" and loaded.smtp_security == "STARTTLS"
+
+
+def test_smtp_password_from_the_environment() -> None:
+    store = SecretStore(environ={"POSPLUS_SMTP_PASSWORD": "relay-pass"})
+    assert store.get("smtp_password") == "relay-pass"

@@ -1,8 +1,9 @@
 """Payment links for ``posplus run``: built from Setup's settings and the keyring's secrets on
 first use, or a sentence saying what is missing (the ``l`` key shows it to the clerk).
 
-The Stripe secret key and Twilio's account SID and auth token are secrets (the keyring, like the
-ServiceTitan client secret), never settings; the SMTP relay and the sending numbers are settings.
+The Stripe secret key, Twilio's account SID and auth token and the SMTP password are secrets (the
+keyring, like the ServiceTitan client secret), never settings; the SMTP relay, its user name and
+security, the Twilio address and the sending numbers are settings.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from posplus_tui.services.operators import OperatorService
 __all__ = ["LINK_SECRET_NAMES", "LINK_SETTINGS", "LiveLinks", "channel_gaps", "links_missing"]
 
 #: The settings Setup shows under "Payment links" (the secrets are in LINK_SECRET_NAMES).
-LINK_SETTINGS = ("twilio_from", "smtp_host", "smtp_port", "smtp_from", "stripe_api_url")
+LINK_SETTINGS = (
+    "twilio_from",
+    "twilio_api_url",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_username",
+    "smtp_from",
+    "stripe_api_url",
+)
 
 WHERE = "An admin adds it in Setup, section 6 (Payment links)."
 
@@ -52,6 +62,8 @@ def channel_gaps(settings: Settings, secrets: SecretStore) -> list[str]:
     ]
     if smtp:
         gaps.append(f"E-mailing links needs the SMTP {' and '.join(smtp)}.")
+    elif settings.smtp_username and not _secret(secrets, "smtp_password"):
+        gaps.append("E-mailing links needs the SMTP password (a user name is set).")
     twilio = [
         words
         for words, ok in (
@@ -94,7 +106,7 @@ class LiveLinks:
             return self.service
         # Imported here: the Stripe SDK is not needed to draw Setup or the first frame.
         from gateways import GatewayConfigError
-        from gateways.messaging.smtp import SmtpSender, SmtpSettings
+        from gateways.messaging.smtp import SmtpSender, SmtpSettings, security_for
         from gateways.messaging.twilio import TwilioSms
         from gateways.stripe import StripeGateway
 
@@ -108,10 +120,21 @@ class LiveLinks:
         email = None
         if s.smtp_host and s.smtp_from:
             port = int(s.smtp_port or 25)
-            tls = {465: "implicit", 587: "starttls"}.get(port, "none")
-            email = SmtpSender(SmtpSettings(s.smtp_host, port, s.smtp_from, tls=tls))
+            email = SmtpSender(
+                SmtpSettings(
+                    s.smtp_host,
+                    port,
+                    s.smtp_from,
+                    username=s.smtp_username or None,
+                    password=_secret(self.secrets, "smtp_password") if s.smtp_username else None,
+                    tls=security_for(port, s.smtp_security),
+                )
+            )
         sid, token = (_secret(self.secrets, n) for n in ("twilio_account_sid", "twilio_auth_token"))
-        sms = TwilioSms(sid, token, s.twilio_from) if sid and token and s.twilio_from else None
+        sms = None
+        if sid and token and s.twilio_from:
+            twilio_url = s.twilio_api_url or "https://api.twilio.com"
+            sms = TwilioSms(sid, token, s.twilio_from, base_url=twilio_url)
         self.service = LinkService(
             self._ledger,
             gateway,

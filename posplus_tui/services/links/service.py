@@ -92,6 +92,8 @@ class LinkService(LinkPoller, InvoiceWatch):
         create is not known stays UNKNOWN (the poller settles it by our reference)."""
         recipient = self.check_recipient(channel, to)
         await self._db(self._operators.authorize_sync, operator, Action.CHARGE, None)
+        if channel == "email":
+            await self._check_email_login()
         if amount is None:
             amount = (await self._db(self._store.invoice_holds, invoice)).available
         if not isinstance(amount, Money) or amount.cents <= 0:
@@ -138,6 +140,18 @@ class LinkService(LinkPoller, InvoiceWatch):
         link = await self._db(self._store.mark_created, link.id, created, actor=operator.name)
         self._changed()
         return await self.send(link.id, channel, recipient, operator=operator)
+
+    async def _check_email_login(self) -> None:
+        """A refused SMTP login (or a relay that cannot be reached) stops before anything is made."""
+        check = getattr(self._email, "check_login", None)
+        if check is None:
+            return
+        try:
+            await check()
+        except (MessageAuthError, MessageNotSent, MessageRefused, MessageUnknown) as exc:
+            raise InvalidRequest(
+                f"No link was made: {exc}", "Fix it in Setup, or send the link by text or QR."
+            ) from None
 
     async def send(
         self, link_id: int, channel: str, to: str, *, operator: OperatorInfo

@@ -290,13 +290,14 @@ class SetupScreen(PosScreen[None]):
             yield from self._link_fields()
 
     def _link_fields(self) -> ComposeResult:
-        """6. Payment links: the Stripe key and Twilio's SID and token go to the keyring."""
+        """6. Payment links: the Stripe key, Twilio's SID and token, the SMTP password: the keyring."""
         s = self.setup.settings
         yield Label("6. Payment links (optional; saved with ctrl+s)", classes="section-title")
         for label, name in (
             ("Stripe secret key", "stripe_secret_key"),
             ("Twilio account SID", "twilio_account_sid"),
             ("Twilio auth token", "twilio_auth_token"),
+            ("SMTP password", "smtp_password"),
         ):
             yield field_row(
                 label,
@@ -310,8 +311,11 @@ class SetupScreen(PosScreen[None]):
             )
         for label, name, hint in (
             ("Texts from", "twilio_from", "+14155550123 (your Twilio number)"),
+            ("Twilio address", "twilio_api_url", "empty: Twilio itself"),
             ("SMTP server", "smtp_host", "smtp.example.com"),
             ("SMTP port", "smtp_port", "587"),
+            ("SMTP security", "smtp_security", "none, starttls or tls (empty: from the port)"),
+            ("SMTP user name", "smtp_username", "empty: no login"),
             ("E-mails from", "smtp_from", "billing@example.com"),
             ("Stripe address", "stripe_api_url", "empty: Stripe itself"),
         ):
