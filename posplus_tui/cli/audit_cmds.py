@@ -34,7 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ver.set_defaults(func=_verify)
     up = audit_sub.add_parser(
         "upgrade",
-        help="sign an old unsigned audit chain from now on (checks it first; once per ledger)",
+        help=(
+            "sign an old unsigned audit chain from now on, or seal saved cards kept before "
+            "cards were sealed (checks the chain first)"
+        ),
     )
     _add_db_option(up)
     up.set_defaults(func=_upgrade)

@@ -576,7 +576,7 @@ class Upgraded:
             f"The audit log's {self.report.events} unsigned events were checked and are intact; "
             f"from event #{self.signed_from} on, every event is signed with this station's key"
             + (
-                f" ({self.rows_sealed} money and operator rows written before rows were sealed "
+                f" ({self.rows_sealed} money, operator and saved-card rows written before rows were sealed "
                 "are sealed as they are now)"
                 if self.rows_sealed
                 else ""
