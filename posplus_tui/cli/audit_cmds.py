@@ -34,7 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ver.set_defaults(func=_verify)
     up = audit_sub.add_parser(
         "upgrade",
-        help="sign an old unsigned audit chain from now on (checks it first; once per ledger)",
+        help=(
+            "sign an old unsigned audit chain from now on, or seal saved cards kept before "
+            "cards were sealed (checks the chain first)"
+        ),
     )
     _add_db_option(up)
     up.set_defaults(func=_upgrade)
@@ -175,13 +178,11 @@ def _upgrade(args: argparse.Namespace) -> int:
     with _chain(args) as engine:
         store = _store(args)
         state = chain.key_state(engine, None)
-        if state is not chain.KeyState.UNSIGNED:
-            print(
-                "The audit log is already signed: nothing to upgrade."
-                if state is not chain.KeyState.EMPTY
-                else "The audit log is empty: its first event starts it signed."
-            )
+        if state is chain.KeyState.EMPTY:
+            print("The audit log is empty: its first event starts it signed.")
             return 0
+        if state is not chain.KeyState.UNSIGNED:
+            return _seal_older(engine, store)
         _key(store)  # a locked or missing store is said before anything is checked
         key = audit_key(store, create=True)
         if key is None:
@@ -196,6 +197,37 @@ def _upgrade(args: argparse.Namespace) -> int:
             raise CliError(str(exc), exit_code=KEY_PROBLEM) from exc
         print(done.describe())
         return 0 if done.ok else BROKEN
+
+
+def _seal_older(engine: Engine, store: SecretStore) -> int:
+    """A signed chain: seal the rows of tables sealed only since this version (cards on file)
+    written before it, after checking the chain with this station's key."""
+    from posplus_tui.ledger import audit as chain
+    from posplus_tui.services.audit import anchors_file
+
+    key = _key(store)
+    state = chain.key_state(engine, key)
+    if key is None or state is not chain.KeyState.SIGNED:
+        raise CliError(
+            "Cannot check the audit log on this station: " + state.describe(),
+            exit_code=KEY_PROBLEM,
+        )
+    try:
+        done = chain.seal_older(engine, key, anchors=anchors_file(), actor="posplus audit upgrade")
+    except chain.AuditKeyError as exc:
+        raise CliError(str(exc), exit_code=KEY_PROBLEM) from exc
+    if not done.report.ok:
+        print(f"{done.report.describe()} Nothing was sealed: a broken chain is not sealed over.")
+        return BROKEN
+    if not done.rows_sealed:
+        print("The audit log is already signed: nothing to upgrade.")
+    else:
+        print(
+            f"The audit log's {done.report.events} events were checked and are intact; "
+            f"{done.rows_sealed} rows saved before this version sealed them (cards on file) "
+            f"are sealed as they are now (event #{done.signed_from})."
+        )
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:

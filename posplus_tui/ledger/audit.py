@@ -26,6 +26,7 @@ import hmac
 import json
 import os
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -372,6 +373,7 @@ def _verify(
     key: str | bytes | None = None,
     anchors: Path | None = None,
     unsealed: list[tuple[str, int]] | None = None,
+    tables: Iterable[str] = seals.SEALED,
 ) -> VerifyReport:
     signing = _bytes(key) or _key_of(engine)
     prev = GENESIS
@@ -468,7 +470,7 @@ def _verify(
                             "chain was rewritten",
                         ),
                     )
-        problem = seals.cross_check(session, sealed, unsealed=unsealed)
+        problem = seals.cross_check(session, sealed, unsealed=unsealed, tables=tables)
         if problem is not None:
             return VerifyReport(count, AuditBreak(count + 1, problem))
     return VerifyReport(count, None)
@@ -574,7 +576,7 @@ class Upgraded:
             f"The audit log's {self.report.events} unsigned events were checked and are intact; "
             f"from event #{self.signed_from} on, every event is signed with this station's key"
             + (
-                f" ({self.rows_sealed} money and operator rows written before rows were sealed "
+                f" ({self.rows_sealed} money, operator and saved-card rows written before rows were sealed "
                 "are sealed as they are now)"
                 if self.rows_sealed
                 else ""
@@ -662,6 +664,51 @@ def head(engine: Engine) -> tuple[int, str]:
     with engine.connect() as conn:
         seq, digest = conn.execute(_READ_HEAD).one()
     return int(seq), str(digest)
+
+
+def seal_older(
+    engine: Engine,
+    key: str | bytes,
+    *,
+    anchors: Path | None = None,
+    actor: str = "",
+    station: str = "",
+) -> Upgraded:
+    """On a signed chain, seal the rows of tables this version seals for the first time
+    (:data:`seals.LATER`, e.g. cards on file) written before it: verify the chain with ``key``
+    first (every table sealed before must still match), then one signed ``row_sealed`` event per
+    chunk. A row of such a table written after its first sealed row is still reported."""
+    mine = _bytes(key)
+    assert mine is not None, "sealing needs the key"
+    unsealed: list[tuple[str, int]] = []
+    report = _verify(engine, key=mine, anchors=anchors, unsealed=unsealed, tables=seals.LATER)
+    if not report.ok or not unsealed:
+        return Upgraded(report)
+    set_key(engine, mine)
+    with Session(engine) as session:
+        seq = session.connection().execute(_READ_HEAD).one()[0]
+        if seq != report.events:
+            raise AuditKeyError(
+                "Another station wrote to the audit log while it was being checked: run "
+                "`posplus audit upgrade` again (with the other stations stopped)."
+            )
+        first = 0
+        for start in range(0, len(unsealed), _SEAL_CHUNK):
+            chunk = unsealed[start : start + _SEAL_CHUNK]
+            for table in seals.LATER:
+                seals.note_ids(session, table, [row_id for t, row_id in chunk if t == table])
+            done = append(
+                session,
+                seals.SEAL_ACTION,
+                actor=actor,
+                station=station,
+                subject=f"{len(chunk)} rows",
+            )
+            first = first or done.seq
+        session.commit()
+    if anchors is not None:
+        anchor(engine, anchors)
+    return Upgraded(report, first, len(unsealed))
 
 
 def anchor(engine: Engine, path: Path) -> tuple[int, str]:

@@ -302,6 +302,40 @@ def test_posplus_audit_upgrade_from_the_command_line(
     assert code == 0 and "signed with this station's audit key" in out
 
 
+_OLD_CARD = (
+    "INSERT INTO cards_on_file (customer_id, token, brand, last4, expiry, revoked, created_at) "
+    "VALUES (:c, 'tok_old', 'VISA', '4242', '1230', false, CURRENT_TIMESTAMP)"
+)
+
+
+def test_upgrade_seals_cards_saved_before_cards_were_sealed_on_a_signed_chain(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """A chain signed by the version before saved cards were sealed: its cards (no seal) are
+    named with the way out, ``posplus audit upgrade`` seals them as they are, and from then on
+    a card moved to another customer, or one added in SQL, is reported."""
+    ops = _station_a(ledger_url)
+    engine = ops._ledger.engine
+    with engine.begin() as conn:
+        conn.execute(text(_OLD_CARD), {"c": "7001"})
+    code, out, err = _cli(monkeypatch, capsys, "audit", "verify", "--database-url", ledger_url)
+    assert code != 0 and "cards_on_file row #1" in out and "posplus audit upgrade" in out
+    code, out, err = _cli(monkeypatch, capsys, "audit", "upgrade", "--database-url", ledger_url)
+    assert code == 0 and "1 rows saved before" in out, out + err
+    code, out, err = _cli(monkeypatch, capsys, "audit", "verify", "--database-url", ledger_url)
+    assert code == 0 and "intact" in out, out + err
+    code, out, err = _cli(monkeypatch, capsys, "audit", "upgrade", "--database-url", ledger_url)
+    assert code == 0 and "already signed" in out
+    with engine.begin() as conn:  # added after the first sealed card: never blessed
+        conn.execute(text(_OLD_CARD), {"c": "7002"})
+    code, out, err = _cli(monkeypatch, capsys, "audit", "upgrade", "--database-url", ledger_url)
+    assert code != 0 and "cards_on_file row #2" in out and "Nothing was sealed" in out
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM cards_on_file WHERE id = 2"))
+        conn.execute(text("UPDATE cards_on_file SET customer_id = '9999' WHERE id = 1"))
+    assert not chain.verify(engine, key=KEY).ok
+
+
 def test_a_chain_signed_before_chains_named_their_key_is_named_at_start(
     ledger: Ledger, tmp_path: Path
 ) -> None:

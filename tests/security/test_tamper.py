@@ -23,6 +23,7 @@ from posplus_tui.domain.roles import Action
 from posplus_tui.domain.transactions import Tender, TxnKind
 from posplus_tui.ledger import Ledger
 from posplus_tui.ledger import audit as chain
+from posplus_tui.ledger.tables import CardOnFile
 from posplus_tui.services.operators import OperatorService
 from posplus_tui.services.txn_store import IntentSpec, TxnStore
 from tests.services.conftest import FAST_PIN_COST, invoice_facts, make_payments
@@ -40,6 +41,8 @@ async def filled(ledger: Ledger, tmp_path: Path) -> tuple[Ledger, Path]:
     pay, terminal = make_payments(ledger, ops)
     try:
         sale = await pay.charge(invoice_facts("90.00"), operator=clerk)
+        saved = await pay.charge(invoice_facts("40.00"), operator=clerk, save_card=True)
+        assert saved.transaction.card_on_file_id is not None
         approval = await ops.approve_as_supervisor(
             "Sam Super",
             "2222",
@@ -60,6 +63,16 @@ async def filled(ledger: Ledger, tmp_path: Path) -> tuple[Ledger, Path]:
         store.mark_sent(lost.id)
         store.settle(lost.id, Unknown(lost.ecr_ref, "no reply"), actor="Carl Clerk")
         store.mark_parent_batch_closed(sale.ecr_ref)  # a sealed time: same on both databases
+        spare, revoked = (
+            CardOnFile(customer_id=customer, token=f"tok_{customer}", brand="VISA", last4="4242",
+                       expiry="1230", saved_by=clerk.id)
+            for customer in ("7002", "7003")
+        )  # fmt: skip
+        with ledger.session() as session:  # cards no transaction points at (sealed at commit)
+            session.add_all([spare, revoked])
+            session.commit()
+            assert revoked.id is not None
+        store.revoke_card(revoked.id, operator_id=clerk.id, actor="Carl Clerk")
     finally:
         await terminal.close()
     anchors = tmp_path / "anchors.log"
@@ -241,6 +254,40 @@ def add_an_operator(engine: Engine) -> None:
     )
 
 
+def move_a_card_to_another_customer(engine: Engine) -> None:
+    """Another customer's invoices could then be charged on this saved card."""
+    _sql(engine, "UPDATE cards_on_file SET customer_id = '9999' WHERE customer_id = '7001'")
+
+
+def change_a_cards_last4(engine: Engine) -> None:
+    _sql(engine, "UPDATE cards_on_file SET last4 = '0000' WHERE customer_id = '7001'")
+
+
+def swap_a_cards_token(engine: Engine) -> None:
+    _sql(engine, "UPDATE cards_on_file SET token = 'tok_mallory' WHERE customer_id = '7002'")
+
+
+def bring_back_a_revoked_card(engine: Engine) -> None:
+    """Revoked in the app (its token dropped), then made chargeable again in SQL."""
+    _sql(
+        engine,
+        "UPDATE cards_on_file SET revoked = false, token = 'tok_x' WHERE customer_id = '7003'",
+    )
+
+
+def insert_a_card(engine: Engine) -> None:
+    _sql(
+        engine,
+        "INSERT INTO cards_on_file (customer_id, token, brand, last4, expiry, revoked, "
+        "created_at) VALUES ('7001', 'tok_mallory', 'VISA', '1111', '1230', false, "
+        "CURRENT_TIMESTAMP)",
+    )
+
+
+def delete_a_card(engine: Engine) -> None:
+    _sql(engine, "DELETE FROM cards_on_file WHERE customer_id = '7002'")
+
+
 TAMPERING: dict[str, Callable[[Engine], None]] = {
     "edit": edit,
     "delete": delete,
@@ -262,7 +309,15 @@ TAMPERING: dict[str, Callable[[Engine], None]] = {
     "delete an operator": delete_an_operator,
     "reset a PIN": reset_a_pin,
     "add an operator": add_an_operator,
+    "move a saved card to another customer": move_a_card_to_another_customer,
+    "change a saved card's last 4": change_a_cards_last4,
+    "swap a saved card's token": swap_a_cards_token,
+    "bring back a revoked card": bring_back_a_revoked_card,
+    "insert a saved card": insert_a_card,
+    "delete a saved card": delete_a_card,
 }
+#: The saved-card cases must be caught on the card row itself, not on a neighbour.
+ON_CARDS = {case for case in TAMPERING if "card" in case}
 
 
 #: Cut the tail and move the head back: every remaining link and signature is genuine, only the
@@ -279,6 +334,8 @@ async def test_every_tampering_is_detected(case: str, filled: tuple[Ledger, Path
     assert "BROKEN" in report.describe()
     if case not in ONLY_THE_ANCHORS_SEE:  # the signed chain alone sees the rest
         assert not chain.verify(ledger.engine).ok, case
+    if case in ON_CARDS:
+        assert "cards_on_file row" in report.describe(), report.describe()
 
 
 async def test_the_untouched_ledger_verifies_and_says_so(filled: tuple[Ledger, Path]) -> None:
